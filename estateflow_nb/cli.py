@@ -1,0 +1,312 @@
+"""The `estateflow` command: a thin click layer over the engine.
+
+Every command parses its options, calls one engine function and prints what comes back. Errors the
+user can cause arrive as EstateFlowError and leave as one line on stderr: exit code 2 when a
+confirmation is missing (nothing was done), 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
+from .generate import write_ladder, write_records
+from .importer import BatchMetrics, import_file
+from .ladder import RungResult, run_ladder
+from .schema import ON_CONFLICT
+from .status import status
+from .targets import connect
+from .verify import verify
+
+
+class _Group(click.Group):
+    """Turns the engine's errors into one-line messages and exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfirmationRequired as error:
+            click.echo(f"Refused: {error}", err=True)
+            ctx.exit(2)
+        except ImportFailedError as error:
+            if ctx.meta.get("json"):
+                click.echo(json.dumps(error.result.to_dict(), default=str))  # type: ignore[attr-defined]
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(1)
+        except EstateFlowError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(1)
+
+
+def _show(as_json: bool, data: Any, text: str, *, passed: bool = True) -> None:
+    """Print JSON or text; exit code 1 when what was shown did not pass."""
+    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
+    if not passed:
+        sys.exit(1)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _confirmer() -> Callable[[str], bool] | None:
+    return (lambda question: click.confirm(question, default=False)) if _interactive() else None
+
+
+def _terminal_bar(total: int) -> Any:
+    """A tqdm progress bar when stdout is a terminal, else None."""
+    if not sys.stdout.isatty():
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="rec", unit_scale=True, leave=False)
+
+
+@contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[BatchMetrics], None] | None]:
+    """A progress callback for the importer that drives a terminal bar; None when off."""
+    bars: list[Any] = []
+
+    def update(metrics: BatchMetrics) -> None:
+        if not bars or bars[-1].total != metrics.total:
+            bar = _terminal_bar(total=metrics.total)
+            bar.update(metrics.done - metrics.records)
+            bars.append(bar)
+        bars[-1].update(metrics.records)
+
+    try:
+        yield update if enabled and sys.stdout.isatty() else None
+    finally:
+        for bar in bars:
+            bar.close()
+
+
+db_option = click.option(
+    "--db",
+    metavar="URL",
+    envvar="ESTATEFLOW_DB",
+    help="Database: sqlite:///PATH (default sqlite:///data/estateflow.db) or d1://ACCOUNT/DATABASE.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="estateflow")
+def cli() -> None:
+    """Load, verify and roll back EstateFlow's professionals directory."""
+
+
+@cli.command()
+@click.argument("count", type=click.IntRange(min=0), required=False)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="File to write (.sql, .csv or .jsonl).")
+@click.option("--ladder", is_flag=True, help="Write the four ladder files (10, 100, 1,000, 10,000 records).")
+@click.option(
+    "--dir",
+    "directory",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for --ladder.",
+)
+@click.option("--seed", default=42, show_default=True, help="Same seed, same bytes.")
+@click.option("--start", default=0, show_default=True, help="Index of the first record (shifts license numbers).")
+@click.option(
+    "--invalid-share",
+    default=0.0,
+    show_default=True,
+    type=click.FloatRange(0, 1),
+    help="Share of deliberately broken records, to exercise the rejects file.",
+)
+@click.option("--overwrite", is_flag=True, help="With --ladder, rewrite files that exist.")
+def generate(
+    count: int | None,
+    out: Path | None,
+    ladder: bool,
+    directory: str,
+    seed: int,
+    start: int,
+    invalid_share: float,
+    overwrite: bool,
+) -> None:
+    """Write deterministic synthetic records: COUNT of them to --out, or the ladder files."""
+    began = time.perf_counter()
+    if ladder:
+        for path in write_ladder(directory, seed=seed, overwrite=overwrite):
+            click.echo(str(path))
+        return
+    if count is None or out is None:
+        raise click.UsageError("give COUNT and --out PATH, or --ladder")
+    bar = _terminal_bar(total=count)
+    try:
+        path = write_records(
+            out,
+            count,
+            seed=seed,
+            start=start,
+            invalid_share=invalid_share,
+            progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    click.echo(f"wrote {count:,} records to {path} in {time.perf_counter() - began:.2f} s")
+
+
+@cli.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@click.option("--batch-size", type=click.IntRange(min=1), help="Records per batch (default: the file's rung).")
+@click.option(
+    "--delay",
+    "delay_ms",
+    default=0,
+    show_default=True,
+    type=click.FloatRange(min=0),
+    help="Milliseconds to wait between batches.",
+)
+@click.option("--dry-run", is_flag=True, help="Validate and plan; write nothing.")
+@click.option(
+    "--on-conflict",
+    type=click.Choice(ON_CONFLICT),
+    default="skip",
+    show_default=True,
+    help="A license number already present: skip the record, update the row, or fail.",
+)
+@click.option("--yes", "-y", is_flag=True, help="Confirm a large import without asking.")
+@click.option("--force", is_flag=True, help="Allow an extra large import (100,000 records or more).")
+@click.option("--no-resume", is_flag=True, help="Start a new import even if one of this file is unfinished.")
+@click.option(
+    "--rejects-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for <import-id>.rejects.csv (default: beside FILE).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Log every batch and retry on stderr.")
+@json_option
+@click.pass_context
+def import_(
+    ctx: click.Context,
+    file: Path,
+    db: str | None,
+    batch_size: int | None,
+    delay_ms: float,
+    dry_run: bool,
+    on_conflict: str,
+    yes: bool,
+    force: bool,
+    no_resume: bool,
+    rejects_dir: Path | None,
+    verbose: bool,
+    as_json: bool,
+) -> None:
+    """Import FILE (.csv, .jsonl or .sql) in batches, resuming an unfinished import of it."""
+    ctx.meta["json"] = as_json
+    log = (lambda message: click.echo(message, err=True)) if verbose else None
+    with connect(db) as target, _progress_bar(not as_json) as bar:
+        result = import_file(
+            target,
+            file,
+            batch_size=batch_size,
+            delay_ms=delay_ms,
+            dry_run=dry_run,
+            on_conflict=on_conflict,
+            yes=yes,
+            force=force,
+            confirm=_confirmer(),
+            resume=not no_resume,
+            rejects_dir=rejects_dir,
+            progress=bar,
+            log=log,
+        )
+    click.echo(json.dumps(result.to_dict(), default=str) if as_json else result.summary())
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@db_option
+@click.option(
+    "--dir",
+    "directory",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder of the ladder files (generated there when missing).",
+)
+@click.option("--yes", "-y", is_flag=True, help="Confirm the large rung without asking.")
+@click.option("--force", is_flag=True, help="Allow an extra large rung.")
+@click.option(
+    "--runs",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Timed runs per latency benchmark in each verification.",
+)
+@json_option
+def ladder(
+    files: tuple[Path, ...], db: str | None, directory: str, yes: bool, force: bool, runs: int, as_json: bool
+) -> None:
+    """Run the progressive ladder: test, small, verify, medium, verify, large, verify.
+
+    FILES replace the generated ladder files. Exit code 1 if a rung fails or misses its target.
+    """
+
+    def announce(step: RungResult) -> None:
+        if not as_json:
+            click.echo(
+                f"{step.rung.name:<8} {step.records:>7,} records  {step.records_per_second:>10,.0f}/s  {step.verdict}",
+                err=True,
+            )
+
+    with connect(db) as target, _progress_bar(not as_json) as bar:
+        result = run_ladder(
+            target,
+            directory=directory,
+            files=list(files) or None,
+            yes=yes,
+            force=force,
+            confirm=_confirmer(),
+            verify_runs=runs,
+            progress=bar,
+            on_rung=announce,
+        )
+    data = {"passed": result.passed, "stopped": result.stopped, "rungs": result.rows()}
+    _show(as_json, data, result.table(), passed=result.passed)
+
+
+@cli.command("verify")
+@db_option
+@click.option("--no-benchmarks", is_flag=True, help="Skip the latency benchmarks.")
+@click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Timed runs per benchmark.")
+@json_option
+def verify_(db: str | None, no_benchmarks: bool, runs: int, as_json: bool) -> None:
+    """Run the twelve checks and the latency benchmarks. Exit code 1 if any fails."""
+    with connect(db) as target:
+        report = verify(target, benchmarks=not no_benchmarks, runs=runs)
+    _show(as_json, report.to_dict(), report.table(), passed=report.passed)
+
+
+@cli.command("status")
+@db_option
+@click.option("--limit", default=20, show_default=True, help="How many of the newest imports to list.")
+@json_option
+def status_(db: str | None, limit: int, as_json: bool) -> None:
+    """Show table counts, the import ledger and the database size."""
+    with connect(db) as target:
+        report = status(target, limit=limit)
+    _show(as_json, report.to_dict(), report.table())
+
+
+def main() -> None:
+    cli(prog_name="estateflow")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Every error the toolkit raises on purpose, in one tree.
+
+    EstateFlowError            anything below; the CLI prints it as one line, never a traceback
+    ├── SourceError            a file cannot be read: format, unknown columns, bad syntax
+    │   └── UnsafeDumpError    a SQL dump tries something other than creating tables and inserting rows
+    ├── SourceChangedError     an unfinished import's file changed since; it will not be resumed into
+    ├── ConfirmationRequired   a rung (or a destructive step) needs --yes or --force
+    ├── ImportFailedError      an import stopped; its ledger row is `failed` and it can be resumed
+    └── TargetError            the database refused or failed
+        ├── TransientError     worth retrying: locked, overloaded, network, HTTP 429/5xx
+        ├── ConflictError      a license number already exists and on_conflict="fail"
+        ├── QuotaExceededError a daily write quota is used up; resume after it resets
+        ├── AuthError          the credentials were refused
+        └── SqlError           the SQL itself is wrong: a bug, nothing was written by it
+
+Exit codes follow the kind: ConfirmationRequired is 2 (refused, nothing done), everything else is 1.
+"""
+
+from __future__ import annotations
+
+
+class EstateFlowError(Exception):
+    """Base class: an error with a message fit to show a user as it is."""
+
+
+class SourceError(EstateFlowError):
+    """A source file cannot be read as records."""
+
+
+class UnsafeDumpError(SourceError):
+    """A SQL dump contains a statement other than CREATE TABLE/INDEX and INSERT."""
+
+
+class SourceChangedError(EstateFlowError):
+    """The file of an unfinished import changed (different SHA-256)."""
+
+
+class ConfirmationRequired(EstateFlowError):
+    """The step is refused until the user confirms (names the flag that confirms)."""
+
+    def __init__(self, message: str, flag: str) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
+class ImportFailedError(EstateFlowError):
+    """An import stopped part way; `result` holds what it did, `__cause__` why it stopped."""
+
+    def __init__(self, message: str, result: object) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class TargetError(EstateFlowError):
+    """The target database refused a statement or could not be reached."""
+
+
+class TransientError(TargetError):
+    """A fault that may pass: retry after `retry_after` seconds if the server said so."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ConflictError(TargetError):
+    """A record's license number is already in the table and on_conflict="fail"."""
+
+
+class QuotaExceededError(TargetError):
+    """The daily row-write quota is exhausted."""
+
+
+class AuthError(TargetError):
+    """The target refused the credentials."""
+
+
+class SqlError(TargetError):
+    """The statement itself is wrong; retrying will not help."""

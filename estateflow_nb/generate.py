@@ -1,0 +1,945 @@
+"""Deterministic synthetic professionals: realistic enough to demo with, exact enough to test with.
+
+`generate_records(n)` yields records as dicts in `RECORD_COLUMNS` order; `write_records(path, n)`
+writes them as SQL, CSV or JSON Lines; `write_ladder()` writes the four files of the import ladder.
+The same arguments always give the same records and byte-identical files: everything is drawn from
+a `random.Random` seeded with a string, never from the clock or from `hash()`.
+
+License numbers embed the record's index (`start + i + 1`), so files written for disjoint ranges
+of indexes can be loaded into one table without a single conflict.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import json
+import math
+import os
+import random
+import secrets
+import time
+import unicodedata
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from .errors import EstateFlowError, SourceError
+from .schema import RECORD_COLUMNS
+
+__all__ = ["FORMATS", "LADDER_FILES", "generate_records", "invalid_count", "write_ladder", "write_records"]
+
+T = TypeVar("T")
+
+FORMATS = (".sql", ".csv", ".jsonl")
+LADDER_FILES: tuple[tuple[str, int], ...] = (
+    ("test-10.sql", 10),
+    ("small-100.sql", 100),
+    ("medium-1000.sql", 1000),
+    ("large-10000.sql", 10000),
+)
+SQL_ROWS_PER_INSERT = 500  # SQLite builds had a 500-term limit on multi-row VALUES for years
+PROGRESS_EVERY = 5000
+
+
+def _weighted(weighted: Iterable[tuple[T, float]]) -> Callable[[float], T]:
+    """A weighted choice driven by one uniform draw in [0, 1).
+
+    Bisecting cumulative weights is several times faster than `Random.choices`, and a plain closure
+    is cheaper to call than an object: at half a million records with a dozen choices each, that is
+    seconds.
+    """
+    pairs = list(weighted)
+    total = sum(w for _, w in pairs)
+    values = [v for v, _ in pairs]
+    cum: list[float] = []
+    running = 0.0
+    for _, w in pairs:
+        running += w
+        cum.append(running / total)
+    # Rounding may leave the last bound a hair under 1.0, and a draw of 0.99999... must not fall
+    # off the end.
+    cum[-1] = 1.0
+
+    def pick(u: float) -> T:
+        return values[bisect_right(cum, u)]
+
+    return pick
+
+
+def _even(values: Iterable[T]) -> Callable[[float], T]:
+    return _weighted((v, 1.0) for v in values)
+
+
+# --- people -------------------------------------------------------------------------------------
+
+_FIRST = _even(
+    [
+        "James",
+        "Mary",
+        "Michael",
+        "Patricia",
+        "Robert",
+        "Jennifer",
+        "John",
+        "Linda",
+        "David",
+        "Elizabeth",
+        "William",
+        "Barbara",
+        "Richard",
+        "Susan",
+        "Joseph",
+        "Jessica",
+        "Thomas",
+        "Sarah",
+        "Christopher",
+        "Karen",
+        "Daniel",
+        "Lisa",
+        "Matthew",
+        "Nancy",
+        "Anthony",
+        "Sandra",
+        "Mark",
+        "Ashley",
+        "Steven",
+        "Emily",
+        "Andrew",
+        "Michelle",
+        "Joshua",
+        "Amanda",
+        "Kevin",
+        "Melissa",
+        "Brian",
+        "Stephanie",
+        "Ryan",
+        "Rebecca",
+        "Jason",
+        "Laura",
+        "Carlos",
+        "Maria",
+        "Luis",
+        "Ana",
+        "Juan",
+        "Carmen",
+        "Miguel",
+        "Rosa",
+        "Jorge",
+        "Sofia",
+        "Wei",
+        "Mei",
+        "Minh",
+        "Linh",
+        "Priya",
+        "Raj",
+        "Aisha",
+        "Omar",
+        "Hannah",
+        "Tyler",
+        "Brandon",
+        "Megan",
+        "Kimberly",
+        "Derek",
+        "Tiffany",
+        "Marcus",
+        "Jasmine",
+        "DeShawn",
+        "Ethan",
+        "Olivia",
+        "Noah",
+        "Ava",
+        "Liam",
+        "Emma",
+        "Gabriel",
+        "Isabella",
+        "Diego",
+        "Valentina",
+        "Hiroshi",
+        "Yuki",
+    ]
+)
+# Apostrophes, hyphens and letters beyond ASCII are what break naive SQL quoting, CSV handling and
+# email derivation, so they appear often enough to be in every small file.
+_FIRST_SPECIAL = _even(
+    [
+        "José",
+        "Zoë",
+        "Søren",
+        "Renée",
+        "Chloé",
+        "François",
+        "Björn",
+        "Jürgen",
+        "Noémie",
+        "Íñigo",
+        "Thảo",
+        "Ramón",
+        "Raúl",
+        "Sebastián",
+        "Inés",
+        "Andrés",
+        "Joël",
+        "Mónica",
+        "Héctor",
+        "Lucía",
+        "Łukasz",
+        "Siobhán",
+        "D'Andre",
+        "Mary-Kate",
+        "Jean-Luc",
+    ]
+)
+_LAST = _even(
+    [
+        "Smith",
+        "Johnson",
+        "Williams",
+        "Brown",
+        "Jones",
+        "Miller",
+        "Davis",
+        "Wilson",
+        "Anderson",
+        "Taylor",
+        "Thomas",
+        "Moore",
+        "Jackson",
+        "Martin",
+        "Lee",
+        "Thompson",
+        "White",
+        "Harris",
+        "Clark",
+        "Lewis",
+        "Robinson",
+        "Walker",
+        "Young",
+        "Allen",
+        "King",
+        "Wright",
+        "Scott",
+        "Hill",
+        "Green",
+        "Adams",
+        "Baker",
+        "Nelson",
+        "Carter",
+        "Mitchell",
+        "Roberts",
+        "Turner",
+        "Phillips",
+        "Campbell",
+        "Parker",
+        "Evans",
+        "Edwards",
+        "Collins",
+        "Stewart",
+        "Morris",
+        "Rogers",
+        "Reed",
+        "Cook",
+        "Morgan",
+        "Bell",
+        "Murphy",
+        "Rivera",
+        "Torres",
+        "Flores",
+        "Ramirez",
+        "Nguyen",
+        "Kim",
+        "Patel",
+        "Chen",
+        "Wang",
+        "Singh",
+        "Tran",
+        "Cohen",
+        "Shapiro",
+        "Kowalski",
+        "Schmidt",
+        "Russo",
+        "Romano",
+        "Sullivan",
+        "Kelly",
+        "Hughes",
+        "Price",
+        "Bennett",
+        "Wood",
+        "Barnes",
+        "Ross",
+        "Henderson",
+        "Coleman",
+        "Jenkins",
+        "Perry",
+        "Powell",
+        "Long",
+        "Patterson",
+        "McDonald",
+        "Diaz",
+        "Castillo",
+        "Ortiz",
+        "Vargas",
+        "Reyes",
+    ]
+)
+_LAST_SPECIAL = _even(
+    [
+        "O'Brien",
+        "D'Angelo",
+        "O'Connor",
+        "O'Neill",
+        "D'Souza",
+        "Dell'Aquila",
+        "Nguyễn",
+        "Trần",
+        "Lê",
+        "Phạm",
+        "Muñoz",
+        "García",
+        "Hernández",
+        "Pérez",
+        "Núñez",
+        "Gómez",
+        "Rodríguez",
+        "Martínez",
+        "López",
+        "González",
+        "Sánchez",
+        "Peña",
+        "Ibáñez",
+        "Müller",
+        "Schröder",
+        "Søndergaard",
+        "Jørgensen",
+        "Łukaszewski",
+        "Côté",
+        "Lefèvre",
+        "Smith-Jones",
+        "García-López",
+        "De la Cruz",
+        "Van der Berg",
+        "St. Clair",
+    ]
+)
+_FIRST_SPECIAL_SHARE = 0.06
+_LAST_SPECIAL_SHARE = 0.08
+
+# Letters NFKD does not take apart into a base letter and accents.
+_FOLD = str.maketrans({"ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "æ": "ae", "ß": "ss"})
+
+
+@cache
+def _fold(text: str) -> str:
+    """Lower-case ASCII letters and digits only: 'Nguyễn' -> 'nguyen', "O'Brien" -> 'obrien'."""
+    decomposed = unicodedata.normalize("NFKD", text.translate(_FOLD)).lower()
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum())
+
+
+_MAIL_DOMAINS = _weighted(
+    [
+        ("gmail.com", 40),
+        ("yahoo.com", 12),
+        ("outlook.com", 8),
+        ("hotmail.com", 7),
+        ("icloud.com", 6),
+        ("aol.com", 3),
+        ("comcast.net", 3),
+        ("att.net", 2),
+        ("msn.com", 1),
+        ("proton.me", 1),
+    ]
+)
+_COMPANY_MAIL_SHARE = 0.3
+
+
+def _positional(template: str, *names: str) -> str:
+    """'{last} Law' -> '{3} Law' for names (..., 'last', ...): positional format skips building a
+    keyword dict per call, which is a tenth of the time of a record."""
+    return template.format(**{name: f"{{{index}}}" for index, name in enumerate(names)})
+
+
+# Read as: first name, last name, first initial, a number that makes the address unique.
+_MAIL_LOCALS = _weighted(
+    (_positional(pattern, "f", "l", "i", "n"), weight)
+    for pattern, weight in [
+        ("{f}.{l}{n}", 45),
+        ("{f}{l}{n}", 20),
+        ("{i}{l}{n}", 20),
+        ("{f}_{l}{n}", 5),
+        ("{l}.{f}{n}", 10),
+    ]
+)
+
+# --- places ---------------------------------------------------------------------------------------
+
+# City, population in thousands (the weight), the area codes that really serve it.
+_CITY_TABLE: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {
+    "FL": [
+        ("Jacksonville", 950, ("904",)),
+        ("Miami", 450, ("305", "786")),
+        ("Tampa", 400, ("813",)),
+        ("Orlando", 310, ("407", "689")),
+        ("St. Petersburg", 260, ("727",)),
+        ("Port St. Lucie", 230, ("772",)),
+        ("Hialeah", 220, ("305", "786")),
+        ("Cape Coral", 215, ("239",)),
+        ("Tallahassee", 200, ("850",)),
+        ("Fort Lauderdale", 183, ("954", "754")),
+        ("Pembroke Pines", 170, ("954", "754")),
+        ("Hollywood", 155, ("954", "754")),
+        ("Gainesville", 145, ("352",)),
+        ("Miramar", 135, ("954", "754")),
+        ("Coral Springs", 134, ("954", "754")),
+        ("Palm Bay", 125, ("321",)),
+        ("Lakeland", 120, ("863",)),
+        ("West Palm Beach", 120, ("561",)),
+        ("Clearwater", 117, ("727",)),
+        ("Pompano Beach", 112, ("954",)),
+        ("Boca Raton", 100, ("561",)),
+        ("Fort Myers", 95, ("239",)),
+        ("Daytona Beach", 80, ("386",)),
+        ("Sarasota", 57, ("941",)),
+        ("Pensacola", 54, ("850",)),
+    ],
+    "TX": [
+        ("Houston", 2300, ("713", "281", "832", "346")),
+        ("San Antonio", 1450, ("210", "726")),
+        ("Dallas", 1300, ("214", "469", "972")),
+        ("Austin", 960, ("512", "737")),
+        ("Fort Worth", 930, ("817", "682")),
+        ("El Paso", 680, ("915",)),
+        ("Arlington", 395, ("817", "682")),
+        ("Corpus Christi", 317, ("361",)),
+        ("Plano", 285, ("469", "972")),
+        ("Lubbock", 260, ("806",)),
+        ("Laredo", 255, ("956",)),
+        ("Irving", 255, ("972", "469")),
+        ("Garland", 240, ("972", "469")),
+        ("Frisco", 200, ("469", "972")),
+        ("Amarillo", 200, ("806",)),
+        ("Grand Prairie", 196, ("972",)),
+        ("McKinney", 195, ("469", "972")),
+        ("Brownsville", 186, ("956",)),
+        ("Killeen", 153, ("254",)),
+        ("Waco", 138, ("254",)),
+        ("Midland", 132, ("432",)),
+        ("College Station", 120, ("979",)),
+        ("The Woodlands", 114, ("281", "832")),
+        ("Sugar Land", 110, ("281", "832")),
+    ],
+    "CA": [
+        ("Los Angeles", 3900, ("213", "310", "323", "818")),
+        ("San Diego", 1390, ("619", "858")),
+        ("San Jose", 1010, ("408", "669")),
+        ("San Francisco", 850, ("415", "628")),
+        ("Fresno", 540, ("559",)),
+        ("Sacramento", 525, ("916", "279")),
+        ("Long Beach", 465, ("562",)),
+        ("Oakland", 435, ("510", "341")),
+        ("Bakersfield", 405, ("661",)),
+        ("Anaheim", 345, ("714", "657")),
+        ("Stockton", 320, ("209",)),
+        ("Riverside", 315, ("951",)),
+        ("Santa Ana", 310, ("714", "657")),
+        ("Irvine", 305, ("949",)),
+        ("Chula Vista", 275, ("619",)),
+        ("Fremont", 230, ("510",)),
+        ("Santa Clarita", 228, ("661",)),
+        ("San Bernardino", 222, ("909",)),
+        ("Modesto", 218, ("209",)),
+        ("Huntington Beach", 197, ("714", "657")),
+        ("Pasadena", 138, ("626",)),
+        ("Santa Monica", 93, ("310", "424")),
+        ("Santa Barbara", 88, ("805",)),
+        ("Palo Alto", 68, ("650",)),
+    ],
+}
+_CITIES = {
+    state: _weighted(((city, codes), population) for city, population, codes in rows)
+    for state, rows in _CITY_TABLE.items()
+}
+# Florida first: the directory started there, so it has more professionals than its population says.
+_STATES = _weighted([("FL", 40), ("TX", 30), ("CA", 30)])
+_PHONE_MISSING_SHARE = 0.03
+# Exchanges never start with 0 or 1, and N11 codes (411, 911, ...) are services, not exchanges.
+_EXCHANGES = [str(e) for e in range(200, 1000) if e % 100 != 11]
+_LINES = [f"{line:04d}" for line in range(10000)]
+
+# --- companies ------------------------------------------------------------------------------------
+
+_BRANDS = {
+    "FL": _even(
+        [
+            "Sunshine",
+            "Coastal",
+            "Gulf Coast",
+            "Suncoast",
+            "Palm",
+            "Atlantic",
+            "Emerald Coast",
+            "Biscayne",
+            "Seminole",
+            "Sawgrass",
+            "Manatee",
+            "Tropical",
+        ]
+    ),
+    "TX": _even(
+        [
+            "Lone Star",
+            "Alamo",
+            "Bluebonnet",
+            "Hill Country",
+            "Gulf Coast",
+            "Longhorn",
+            "Panhandle",
+            "Pecos",
+            "Red River",
+            "Brazos",
+            "Texan",
+            "Big Country",
+        ]
+    ),
+    "CA": _even(
+        [
+            "Golden State",
+            "Pacific",
+            "Bay Area",
+            "Redwood",
+            "Sierra",
+            "Golden Gate",
+            "Sunset",
+            "Mission",
+            "Coastal",
+            "Del Mar",
+            "Sequoia",
+            "SoCal",
+        ]
+    ),
+}
+# What a professional firm calls itself in each state.
+_LAW_ENTITY = {"FL": "P.A.", "TX": "PLLC", "CA": "APC"}
+_COMPANY_FIELDS = ("brand", "city", "first", "last", "last2", "entity")
+_COMPANY_TEMPLATES = {
+    "real_estate": [
+        "{brand} Realty Group",
+        "{brand} Realty",
+        "{brand} Properties",
+        "{city} Real Estate",
+        "{last} Realty",
+        "{brand} Homes & Land",
+        "{last} & Associates Real Estate",
+        "{brand} Realty Partners",
+        "{city} Premier Properties",
+        "{last} Real Estate Group, LLC",
+        "{brand} Realty, Inc.",
+    ],
+    "mortgage": [
+        "{brand} Mortgage",
+        "{brand} Home Loans",
+        "{city} Lending Group",
+        "{last} Mortgage Company",
+        "{brand} Funding, LLC",
+        "{brand} Home Lending",
+        "{brand} Mortgage Brokers",
+    ],
+    "insurance": [
+        "{brand} Insurance Agency",
+        "{last} Insurance Agency, Inc.",
+        "{brand} Insurance Group",
+        "{city} Insurance Services",
+        "{last} & {last2} Insurance",
+    ],
+    "legal": [
+        "{last} Law, {entity}",
+        "{last} & {last2}, LLP",
+        "Law Offices of {first} {last}",
+        "{brand} Title & Escrow",
+        "{city} Real Estate Law Group",
+        "{last} Law Group, {entity}",
+    ],
+    "home_inspection": [
+        "{brand} Home Inspections",
+        "{city} Property Inspections",
+        "{last} Inspection Services",
+        "{brand} Home Inspectors, LLC",
+        "Top to Bottom Inspections of {city}",
+        "{brand} Property Inspection Co.",
+    ],
+    "appraisal": [
+        "{brand} Appraisal Group",
+        "{city} Appraisal Services",
+        "{last} Appraisals, Inc.",
+        "{brand} Valuation Services",
+        "{last} & Associates Appraisers",
+    ],
+}
+_COMPANIES = {
+    industry: _even(_positional(t, *_COMPANY_FIELDS) for t in templates)
+    for industry, templates in _COMPANY_TEMPLATES.items()
+}
+_NO_COMPANY_SHARE = 0.08
+
+
+@cache
+def _company_domain(company: str) -> str:
+    """'Lone Star Title & Escrow' -> 'lonestartitleescrow.com'; the legal form after a comma is dropped."""
+    return _fold(company.split(",")[0]) + ".com"
+
+
+# --- the rest of a record -------------------------------------------------------------------------
+
+_INDUSTRIES = _weighted(
+    [
+        ("real_estate", 45),
+        ("mortgage", 15),
+        ("insurance", 15),
+        ("legal", 10),
+        ("home_inspection", 8),
+        ("appraisal", 7),
+    ]
+)
+_LICENSE_CODES = {
+    "real_estate": "RE",
+    "mortgage": "MLO",
+    "insurance": "INS",
+    "legal": "BAR",
+    "home_inspection": "HI",
+    "appraisal": "APR",
+}
+_TIERS = _weighted([("free", 55), ("basic", 25), ("premium", 15), ("enterprise", 5)])
+_VERIFICATION = _weighted([("verified", 70), ("pending", 20), ("rejected", 5), ("expired", 5)])
+# Featuring is sold with the paid tiers and only shown for verified profiles (a few pending ones
+# are featured by hand), which averages to about 5%.
+_FEATURED_BY_TIER = {"free": 0.015, "basic": 0.05, "premium": 0.18, "enterprise": 0.40}
+_FEATURED_BY_VERIFICATION = {"verified": 1.0, "pending": 0.25, "rejected": 0.0, "expired": 0.0}
+
+
+def _rating_weight(tenths: int) -> float:
+    # A bell around 4.8 for the happy majority, a long thin tail down to 1.0 for the rest.
+    value = tenths / 10
+    return 100 * math.exp(-(((value - 4.75) / 0.45) ** 2)) + (4.0 if value >= 3.0 else 1.2)
+
+
+_RATINGS = _weighted((t / 10, _rating_weight(t)) for t in range(10, 51))
+
+
+def _review_weight(count: int) -> float:
+    # Log-normal: the median profile has about 10 reviews, one in a hundred has several hundred.
+    def below(x: float) -> float:
+        return 0.5 * (1 + math.erf((math.log(x) - 2.3) / (1.2 * math.sqrt(2))))
+
+    return below(count + 1) - below(count)
+
+
+# A table rather than exp(gauss()) per record: one bisect instead of a Python-level gauss. It starts
+# at 1 because every record has a rating, and a rating from zero reviews would be a contradiction.
+_REVIEWS = _weighted((count, _review_weight(count)) for count in range(1, 2501))
+
+_EPOCH_FIRST = calendar.timegm((2019, 1, 1, 0, 0, 0))
+_EPOCH_LAST = calendar.timegm((2026, 10, 31, 23, 59, 59))
+_DAYS = [
+    time.strftime("%Y-%m-%d", time.gmtime(_EPOCH_FIRST + d * 86400))
+    for d in range((_EPOCH_LAST - _EPOCH_FIRST) // 86400 + 1)
+]
+_MINUTES = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+_NEVER_UPDATED_SHARE = 0.15
+
+
+def _timestamp(epoch: int) -> str:
+    # strftime per value costs more than the rest of the record; days and minutes are precomputed.
+    day, seconds = divmod(epoch - _EPOCH_FIRST, 86400)
+    minute, seconds = divmod(seconds, 60)
+    return f"{_DAYS[day]}T{_MINUTES[minute]}:{seconds:02d}Z"
+
+
+# --- deliberately broken records --------------------------------------------------------------------
+
+_COLUMN = {name: index for index, name in enumerate(RECORD_COLUMNS)}
+
+
+def _bad_email(row: list[Any], rng: random.Random) -> None:
+    local, _, domain = row[_COLUMN["email"]].partition("@")
+    row[_COLUMN["email"]] = rng.choice(
+        [
+            f"{local} at {domain}",
+            f"{local}@@{domain}",
+            f"{local}@{domain.split('.')[0]}",
+            f"{local}@{domain.replace('.', ',')}",
+            f"{local.replace('.', ' ')} @{domain}",
+        ]
+    )
+
+
+def _bad_rating(row: list[Any], rng: random.Random) -> None:
+    row[_COLUMN["rating"]] = rng.choice([7.5, 0.0, 5.5, 10.0])
+
+
+def _bad_industry(row: list[Any], rng: random.Random) -> None:
+    row[_COLUMN["industry"]] = rng.choice(["plumbing", "real estate", "realtor", "property_management", "banking"])
+
+
+def _missing_city(row: list[Any], rng: random.Random) -> None:
+    row[_COLUMN["city"]] = rng.choice([None, "", "  "])
+
+
+def _negative_review_count(row: list[Any], rng: random.Random) -> None:
+    row[_COLUMN["review_count"]] = -rng.randint(1, 50)
+
+
+def _bad_timestamp(row: list[Any], rng: random.Random) -> None:
+    column = _COLUMN[rng.choice(["created_at", "updated_at"])]
+    good = row[column]
+    row[column] = rng.choice(
+        [
+            f"{good[5:7]}/{good[8:10]}/{good[:4]} {good[11:16]}",  # US style, as a spreadsheet exports it
+            f"{good[:8]}32{good[10:]}",  # no month has a 32nd
+            "N/A",
+        ]
+    )
+
+
+def _bad_state(row: list[Any], rng: random.Random) -> None:
+    row[_COLUMN["state"]] = rng.choice(["NY", "Florida", "Texas", "GA", "XX", "Calif."])
+
+
+# Each is rejected by schema.clean_record for a different reason.
+_BREAKAGES: tuple[Callable[[list[Any], random.Random], None], ...] = (
+    _bad_email,
+    _bad_rating,
+    _bad_industry,
+    _missing_city,
+    _negative_review_count,
+    _bad_timestamp,
+    _bad_state,
+)
+
+
+def invalid_count(n: int, invalid_share: float) -> int:
+    """How many of `n` records `invalid_share` breaks: exactly this many, not about this many."""
+    return round(n * invalid_share)
+
+
+def _broken(n: int, seed: int, start: int, invalid_share: float) -> dict[int, Callable[..., None]]:
+    # A generator of its own, so breaking records leaves every other value as the clean run has it:
+    # the only difference between share 0 and share 0.1 is the broken fields.
+    rng = random.Random(f"{seed}:{start}:invalid")
+    picked = rng.sample(range(n), invalid_count(n, invalid_share))
+    return {index: rng.choice(_BREAKAGES) for index in picked}
+
+
+# --- generation -------------------------------------------------------------------------------------
+
+
+def _check(n: int, start: int, invalid_share: float) -> None:
+    # Arguments come from a command line too, so these are one-line errors the CLI can show.
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise EstateFlowError(f"the number of records must be a whole number >= 0, not {n!r}")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise EstateFlowError(f"start must be a whole number >= 0, not {start!r}")
+    if not 0.0 <= invalid_share <= 1.0:
+        raise EstateFlowError(f"invalid_share must be between 0 and 1, not {invalid_share!r}")
+
+
+def _rows(n: int, seed: int, start: int, invalid_share: float) -> Iterator[tuple[Any, ...]]:
+    """The records as tuples in RECORD_COLUMNS order: the writers need no dicts."""
+    rng = random.Random(f"{seed}:{start}")
+    u = rng.random
+    broken = _broken(n, seed, start, invalid_share) if invalid_share else {}
+    breaker = random.Random(f"{seed}:{start}:invalid:values")
+    span = _EPOCH_LAST - _EPOCH_FIRST
+    for i in range(n):
+        number = start + i + 1
+        industry = _INDUSTRIES(u())
+        state = _STATES(u())
+        city, area_codes = _CITIES[state](u())
+        first = _FIRST_SPECIAL(u()) if u() < _FIRST_SPECIAL_SHARE else _FIRST(u())
+        last = _LAST_SPECIAL(u()) if u() < _LAST_SPECIAL_SHARE else _LAST(u())
+
+        if u() < _NO_COMPANY_SHARE:
+            company = None
+        else:
+            # In the order of _COMPANY_FIELDS.
+            company = _COMPANIES[industry](u()).format(
+                _BRANDS[state](u()), city, first, last, _LAST(u()), _LAW_ENTITY[state]
+            )
+        given, family = _fold(first), _fold(last)
+        local = _MAIL_LOCALS(u()).format(given, family, given[0], number)
+        domain = _company_domain(company) if company is not None and u() < _COMPANY_MAIL_SHARE else _MAIL_DOMAINS(u())
+
+        if u() < _PHONE_MISSING_SHARE:
+            phone = None
+        else:
+            area = area_codes[int(u() * len(area_codes))]
+            phone = f"({area}) {_EXCHANGES[int(u() * len(_EXCHANGES))]}-{_LINES[int(u() * 10000)]}"
+
+        reviews = _REVIEWS(u())
+        # A handful of reviews is where perfect scores live.
+        rating = 5.0 if reviews <= 3 and u() < 0.35 else _RATINGS(u())
+        tier = _TIERS(u())
+        verification = _VERIFICATION(u())
+        featured = 1 if u() < _FEATURED_BY_TIER[tier] * _FEATURED_BY_VERIFICATION[verification] else 0
+
+        # sqrt: sign-ups grow over the years instead of arriving evenly.
+        created = _EPOCH_FIRST + int(span * math.sqrt(u()))
+        updated = created if u() < _NEVER_UPDATED_SHARE else created + int((_EPOCH_LAST - created) * u())
+
+        row = (
+            first,
+            last,
+            f"{local}@{domain}",
+            phone,
+            company,
+            f"{state}-{_LICENSE_CODES[industry]}-{number:08d}",
+            industry,
+            state,
+            city,
+            rating,
+            reviews,
+            tier,
+            verification,
+            featured,
+            _timestamp(created),
+            _timestamp(updated),
+        )
+        breakage = broken.get(i)
+        if breakage is not None:
+            values = list(row)
+            breakage(values, breaker)
+            row = tuple(values)
+        yield row
+
+
+def generate_records(n: int, *, seed: int = 42, start: int = 0, invalid_share: float = 0.0) -> Iterator[dict[str, Any]]:
+    """An iterator of `n` synthetic records: dicts keyed by RECORD_COLUMNS, in that order.
+
+    `start` is the index of the first record; license numbers are `<state>-<code>-<start+i+1>`, so
+    disjoint ranges never share one. `invalid_share` breaks `round(n * invalid_share)` records, each
+    in one way that `schema.clean_record` rejects; the other records stay exactly as with share 0.
+    """
+    _check(n, start, invalid_share)  # here, not at the first next(): this is not a generator function
+    return (dict(zip(RECORD_COLUMNS, row, strict=True)) for row in _rows(n, seed, start, invalid_share))
+
+
+# --- writing ------------------------------------------------------------------------------------------
+
+
+def _sql_value(value: Any) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, str):
+        return "'" + value.replace("'", "''") + "'"
+    return repr(value)
+
+
+_INSERT = f"INSERT INTO professionals ({', '.join(RECORD_COLUMNS)}) VALUES "
+
+
+def _write_sql(f: IO[str], rows: Iterator[tuple[Any, ...]], progress: Callable[[int], None]) -> None:
+    f.write("BEGIN TRANSACTION;\n")
+    while chunk := list(islice(rows, SQL_ROWS_PER_INSERT)):
+        values = ",\n".join("(" + ", ".join(map(_sql_value, row)) + ")" for row in chunk)
+        f.write(f"{_INSERT}{values};\n")
+        progress(len(chunk))
+    f.write("COMMIT;\n")
+
+
+def _write_csv(f: IO[str], rows: Iterator[tuple[Any, ...]], progress: Callable[[int], None]) -> None:
+    writer = csv.writer(f)
+    writer.writerow(RECORD_COLUMNS)
+    while chunk := list(islice(rows, PROGRESS_EVERY)):
+        writer.writerows(chunk)  # the csv module writes None as an empty field
+        progress(len(chunk))
+
+
+# One encoder for all lines: json.dumps with any option builds a new encoder per call.
+_JSON = json.JSONEncoder(ensure_ascii=False)
+
+
+def _write_jsonl(f: IO[str], rows: Iterator[tuple[Any, ...]], progress: Callable[[int], None]) -> None:
+    encode = _JSON.encode
+    while chunk := list(islice(rows, PROGRESS_EVERY)):
+        f.write("".join(encode(dict(zip(RECORD_COLUMNS, row, strict=True))) + "\n" for row in chunk))
+        progress(len(chunk))
+
+
+_WRITERS = {".sql": _write_sql, ".csv": _write_csv, ".jsonl": _write_jsonl}
+
+
+class _Batched:
+    """Passes record counts to `progress` every PROGRESS_EVERY records rather than per SQL statement."""
+
+    def __init__(self, progress: Callable[[int], None] | None) -> None:
+        self.progress = progress
+        self.pending = 0
+
+    def __call__(self, records: int) -> None:
+        self.pending += records
+        if self.pending >= PROGRESS_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.progress is not None and self.pending:
+            self.progress(self.pending)
+        self.pending = 0
+
+
+def write_records(
+    path: str | Path,
+    n: int,
+    *,
+    seed: int = 42,
+    start: int = 0,
+    invalid_share: float = 0.0,
+    progress: Callable[[int], None] | None = None,
+) -> Path:
+    """Write `n` generated records to `path` as SQL, CSV or JSON Lines (by suffix); return the path.
+
+    The file appears complete or not at all: it is written under a temporary name in the same
+    folder and renamed. `progress` gets the number of records written since its last call, every
+    few thousand records and once at the end. Same arguments, same bytes.
+    """
+    path = Path(path)
+    writer = _WRITERS.get(path.suffix.lower())
+    if writer is None:
+        kind = path.suffix or "a file without a suffix"
+        raise SourceError(f"{path}: cannot write {kind}; use one of {', '.join(FORMATS)}")
+    _check(n, start, invalid_share)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Random only in the temporary name, so two writers of the same file do not collide; hidden so
+    # that a listing of data/ never offers it as a source.
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    batched = _Batched(progress)
+    try:
+        with temporary.open("x", encoding="utf-8", newline="") as f:
+            writer(f, _rows(n, seed, start, invalid_share), batched)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    batched.flush()
+    return path
+
+
+def write_ladder(directory: str | Path = "data", *, seed: int = 42, overwrite: bool = False) -> list[Path]:
+    """Write the ladder's SQL files into `directory`; return their paths in ladder order.
+
+    Each file continues the indexes of the one before (starts 0, 10, 110, 1110), so all of them can
+    be imported into one table: 11,110 distinct license numbers. Existing files are kept unless
+    `overwrite`.
+    """
+    directory = Path(directory)
+    paths: list[Path] = []
+    start = 0
+    for name, n in LADDER_FILES:
+        path = directory / name
+        if overwrite or not path.exists():
+            write_records(path, n, seed=seed, start=start)
+        paths.append(path)
+        start += n
+    return paths

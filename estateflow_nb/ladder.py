@@ -1,0 +1,144 @@
+"""The progressive ladder runner: test, small, verify, medium, verify, large, verify.
+
+Each rung imports one ladder file (generated when absent) and, from the small rung on, verifies the
+whole database before the next rung may start. The first failed import or verification stops it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ImportFailedError
+from .generate import LADDER_FILES, write_ladder
+from .importer import BatchMetrics, ImportResult, import_file
+from .rungs import Rung, check_confirmation, rung_for
+from .sources import scan
+from .targets import Target
+from .verify import VerifyReport, verify
+
+# The test rung only proves the pipeline; verification starts after the small rung.
+VERIFY_AFTER = ("small", "medium", "large", "extra_large")
+
+
+@dataclass
+class RungResult:
+    rung: Rung
+    file: str
+    imported: ImportResult
+    verification: VerifyReport | None = None
+
+    @property
+    def records(self) -> int:
+        return self.imported.records_read - self.imported.resumed_from
+
+    @property
+    def records_per_second(self) -> float:
+        return self.imported.records_per_second
+
+    @property
+    def meets_target(self) -> bool:
+        return self.rung.target_rate is None or self.records_per_second >= self.rung.target_rate
+
+    @property
+    def verdict(self) -> str:
+        if self.imported.status != "completed":
+            return "import failed"
+        if self.verification is not None and not self.verification.passed:
+            return "verification failed"
+        return "pass" if self.meets_target else "below target"
+
+
+@dataclass
+class LadderResult:
+    rungs: list[RungResult] = field(default_factory=list)
+    stopped: str | None = None  # why the ladder stopped early, if it did
+
+    @property
+    def passed(self) -> bool:
+        return self.stopped is None and all(r.verdict == "pass" for r in self.rungs)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per rung, for a table or a DataFrame."""
+        return [
+            {
+                "rung": r.rung.name,
+                "file": r.file,
+                "records": r.records,
+                "inserted": r.imported.inserted,
+                "skipped": r.imported.skipped,
+                "rejected": r.imported.rejected,
+                "seconds": round(r.imported.seconds, 3),
+                "records_per_second": round(r.records_per_second, 1),
+                "target_rate": r.rung.target_rate,
+                "verified": None if r.verification is None else r.verification.passed,
+                "verdict": r.verdict,
+            }
+            for r in self.rungs
+        ]
+
+    def table(self) -> str:
+        header = f"{'rung':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'target':>7}  {'verified':<8} verdict"
+        lines = [header, "-" * len(header)]
+        for row in self.rows():
+            target = "-" if row["target_rate"] is None else f"{row['target_rate']:.0f}"
+            verified = {None: "-", True: "yes", False: "NO"}[row["verified"]]
+            lines.append(
+                f"{row['rung']:<8} {row['records']:>8,} {row['seconds']:>8.2f} {row['records_per_second']:>10,.0f}"
+                f" {target:>7}  {verified:<8} {row['verdict']}"
+            )
+        lines.append("")
+        lines.append(
+            "Ladder passed." if self.passed else f"Ladder stopped: {self.stopped or 'a rung missed its target'}"
+        )
+        return "\n".join(lines)
+
+
+def run_ladder(
+    target: Target,
+    *,
+    directory: str | Path = "data",
+    files: list[str | Path] | None = None,
+    yes: bool = False,
+    force: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    verify_runs: int = 5,
+    progress: Callable[[BatchMetrics], None] | None = None,
+    on_rung: Callable[[RungResult], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> LadderResult:
+    """Import each ladder file in turn, verifying after each rung from small on.
+
+    `files` defaults to the four generated ladder files in `directory`. `on_rung` is called after
+    each rung (and its verification) with its result, for a live table or chart.
+    """
+    paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
+    # Every rung's safety rule is settled before the first rung runs: a refusal leaves nothing half done.
+    for path in paths:
+        records = scan(path).records
+        check_confirmation(rung_for(records), records, yes=yes, force=force, confirm=confirm)
+    result = LadderResult()
+    for path in paths:
+        try:
+            imported = import_file(target, path, yes=True, force=force, progress=progress, log=log)
+        except ImportFailedError as error:
+            imported = error.result  # type: ignore[assignment]
+            result.stopped = f"{path.name}: {error}"
+        rung = rung_for(imported.records_total)
+        step = RungResult(rung, str(path), imported)
+        if result.stopped is None and rung.name in VERIFY_AFTER:
+            step.verification = verify(target, runs=verify_runs)
+            if not step.verification.passed:
+                failed = ", ".join(c.name for c in step.verification.failed_checks) or "latency"
+                result.stopped = f"verification failed after the {rung.name} rung ({failed})"
+        result.rungs.append(step)
+        if on_rung is not None:
+            on_rung(step)
+        if result.stopped:
+            break
+    return result
+
+
+__all__ = ["LADDER_FILES", "LadderResult", "RungResult", "run_ladder"]

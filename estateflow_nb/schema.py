@@ -1,0 +1,259 @@
+"""The tables, the allowed values and record validation: the one source of truth for all three.
+
+`clean_record` turns a raw row (a mapping of column name to text or JSON value, as the readers give)
+into a tuple of values in `RECORD_COLUMNS` order, or raises `RecordRejected` with the reason. The
+importer keeps the reason beside the original row; nothing rejected is lost.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+INDUSTRIES = ("real_estate", "mortgage", "insurance", "legal", "home_inspection", "appraisal")
+STATES = ("FL", "TX", "CA")
+SUBSCRIPTION_TIERS = ("free", "basic", "premium", "enterprise")
+VERIFICATION_STATUSES = ("pending", "verified", "rejected", "expired")
+IMPORT_STATUSES = ("running", "completed", "failed", "rolled_back")
+ON_CONFLICT = ("skip", "update", "fail")
+
+# The columns a source may carry, in the order files are written and records are stored.
+RECORD_COLUMNS = (
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "company",
+    "license_number",
+    "industry",
+    "state",
+    "city",
+    "rating",
+    "review_count",
+    "subscription_tier",
+    "verification_status",
+    "is_featured",
+    "created_at",
+    "updated_at",
+)
+REQUIRED_COLUMNS = ("first_name", "last_name", "email", "license_number", "industry", "state", "city")
+PROVENANCE_COLUMNS = ("import_id", "imported_at")
+# A dump of our own table carries these; they are accepted in a source and replaced by ours.
+REPLACED_COLUMNS = ("id", *PROVENANCE_COLUMNS)
+KNOWN_SOURCE_COLUMNS = frozenset(RECORD_COLUMNS) | frozenset(REPLACED_COLUMNS)
+STORED_COLUMNS = (*RECORD_COLUMNS, *PROVENANCE_COLUMNS)
+# Searches list the best rated first, so the industry and city indexes carry the rating too: the
+# top 20 of a city come straight off the index instead of sorting thousands of rows.
+INDEXES = {
+    "industry": "industry, rating",
+    "state": "state",
+    "city": "city, rating",
+    "import_id": "import_id",
+}
+
+# Mirrors the SQL test in verify.py: one "@", no whitespace, a dot somewhere after the "@".
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+PROFESSIONALS_DDL = """
+CREATE TABLE IF NOT EXISTS professionals (
+    id INTEGER PRIMARY KEY,
+    first_name TEXT NOT NULL,
+    last_name TEXT NOT NULL,
+    email TEXT NOT NULL,
+    phone TEXT,
+    company TEXT,
+    license_number TEXT NOT NULL UNIQUE,
+    industry TEXT NOT NULL,
+    state TEXT NOT NULL,
+    city TEXT NOT NULL,
+    rating REAL CHECK (rating IS NULL OR (rating >= 1.0 AND rating <= 5.0)),
+    review_count INTEGER NOT NULL DEFAULT 0 CHECK (review_count >= 0),
+    subscription_tier TEXT NOT NULL DEFAULT 'free',
+    verification_status TEXT NOT NULL DEFAULT 'pending',
+    is_featured INTEGER NOT NULL DEFAULT 0 CHECK (is_featured IN (0, 1)),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    import_id TEXT,
+    imported_at TEXT
+)"""
+
+# One row per import. `checkpoint` is the number of source records fully handled (written,
+# skipped or rejected) and committed: a resumed import starts reading after it.
+IMPORTS_DDL = """
+CREATE TABLE IF NOT EXISTS ef_imports (
+    id TEXT PRIMARY KEY,
+    source_path TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rung TEXT,
+    on_conflict TEXT NOT NULL DEFAULT 'skip',
+    batch_size INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',
+    records_total INTEGER,
+    checkpoint INTEGER NOT NULL DEFAULT 0,
+    inserted INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    rows_written INTEGER NOT NULL DEFAULT 0,
+    rejects_path TEXT,
+    rejects_bytes INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    rolled_back_at TEXT
+)"""
+
+# What an on_conflict="update" import overwrote: the row as it was, keyed by the import that
+# overwrote it, so that rolling that import back can put it back. Columns have no declared type so
+# that values are kept exactly as they were stored.
+BEFORE_IMAGES_DDL = """
+CREATE TABLE IF NOT EXISTS ef_before_images (
+    by_import TEXT NOT NULL,
+    id INTEGER,
+    {columns},
+    PRIMARY KEY (by_import, license_number)
+)""".format(columns=",\n    ".join(STORED_COLUMNS))
+
+SCHEMA_STATEMENTS = (
+    PROFESSIONALS_DDL,
+    *(
+        f"CREATE INDEX IF NOT EXISTS idx_professionals_{name} ON professionals({columns})"
+        for name, columns in INDEXES.items()
+    ),
+    IMPORTS_DDL,
+    BEFORE_IMAGES_DDL,
+)
+
+
+class RecordRejected(ValueError):
+    """A raw row that cannot become a record; the message is the reason kept in the rejects file."""
+
+
+def _text(raw: Mapping[str, Any], column: str) -> str | None:
+    value = raw.get(column)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise RecordRejected(f"{column}: expected text, got {type(value).__name__}")
+        value = str(value)
+    value = value.strip()
+    return value or None
+
+
+def _choice(raw: Mapping[str, Any], column: str, allowed: tuple[str, ...], default: str | None) -> str:
+    value = _text(raw, column)
+    if value is None:
+        if default is None:
+            raise RecordRejected(f"{column}: required")
+        return default
+    value = value.upper() if column == "state" else value.lower()
+    if value not in allowed:
+        raise RecordRejected(f"{column}: {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _rating(raw: Mapping[str, Any]) -> float | None:
+    value = raw.get("rating")
+    if value is None or value == "":
+        return None
+    try:
+        rating = float(value)
+    except (TypeError, ValueError):
+        raise RecordRejected(f"rating: {value!r} is not a number") from None
+    if isinstance(value, bool) or math.isnan(rating) or not 1.0 <= rating <= 5.0:
+        raise RecordRejected(f"rating: {value!r} is outside 1.0 to 5.0")
+    return rating
+
+
+def _review_count(raw: Mapping[str, Any]) -> int:
+    value = raw.get("review_count")
+    if value is None or value == "":
+        return 0
+    try:
+        count = int(value) if not isinstance(value, float) or value.is_integer() else None
+    except (TypeError, ValueError):
+        count = None
+    if count is None or isinstance(value, bool) or count < 0:
+        raise RecordRejected(f"review_count: {value!r} is not a whole number >= 0")
+    return count
+
+
+_TRUE = {"1", "true", "yes", "y", "t"}
+_FALSE = {"0", "false", "no", "n", "f", ""}
+
+
+def _flag(raw: Mapping[str, Any]) -> int:
+    value = raw.get("is_featured")
+    if value is None or value is False or value == 0:
+        return 0
+    if value is True or value == 1:
+        return 1
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return 1
+    if text in _FALSE:
+        return 0
+    raise RecordRejected(f"is_featured: {value!r} is not 0/1 or true/false")
+
+
+def _timestamp(raw: Mapping[str, Any], column: str, default: str) -> str:
+    value = _text(raw, column)
+    if value is None:
+        return default
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        raise RecordRejected(f"{column}: {value!r} is not an ISO-8601 timestamp") from None
+    return value
+
+
+def clean_record(raw: Mapping[str, Any], now: str) -> tuple[Any, ...]:
+    """Validate and normalise one raw row into a tuple in `RECORD_COLUMNS` order.
+
+    `now` (ISO-8601) fills `created_at`/`updated_at` when the source has none. Enumerations are
+    case-folded, text is stripped, empty optional text becomes NULL.
+    """
+    names = []
+    for column in ("first_name", "last_name", "license_number", "city"):
+        value = _text(raw, column)
+        if value is None:
+            raise RecordRejected(f"{column}: required")
+        names.append(value)
+    first_name, last_name, license_number, city = names
+    email = _text(raw, "email")
+    if email is None:
+        raise RecordRejected("email: required")
+    if not EMAIL_RE.match(email):
+        raise RecordRejected(f"email: {email!r} is not a valid address")
+    created_at = _timestamp(raw, "created_at", now)
+    return (
+        first_name,
+        last_name,
+        email,
+        _text(raw, "phone"),
+        _text(raw, "company"),
+        license_number,
+        _choice(raw, "industry", INDUSTRIES, None),
+        _choice(raw, "state", STATES, None),
+        city,
+        _rating(raw),
+        _review_count(raw),
+        _choice(raw, "subscription_tier", SUBSCRIPTION_TIERS, "free"),
+        _choice(raw, "verification_status", VERIFICATION_STATUSES, "pending"),
+        _flag(raw),
+        created_at,
+        _timestamp(raw, "updated_at", created_at),
+    )
+
+
+def unknown_columns(columns: Any) -> list[str]:
+    """The names in `columns` that are not columns of a professionals record, in their order."""
+    return [c for c in columns if c not in KNOWN_SOURCE_COLUMNS]

@@ -1,0 +1,61 @@
+"""What a database holds: table counts, the import ledger, its size."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .targets import Target
+
+TABLES = ("professionals", "ef_imports", "ef_before_images")
+
+
+@dataclass
+class StatusReport:
+    target: str
+    tables: dict[str, int]
+    imports: list[dict[str, Any]]  # newest first
+    by_status: dict[str, int]
+    size_bytes: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "tables": self.tables,
+            "imports": self.imports,
+            "by_status": self.by_status,
+            "size_bytes": self.size_bytes,
+            **self.extra,
+        }
+
+    def table(self) -> str:
+        size = "unknown" if self.size_bytes is None else f"{self.size_bytes / 1e6:,.1f} MB"
+        lines = [f"Database {self.target} ({size})", ""]
+        lines += [f"  {name:<18} {count:>10,} rows" for name, count in self.tables.items()]
+        totals = ", ".join(f"{n} {s}" for s, n in self.by_status.items()) or "none"
+        lines += ["", f"Imports: {totals}"]
+        if self.imports:
+            lines.append(f"  {'id':<30} {'started':<20} {'status':<11} {'rows':>9}  source")
+            for row in self.imports:
+                lines.append(
+                    f"  {row['id']:<30} {row['started_at']:<20} {row['status']:<11}"
+                    f" {row['inserted'] - row['removed']:>9,}  {row['source_path']}"
+                )
+        return "\n".join(lines)
+
+
+def status(target: Target, *, limit: int = 20) -> StatusReport:
+    """Counts of every table, the newest `limit` imports and the totals by status."""
+    tables = {name: int(target.scalar(f"SELECT COUNT(*) FROM {name}") or 0) for name in TABLES}
+    imports = target.query(
+        "SELECT id, source_path, status, rung, records_total, checkpoint, inserted, updated, skipped, rejected,"
+        " removed, batches, seconds, started_at, finished_at, rolled_back_at, error"
+        " FROM ef_imports ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        (limit,),
+    )
+    by_status = {
+        row["status"]: int(row["n"])
+        for row in target.query("SELECT status, COUNT(*) AS n FROM ef_imports GROUP BY status ORDER BY status")
+    }
+    return StatusReport(target.url, tables, imports, by_status, target.size_bytes())

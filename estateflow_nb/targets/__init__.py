@@ -1,0 +1,55 @@
+"""Where SQL runs: `connect(url)` gives a `Target` for a SQLite file or a Cloudflare D1 database.
+
+    sqlite:///data/estateflow.db      a file, relative to the working directory
+    sqlite:////srv/estateflow.db      an absolute path (four slashes)
+    data/estateflow.db                a bare path means SQLite too
+    d1://ACCOUNT_ID/DATABASE_ID       Cloudflare D1 (the token comes from CLOUDFLARE_API_TOKEN)
+
+Without a URL, `ESTATEFLOW_DB` is used, then `DEFAULT_DB_URL`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import EstateFlowError
+from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+from .sqlite import SQLiteTarget
+
+DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
+
+__all__ = [
+    "CHANGES",
+    "DEFAULT_DB_URL",
+    "ExecuteResult",
+    "InsertRows",
+    "Limits",
+    "SQLiteTarget",
+    "Sql",
+    "Statement",
+    "Target",
+    "connect",
+    "resolve_url",
+]
+
+
+def resolve_url(url: str | None = None) -> str:
+    """The URL that `connect(url)` will use."""
+    return url or os.environ.get("ESTATEFLOW_DB") or DEFAULT_DB_URL
+
+
+def connect(url: str | None = None) -> Target:
+    """Open the target named by `url` and make sure the schema exists."""
+    url = resolve_url(url)
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if not path.startswith("/") or path == "/":
+            raise EstateFlowError(f"bad SQLite URL {url!r}: expected sqlite:///path/to/file.db")
+        return SQLiteTarget(path[1:], url=url)
+    if url.startswith("d1://"):
+        from .d1 import D1Target
+
+        return D1Target.from_url(url)
+    if "://" in url:
+        raise EstateFlowError(f"unknown database URL {url!r}: expected sqlite:///PATH or d1://ACCOUNT/DATABASE")
+    return SQLiteTarget(url, url=f"sqlite:///{url}")

@@ -1,0 +1,105 @@
+"""What every target offers: run statements atomically, answer queries, know its limits.
+
+The engine speaks only this interface, so it does not know whether SQL runs in a local SQLite file
+or in Cloudflare D1. Writes go through `execute`, a list of statements that commits as one unit.
+Two statement shapes exist:
+
+- `Sql`: one statement with bound parameters. A parameter may be `CHANGES`, which the target
+  replaces with the number of rows changed by the statement just before it in the same list. This
+  lets the ledger count what a batch really inserted inside the batch's own transaction, on a
+  target (D1) where the request is sent before any count comes back.
+- `InsertRows`: many rows of one table; each target packs them the fastest way its limits allow
+  (SQLite: one `executemany`; D1: multi-row literal INSERTs under 100 KB each). Its `then`
+  statement runs after each packed piece, with `CHANGES` bound to that piece's count.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class _Changes:
+    def __repr__(self) -> str:
+        return "CHANGES"
+
+
+CHANGES: Any = _Changes()
+
+
+@dataclass(frozen=True)
+class Sql:
+    text: str
+    params: Sequence[Any] = ()
+
+
+@dataclass(frozen=True)
+class InsertRows:
+    table: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    # SQL after the VALUES list, e.g. "ON CONFLICT(license_number) DO NOTHING".
+    tail: str = ""
+    then: Sql | None = None
+
+
+Statement = Sql | InsertRows
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one statement may carry on this target (None: no practical limit)."""
+
+    max_params: int
+    max_sql_bytes: int | None = None
+    max_query_seconds: float | None = None
+
+
+@dataclass
+class ExecuteResult:
+    changes: list[int] = field(default_factory=list)
+    rows_written: int = 0
+
+
+class Target(ABC):
+    """A database the toolkit reads and writes. Create one with `estateflow_nb.connect(url)`."""
+
+    url: str
+    kind: str
+    limits: Limits
+
+    @abstractmethod
+    def execute(
+        self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
+    ) -> ExecuteResult:
+        """Run `statements` as one transaction: all of them take effect, or none.
+
+        `before_commit` runs after the last statement and before the commit where the target can
+        tell the two apart; tests use it to crash a process mid-transaction.
+        """
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read-only query, as dicts of column name to value."""
+
+    @abstractmethod
+    def size_bytes(self) -> int | None:
+        """The database's size on disk, where the target can say."""
+
+    def close(self) -> None:  # noqa: B027 - a target may hold nothing to release
+        """Release connections; the target is not used afterwards."""
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.query(sql, params)
+        return next(iter(rows[0].values())) if rows else None
+
+    def __enter__(self) -> Target:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.url}>"

@@ -1,0 +1,124 @@
+"""A local SQLite file as a target: the embedded default for development, demos and tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConflictError, SqlError, TargetError, TransientError
+from ..schema import SCHEMA_STATEMENTS
+from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+
+# WAL lets readers (verify, a notebook) look while an import writes; synchronous=NORMAL in WAL
+# mode still survives a killed process, it only risks the last commit on power loss.
+_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA cache_size=-65536",
+    "PRAGMA busy_timeout=5000",
+)
+
+
+def _translate(error: sqlite3.Error) -> TargetError:
+    message = str(error)
+    if isinstance(error, sqlite3.IntegrityError) and "license_number" in message:
+        return ConflictError(f"license number already in the table ({message})")
+    if isinstance(error, sqlite3.OperationalError) and ("locked" in message or "busy" in message):
+        return TransientError(f"SQLite: {message}")
+    if isinstance(error, sqlite3.OperationalError) and (
+        "syntax error" in message or "no such" in message or "has no column" in message
+    ):
+        return SqlError(f"SQLite: {message}")
+    return TargetError(f"SQLite: {message}")
+
+
+class SQLiteTarget(Target):
+    kind = "sqlite"
+
+    def __init__(self, path: str | Path, url: str | None = None) -> None:
+        self.path = Path(path)
+        self.url = url or f"sqlite:///{self.path}"
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            for pragma in _PRAGMAS:
+                self._conn.execute(pragma)
+        except sqlite3.DatabaseError as error:
+            raise TargetError(f"{self.path}: not a usable SQLite database ({error})") from None
+        self.limits = Limits(max_params=self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        self.execute([Sql(statement) for statement in SCHEMA_STATEMENTS])
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The open connection, for backup and restore that need SQLite's own API."""
+        return self._conn
+
+    def execute(
+        self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
+    ) -> ExecuteResult:
+        result = ExecuteResult()
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            previous = 0
+            for statement in statements:
+                if isinstance(statement, InsertRows):
+                    previous = self._insert_rows(cursor, statement)
+                    result.changes.append(previous)
+                    if statement.then is not None:
+                        self._run(cursor, statement.then, previous)
+                else:
+                    previous = self._run(cursor, statement, previous)
+                    result.changes.append(previous)
+            if before_commit is not None:
+                before_commit()
+            cursor.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise _translate(error) from error
+        except BaseException:
+            self._rollback()
+            raise
+        result.rows_written = sum(result.changes)
+        return result
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    @staticmethod
+    def _run(cursor: sqlite3.Cursor, statement: Sql, previous: int) -> int:
+        params = [previous if p is CHANGES else p for p in statement.params]
+        cursor.execute(statement.text, params)
+        return max(cursor.rowcount, 0)
+
+    @staticmethod
+    def _insert_rows(cursor: sqlite3.Cursor, insert: InsertRows) -> int:
+        if not insert.rows:
+            return 0
+        columns = ", ".join(insert.columns)
+        marks = ", ".join("?" * len(insert.columns))
+        cursor.executemany(f"INSERT INTO {insert.table} ({columns}) VALUES ({marks}) {insert.tail}", insert.rows)
+        return max(cursor.rowcount, 0)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        try:
+            cursor = self._conn.execute(sql, params)
+        except sqlite3.Error as error:
+            raise _translate(error) from error
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def size_bytes(self) -> int | None:
+        if str(self.path) == ":memory:":
+            return None
+        return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+
+    def close(self) -> None:
+        self._conn.close()

@@ -1,0 +1,58 @@
+"""Shared fixtures: real SQLite files in a temporary folder and small generated sources."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from estateflow_nb import connect, generate_records
+from estateflow_nb.schema import RECORD_COLUMNS
+from estateflow_nb.targets import SQLiteTarget
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI = [sys.executable, "-m", "estateflow_nb.cli"]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'estateflow.db'}"
+
+
+@pytest.fixture
+def target(db_url: str) -> Iterable[SQLiteTarget]:
+    t = connect(db_url)
+    assert isinstance(t, SQLiteTarget)
+    yield t
+    t.close()
+
+
+def write_csv(path: Path, rows: Iterable[dict[str, Any]], columns: Iterable[str] = RECORD_COLUMNS) -> Path:
+    columns = list(columns)
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({c: "" if row.get(c) is None else row.get(c) for c in columns})
+    return path
+
+
+@pytest.fixture
+def make_csv(tmp_path: Path) -> Callable[..., Path]:
+    """make_csv(n, name=..., start=..., mutate={index: {column: value}}) -> a CSV of generated records."""
+
+    def make(n: int, name: str = "pros.csv", start: int = 0, mutate: dict[int, dict[str, Any]] | None = None) -> Path:
+        rows = list(generate_records(n, seed=7, start=start))
+        for index, changes in (mutate or {}).items():
+            rows[index].update(changes)
+        return write_csv(tmp_path / name, rows)
+
+    return make
+
+
+def count(target: Any, sql: str = "SELECT COUNT(*) FROM professionals", params: tuple[Any, ...] = ()) -> int:
+    return int(target.scalar(sql, params))

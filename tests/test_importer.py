@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from estateflow_nb import (
+    ConfirmationRequired,
+    ImportFailedError,
+    SourceChangedError,
+    TransientError,
+    UnsafeDumpError,
+    connect,
+    generate_records,
+    import_file,
+    write_records,
+)
+from estateflow_nb import importer as importer_module
+from estateflow_nb.targets import SQLiteTarget, Target
+
+from .conftest import CLI, ROOT, count, write_csv
+
+
+def ledger(target: Target, import_id: str) -> dict[str, Any]:
+    return target.query("SELECT * FROM ef_imports WHERE id = ?", (import_id,))[0]
+
+
+def table_rows(target: Target) -> list[tuple[Any, ...]]:
+    rows = target.query(
+        "SELECT license_number, first_name, last_name, email, city, rating, review_count, is_featured"
+        " FROM professionals ORDER BY license_number"
+    )
+    return [tuple(r.values()) for r in rows]
+
+
+def test_import_writes_every_record_with_its_provenance(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(45)
+    seen: list[int] = []
+    result = import_file(target, source, batch_size=10, progress=lambda m: seen.append(m.done))
+    assert (result.status, result.inserted, result.skipped, result.rejected) == ("completed", 45, 0, 0)
+    assert result.batches == 5 and seen == [10, 20, 30, 40, 45]
+    assert [m.records for m in result.batch_metrics] == [10, 10, 10, 10, 5]
+    assert sum(m.inserted for m in result.batch_metrics) == 45
+    assert all(m.records_per_second > 0 for m in result.batch_metrics)
+    assert count(target) == 45
+    assert count(target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (result.import_id,)) == 45
+    row = ledger(target, result.import_id)
+    assert row["status"] == "completed" and row["checkpoint"] == 45 and row["batches"] == 5
+    assert row["source_sha256"] and row["source_path"] == str(source.resolve()) and row["finished_at"]
+
+
+def test_rejected_records_are_kept_with_their_reason(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30, mutate={3: {"email": "nope"}, 17: {"rating": "9"}, 18: {"industry": "plumbing"}})
+    result = import_file(target, source, batch_size=10)
+    assert (result.inserted, result.rejected) == (27, 3)
+    assert result.reject_reasons == {"email": 1, "rating": 1, "industry": 1}
+    rejects = Path(result.rejects_path or "")
+    assert rejects.parent == source.parent and rejects.name == f"{result.import_id}.rejects.csv"
+    with rejects.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["record"] for r in rows] == ["4", "18", "19"]
+    assert rows[0]["reason"].startswith("email:") and rows[0]["email"] == "nope"
+    assert rows[1]["rating"] == "9" and rows[2]["industry"] == "plumbing"
+    assert "rejects" in result.summary() and str(rejects) in result.summary()
+
+
+def test_reimport_and_in_file_duplicates_add_nothing_twice(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(20, mutate={9: {"license_number": "DUP-1"}, 10: {"license_number": "DUP-1"}})
+    first = import_file(target, source, batch_size=7)
+    assert (first.inserted, first.skipped) == (19, 1)
+    before = table_rows(target)
+    again = import_file(target, source, batch_size=7)
+    assert again.import_id != first.import_id
+    assert (again.inserted, again.skipped) == (0, 20)
+    assert table_rows(target) == before
+
+
+def test_on_conflict_update_overwrites_and_keeps_before_images(target: SQLiteTarget, tmp_path: Path) -> None:
+    records = list(generate_records(12, seed=3))
+    first = import_file(target, write_csv(tmp_path / "a.csv", records), batch_size=5)
+    changed = [{**r, "city": "Key West"} if i < 4 else r for i, r in enumerate(records)]
+    changed += list(generate_records(3, seed=3, start=100))
+    second = import_file(target, write_csv(tmp_path / "b.csv", changed), batch_size=5, on_conflict="update")
+    assert (second.inserted, second.updated, second.skipped) == (3, 12, 0)
+    assert count(target) == 15
+    assert count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 4
+    assert count(target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (second.import_id,)) == 15
+    images = target.query(
+        "SELECT city, import_id FROM ef_before_images WHERE by_import = ? ORDER BY license_number",
+        (second.import_id,),
+    )
+    assert len(images) == 12 and all(i["import_id"] == first.import_id for i in images)
+    assert {i["city"] for i in images} == {r["city"] for r in records}
+
+
+def test_on_conflict_fail_stops_with_earlier_batches_kept(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    import_file(target, make_csv(5, name="first.csv"))
+    source = make_csv(25, name="second.csv", start=100, mutate={22: {"license_number": "FL-X-1"}})
+    import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))
+    with pytest.raises(ImportFailedError, match="stopped at record 20 of 25") as caught:
+        import_file(target, source, batch_size=10, on_conflict="fail")
+    result = caught.value.result
+    assert result.status == "failed" and "license number already" in (result.error or "")
+    assert count(target) == 5 + 1 + 20
+
+
+def test_dry_run_writes_nothing_and_predicts_the_import(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    import_file(target, make_csv(10, name="earlier.csv"))
+    source = make_csv(
+        30,
+        name="new.csv",
+        mutate={2: {"email": "x"}, 5: {"license_number": "L-5"}, 6: {"license_number": "L-5"}},
+    )
+    plan = import_file(target, source, batch_size=8, dry_run=True)
+    assert plan.dry_run and plan.import_id is None
+    assert count(target, "SELECT COUNT(*) FROM ef_imports") == 1 and count(target) == 10
+    assert not list(source.parent.glob("*.rejects.csv"))
+    real = import_file(target, source, batch_size=8)
+    assert (plan.inserted, plan.skipped, plan.rejected) == (real.inserted, real.skipped, real.rejected)
+    assert "would import" in plan.summary()
+
+
+def test_large_file_needs_confirmation_unless_batch_size_given(target: SQLiteTarget, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "large.csv", 10_000)
+    with pytest.raises(ConfirmationRequired, match="--yes") as refused:
+        import_file(target, source)
+    assert refused.value.flag == "--yes"
+    assert count(target, "SELECT COUNT(*) FROM ef_imports") == 0
+    asked: list[str] = []
+    with pytest.raises(ConfirmationRequired):
+        import_file(target, source, confirm=lambda q: asked.append(q) or False)
+    assert asked and "10,000 records" in asked[0]
+    result = import_file(target, source, confirm=lambda q: True)
+    assert result.rung == "large" and result.batch_size == 10_000 and result.inserted == 10_000
+
+
+def test_hostile_dump_leaves_the_target_untouched(target: SQLiteTarget, tmp_path: Path) -> None:
+    dump = tmp_path / "evil.sql"
+    write_records(tmp_path / "good.sql", 600)
+    text = (tmp_path / "good.sql").read_text(encoding="utf-8")
+    dump.write_text(text.replace("COMMIT;", "DROP TABLE professionals;\nCOMMIT;"), encoding="utf-8")
+    with pytest.raises(UnsafeDumpError, match="DROP TABLE"):
+        import_file(target, dump)
+    assert count(target) == 0 and count(target, "SELECT COUNT(*) FROM ef_imports") == 0
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".sql"])
+def test_other_formats_import_the_same_rows(tmp_path: Path, suffix: str) -> None:
+    with connect(f"sqlite:///{tmp_path / 'csv.db'}") as a, connect(f"sqlite:///{tmp_path / 'other.db'}") as b:
+        import_file(a, write_records(tmp_path / "p.csv", 40))
+        result = import_file(b, write_records(tmp_path / f"p{suffix}", 40), batch_size=9)
+        assert result.inserted == 40
+        assert table_rows(a) == table_rows(b)
+
+
+class FlakyTarget(Target):
+    """The real SQLite target behind a fault injector: the first `failures` writes of chosen
+    batches raise TransientError before anything is sent, as a network fault would."""
+
+    def __init__(self, inner: SQLiteTarget, fail_batches: dict[int, int]) -> None:
+        self.inner, self.fail_batches = inner, dict(fail_batches)
+        self.url, self.kind, self.limits = inner.url, inner.kind, inner.limits
+        self.writes = 0
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        is_batch = any(type(s).__name__ == "InsertRows" for s in statements)
+        if is_batch:
+            self.writes += 1
+            batch = self.inner.scalar("SELECT MAX(batches) FROM ef_imports WHERE status = 'running'") + 1
+            if self.fail_batches.get(batch, 0) > 0:
+                self.fail_batches[batch] -= 1
+                raise TransientError("D1 DB is overloaded", retry_after=0)
+        return self.inner.execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.inner.query(sql, params)
+
+    def size_bytes(self) -> int | None:
+        return self.inner.size_bytes()
+
+
+def test_transient_faults_are_retried(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    flaky = FlakyTarget(target, {2: 2, 4: 1})
+    logged: list[str] = []
+    result = import_file(flaky, make_csv(40), batch_size=10, log=logged.append)
+    assert result.status == "completed" and result.inserted == 40 and result.batches == 4
+    assert flaky.writes == 4 + 3
+    assert sum("retry" in line for line in logged) == 3
+
+
+def test_persistent_faults_stop_and_the_rerun_resumes(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    source = make_csv(40)
+    with pytest.raises(ImportFailedError, match="stopped at record 20 of 40") as caught:
+        import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
+    stopped = caught.value.result
+    assert ledger(target, stopped.import_id)["status"] == "failed" and count(target) == 20
+    resumed = import_file(target, source, batch_size=10)
+    assert resumed.import_id == stopped.import_id and resumed.resumed_from == 20
+    assert (resumed.status, resumed.inserted, resumed.batches) == ("completed", 40, 4)
+    assert count(target) == 40
+
+
+def test_a_changed_file_is_not_resumed_into(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    source = make_csv(30)
+    with pytest.raises(ImportFailedError):
+        import_file(FlakyTarget(target, {2: 3}), source, batch_size=10)
+    make_csv(31)
+    with pytest.raises(SourceChangedError, match="changed since import"):
+        import_file(target, source, batch_size=10)
+    fresh = import_file(target, source, batch_size=10, resume=False)
+    assert fresh.resumed_from == 0 and fresh.inserted == 21 and count(target) == 31
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, when: str) -> None:
+    rows = list(generate_records(95, seed=11))
+    for bad in (4, 24, 27, 61):  # rejects in batches 1, 3 (the killed one) and 7
+        rows[bad]["email"] = "broken"
+    rows[50]["license_number"] = rows[10]["license_number"]
+    source = write_csv(tmp_path / "pros.csv", rows)
+    url = f"sqlite:///{tmp_path / 'killed.db'}"
+    env = {**os.environ, importer_module.KILL_HOOK_ENV: f"3:{when}", "PYTHONPATH": str(ROOT)}
+    command = [*CLI, "import", str(source), "--db", url, "--batch-size", "10"]
+    killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert killed.returncode == -signal.SIGKILL
+    with connect(url) as t:
+        (row,) = t.query("SELECT * FROM ef_imports")
+        assert row["status"] == "running"
+        assert row["checkpoint"] == (20 if when == "before" else 30)
+        assert count(t) == row["inserted"] == row["checkpoint"] - row["rejected"]
+    del env[importer_module.KILL_HOOK_ENV]
+    resumed = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    summary = json.loads(resumed.stdout)
+    assert summary["import_id"] == row["id"] and summary["resumed_from"] == row["checkpoint"]
+    assert (summary["inserted"], summary["skipped"], summary["rejected"]) == (90, 1, 4)
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}") as clean, connect(url) as t:
+        import_file(clean, source, batch_size=10)
+        assert table_rows(t) == table_rows(clean)
+    with open(summary["rejects_path"], newline="", encoding="utf-8") as f:
+        assert [r["record"] for r in csv.DictReader(f)] == ["5", "25", "28", "62"]

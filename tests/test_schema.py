@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from estateflow_nb.schema import (
+    RECORD_COLUMNS,
+    SCHEMA_STATEMENTS,
+    RecordRejected,
+    clean_record,
+    unknown_columns,
+)
+
+NOW = "2026-11-28T10:00:00Z"
+GOOD = {
+    "first_name": " Zoë ",
+    "last_name": "O'Brien",
+    "email": "zoe.obrien@example.com",
+    "phone": "(305) 555-0101",
+    "company": "",
+    "license_number": "FL-RE-00000001",
+    "industry": "Real_Estate",
+    "state": "fl",
+    "city": "Miami",
+    "rating": "4.7",
+    "review_count": "12",
+    "subscription_tier": "",
+    "verification_status": "VERIFIED",
+    "is_featured": "true",
+    "created_at": "2024-03-01T09:30:00Z",
+    "updated_at": "",
+}
+
+
+def test_clean_record_normalises_a_good_row() -> None:
+    record = dict(zip(RECORD_COLUMNS, clean_record(GOOD, NOW), strict=True))
+    assert record["first_name"] == "Zoë"
+    assert record["company"] is None
+    assert record["industry"] == "real_estate"
+    assert record["state"] == "FL"
+    assert record["rating"] == 4.7
+    assert record["review_count"] == 12
+    assert record["subscription_tier"] == "free"
+    assert record["verification_status"] == "verified"
+    assert record["is_featured"] == 1
+    assert record["updated_at"] == "2024-03-01T09:30:00Z"
+
+
+def test_missing_timestamps_take_the_import_time() -> None:
+    record = dict(zip(RECORD_COLUMNS, clean_record({**GOOD, "created_at": None}, NOW), strict=True))
+    assert record["created_at"] == record["updated_at"] == NOW
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"email": "a@b@c.com"}, "email"),
+        ({"email": "a b@c.com"}, "email"),
+        ({"email": ""}, "email: required"),
+        ({"first_name": "  "}, "first_name: required"),
+        ({"license_number": None}, "license_number: required"),
+        ({"city": ""}, "city: required"),
+        ({"industry": "plumbing"}, "industry"),
+        ({"state": "NY"}, "state"),
+        ({"subscription_tier": "gold"}, "subscription_tier"),
+        ({"verification_status": "maybe"}, "verification_status"),
+        ({"rating": "7.5"}, "rating"),
+        ({"rating": "0.5"}, "rating"),
+        ({"rating": "nan"}, "rating"),
+        ({"rating": "great"}, "rating"),
+        ({"review_count": "-1"}, "review_count"),
+        ({"review_count": "1.5"}, "review_count"),
+        ({"is_featured": "maybe"}, "is_featured"),
+        ({"created_at": "yesterday"}, "created_at"),
+        ({"updated_at": "2024-13-40"}, "updated_at"),
+        ({"company": ["a", "list"]}, "company"),
+    ],
+)
+def test_bad_rows_are_rejected_with_the_column_named(change: dict[str, object], reason: str) -> None:
+    with pytest.raises(RecordRejected, match=f"^{reason}"):
+        clean_record({**GOOD, **change}, NOW)
+
+
+def test_json_typed_values_are_accepted() -> None:
+    record = clean_record({**GOOD, "rating": 5, "review_count": 3.0, "is_featured": False}, NOW)
+    assert record[RECORD_COLUMNS.index("rating")] == 5.0
+    assert record[RECORD_COLUMNS.index("review_count")] == 3
+    assert record[RECORD_COLUMNS.index("is_featured")] == 0
+
+
+def test_unknown_columns_are_named_in_order() -> None:
+    assert unknown_columns(["email", "shoe_size", "id", "import_id", "favourite"]) == [
+        "shoe_size",
+        "favourite",
+    ]
+
+
+def test_schema_is_idempotent_and_enforces_the_table_rules() -> None:
+    conn = sqlite3.connect(":memory:")
+    for _ in range(2):
+        for statement in SCHEMA_STATEMENTS:
+            conn.execute(statement)
+    columns = [row[1] for row in conn.execute("PRAGMA table_info(professionals)")]
+    assert columns[0] == "id" and set(RECORD_COLUMNS) <= set(columns)
+    indexed = {row[1] for row in conn.execute("PRAGMA index_list(professionals)")}
+    assert {"idx_professionals_industry", "idx_professionals_state", "idx_professionals_city"} <= indexed
+    values = clean_record(GOOD, NOW)
+    insert = f"INSERT INTO professionals ({', '.join(RECORD_COLUMNS)}) VALUES ({', '.join('?' * len(values))})"
+    conn.execute(insert, values)
+    with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+        conn.execute(insert, values)
+    bad_rating = list(values)
+    bad_rating[RECORD_COLUMNS.index("license_number")] = "other"
+    bad_rating[RECORD_COLUMNS.index("rating")] = 6.0
+    with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
+        conn.execute(insert, bad_rating)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from estateflow_nb import EstateFlowError, SqlError, TargetError, connect
+from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, resolve_url
+
+
+def test_connect_understands_urls_and_bare_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    relative = connect("sqlite:///sub/rel.db")
+    assert isinstance(relative, SQLiteTarget) and (tmp_path / "sub" / "rel.db").exists()
+    absolute = connect(f"sqlite:///{tmp_path / 'abs.db'}")
+    assert absolute.path == tmp_path / "abs.db"
+    bare = connect("bare.db")
+    assert bare.url == "sqlite:///bare.db" and (tmp_path / "bare.db").exists()
+    for t in (relative, absolute, bare):
+        assert t.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+        t.close()
+
+
+def test_default_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ESTATEFLOW_DB", raising=False)
+    assert resolve_url() == "sqlite:///data/estateflow.db"
+    monkeypatch.setenv("ESTATEFLOW_DB", "sqlite:///elsewhere.db")
+    assert resolve_url() == "sqlite:///elsewhere.db"
+    assert resolve_url("x.db") == "x.db"
+
+
+@pytest.mark.parametrize("url", ["postgres://host/db", "sqlite://relative.db"])
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(EstateFlowError, match="URL"):
+        connect(url)
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("this is not sqlite, just text that is long enough to have a header" * 20)
+    with pytest.raises(EstateFlowError, match="not a usable SQLite database"):
+        connect(str(path))
+
+
+def test_execute_is_all_or_nothing(target: SQLiteTarget) -> None:
+    target.execute([Sql("CREATE TABLE t (a INTEGER UNIQUE)")])
+    with pytest.raises(TargetError):
+        target.execute([Sql("INSERT INTO t VALUES (1)"), Sql("INSERT INTO t VALUES (1)")])
+    assert target.scalar("SELECT COUNT(*) FROM t") == 0
+    with pytest.raises(SqlError):
+        target.execute([Sql("INSERT INTO t VALUES (2)"), Sql("INSRT INTO t VALUES (3)")])
+    assert target.scalar("SELECT COUNT(*) FROM t") == 0
+
+
+def test_changes_is_bound_to_the_previous_statement(target: SQLiteTarget) -> None:
+    target.execute(
+        [
+            Sql("CREATE TABLE t (a INTEGER UNIQUE)"),
+            Sql("CREATE TABLE n (inserted INTEGER)"),
+            Sql("INSERT INTO n VALUES (0)"),
+        ]
+    )
+    rows = [(1,), (2,), (2,), (3,)]
+    result = target.execute(
+        [
+            InsertRows(
+                "t",
+                ["a"],
+                rows,
+                tail="ON CONFLICT(a) DO NOTHING",
+                then=Sql("UPDATE n SET inserted = inserted + ?", (CHANGES,)),
+            ),
+            Sql("INSERT INTO t SELECT a + 10 FROM t"),
+            Sql("UPDATE n SET inserted = inserted + ?", (CHANGES,)),
+        ]
+    )
+    assert result.changes == [3, 3, 1]
+    assert target.scalar("SELECT inserted FROM n") == 6
+
+
+def test_before_commit_failure_rolls_back(target: SQLiteTarget) -> None:
+    target.execute([Sql("CREATE TABLE t (a)")])
+
+    def boom() -> None:
+        raise RuntimeError("crash before commit")
+
+    with pytest.raises(RuntimeError):
+        target.execute([Sql("INSERT INTO t VALUES (1)")], before_commit=boom)
+    assert target.scalar("SELECT COUNT(*) FROM t") == 0
+    assert not target.connection.in_transaction
+
+
+def test_limits_and_size(target: SQLiteTarget) -> None:
+    assert target.limits.max_params >= 999
+    assert target.size_bytes() and target.size_bytes() > 0

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from estateflow_nb import connect, generate_records, import_file, verify, write_records
+from estateflow_nb.schema import STORED_COLUMNS, clean_record
+from estateflow_nb.targets import InsertRows, Sql, Target
+
+NOW = "2026-11-01T00:00:00Z"
+CHECKS = [
+    "total_count",
+    "industries",
+    "states",
+    "duplicate_licenses",
+    "email_format",
+    "required_fields",
+    "subscription_tiers",
+    "verification_statuses",
+    "featured",
+    "recent_imports",
+    "ratings",
+    "top_cities",
+]
+
+
+def loose_target(tmp_path: Path, n: int = 40) -> Target:
+    """A database whose table has no constraints, as a hand-made or foreign one might, holding one
+    clean import of `n` records: every check passes until a test breaks one."""
+    path = tmp_path / "loose.db"
+    conn = sqlite3.connect(path)
+    conn.execute(f"CREATE TABLE professionals (id INTEGER PRIMARY KEY, {', '.join(STORED_COLUMNS)})")
+    conn.commit()
+    conn.close()
+    target = connect(str(path))
+    rows = [(*clean_record(r, NOW), "imp-1", NOW) for r in generate_records(n, seed=5)]
+    target.execute(
+        [
+            Sql(
+                "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, inserted,"
+                " checkpoint, started_at) VALUES ('imp-1', 'x.csv', 'abc', 'here', 10, 'completed', ?, ?, ?)",
+                (n, n, NOW),
+            ),
+            InsertRows("professionals", STORED_COLUMNS, rows),
+        ]
+    )
+    return target
+
+
+BREAKERS = {
+    "total_count": "DELETE FROM professionals WHERE id = 1",
+    "industries": "UPDATE professionals SET industry = 'plumbing' WHERE id = 2",
+    "states": "UPDATE professionals SET state = 'NY' WHERE id = 3",
+    "duplicate_licenses": "UPDATE professionals SET license_number ="
+    " ' ' || lower((SELECT license_number FROM professionals WHERE id = 3)) WHERE id = 4",
+    "email_format": "UPDATE professionals SET email = 'someone.example.com' WHERE id = 5",
+    "required_fields": "UPDATE professionals SET last_name = '   ' WHERE id = 6",
+    "subscription_tiers": "UPDATE professionals SET subscription_tier = 'gold' WHERE id = 7",
+    "verification_statuses": "UPDATE professionals SET verification_status = 'maybe' WHERE id = 8",
+    "featured": "UPDATE professionals SET is_featured = 2 WHERE id = 9",
+    "recent_imports": "UPDATE ef_imports SET status = 'failed'",
+    "ratings": "UPDATE professionals SET rating = 9.5 WHERE id = 10",
+    "top_cities": "UPDATE professionals SET city = upper(city) || ' ' WHERE id = 11",
+}
+
+
+def test_a_clean_database_passes_everything(tmp_path: Path) -> None:
+    report = verify(loose_target(tmp_path), runs=2)
+    assert [c.name for c in report.checks] == CHECKS
+    assert [c.number for c in report.checks] == list(range(1, 13))
+    assert report.passed, report.table()
+    assert len(report.benchmarks) == 5 and all(b.median_ms > 0 and b.passed for b in report.benchmarks)
+    assert "All verification checks passed" in report.table()
+
+
+@pytest.mark.parametrize("broken", CHECKS)
+def test_each_check_fails_on_a_database_crafted_to_break_it(tmp_path: Path, broken: str) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql(BREAKERS[broken])])
+    report = verify(target, benchmarks=False)
+    failed = [c for c in report.checks if not c.passed]
+    assert [c.name for c in failed] == [broken]
+    assert failed[0].failing >= 1
+    if broken != "total_count":
+        assert failed[0].sample, "a failing check shows the rows that fail it"
+    assert not report.passed and "Verification FAILED" in report.table()
+
+
+def test_failing_rows_are_sampled_with_the_offending_value(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql(BREAKERS["email_format"]), Sql(BREAKERS["top_cities"])])
+    checks = {c.name: c for c in verify(target, benchmarks=False).checks}
+    assert checks["email_format"].sample == [
+        {
+            "id": 5,
+            "license_number": checks["email_format"].sample[0]["license_number"],
+            "email": "someone.example.com",
+        }
+    ]
+    (spellings,) = checks["top_cities"].sample
+    assert len(spellings["spellings"]) == 2
+
+
+def test_distributions_and_totals_describe_the_table(tmp_path: Path) -> None:
+    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}") as target:
+        import_file(target, write_records(tmp_path / "p.csv", 600))
+        checks = {c.name: c for c in verify(target, benchmarks=False).checks}
+        assert checks["total_count"].observed == 600
+        assert sum(r["count"] for r in checks["industries"].observed) == 600
+        assert {r["state"] for r in checks["states"].observed} == {"FL", "TX", "CA"}
+        assert sum(r["count"] for r in checks["ratings"].observed) == 600
+        assert len(checks["top_cities"].observed) == 10
+        assert checks["recent_imports"].observed[0]["inserted"] == 600
+
+
+def test_json_without_timings_is_stable(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    first, second = (verify(target, runs=1).to_dict(timings=False) for _ in range(2))
+    assert first == second and "benchmarks" not in first and first["passed"] is True
