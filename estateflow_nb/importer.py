@@ -12,23 +12,22 @@ from __future__ import annotations
 import csv
 import json
 import os
-import queue
 import random
 import secrets
 import signal
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from .errors import EstateFlowError, ImportFailedError, SourceChangedError, TransientError
-from .rungs import check_confirmation, rung_for
-from .schema import ON_CONFLICT, RECORD_COLUMNS, STORED_COLUMNS, RecordRejected, clean_record
-from .sources import SourceInfo, read_rows, scan
+from .rungs import RUNGS, check_confirmation, rung_for
+from .schema import ON_CONFLICT, RECORD_COLUMNS, STORED_COLUMNS
+from .sources import SourceInfo, scan
 from .targets import CHANGES, InsertRows, Sql, Target
 
 RETRY_ATTEMPTS = 3
@@ -134,76 +133,12 @@ class ImportResult:
         return "\n".join(lines)
 
 
-@dataclass
-class _Batch:
-    rows: list[tuple[Any, ...]]
-    licenses: list[str]
-    rejects: list[tuple[int, str, dict[str, Any]]]
-    end: int  # source records handled once this batch is in
-
-
 def _utc_now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def new_import_id() -> str:
     return f"imp-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
-
-
-def _read_batches(path: Path, start: int, batch_size: int, import_id: str, imported_at: str) -> Iterator[_Batch]:
-    provenance = (import_id, imported_at)
-    batch = _Batch([], [], [], start)
-    for raw in read_rows(path, skip=start):
-        batch.end += 1
-        try:
-            row = clean_record(raw, imported_at)
-        except RecordRejected as why:
-            batch.rejects.append((batch.end, str(why), raw))
-        else:
-            batch.rows.append(row + provenance)
-            batch.licenses.append(row[5])
-        if len(batch.rows) + len(batch.rejects) == batch_size:
-            yield batch
-            batch = _Batch([], [], [], batch.end)
-    if batch.rows or batch.rejects:
-        yield batch
-
-
-def _prefetched(items: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
-    """Produce `items` in a background thread, at most `depth` ahead of the consumer.
-
-    Reading and validating overlaps the database write; an error in the reader is raised here.
-    """
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(("item", item), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(("end", None))
-        except BaseException as error:  # handed to the consumer, which raises it
-            slots.put(("error", error))
-
-    worker = threading.Thread(target=produce, name="estateflow-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
 
 
 class _Rejects:
@@ -255,7 +190,7 @@ def _kill_hook(batch_number: int) -> tuple[Callable[[], None] | None, bool]:
 
 def _batch_statements(
     import_id: str,
-    batch: _Batch,
+    batch: Batch,
     on_conflict: str,
     rejected_total: int,
     rejects_bytes: int,
@@ -365,7 +300,7 @@ def import_file(
         raise EstateFlowError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {on_conflict!r}")
     if batch_size is not None and batch_size < 1:
         raise EstateFlowError(f"batch size must be at least 1, not {batch_size}")
-    source = scan(path)
+    source = scan(path, count_up_to=RUNGS[-1].min_records)
     rung = rung_for(source.records)
     if batch_size is None:
         check_confirmation(rung, source.records, yes=yes, force=force, confirm=confirm)
@@ -430,7 +365,8 @@ def import_file(
     seconds_before = ledger["seconds"]
     rows_written = 0
     began = time.perf_counter()
-    batches = _prefetched(_read_batches(source.path, start, batch_size, import_id, started_at))
+    reader = read_batches_in_subprocess if source.records - start >= SUBPROCESS_MIN_RECORDS else read_batches
+    batches = reader(source.path, start=start, batch_size=batch_size, import_id=import_id, imported_at=started_at)
     try:
         for number, batch in enumerate(batches, start=ledger["batches"] + 1):
             if result.batch_metrics and delay_ms:
@@ -490,7 +426,7 @@ def import_file(
 
 def _metrics(
     number: int,
-    batch: _Batch,
+    batch: Batch,
     changes: list[int],
     on_conflict: str,
     batch_began: float,
@@ -500,11 +436,10 @@ def _metrics(
     # changes follow _batch_statements: [capture, count] only for "update", then the insert, then the ledger.
     updated = changes[0] if on_conflict == "update" else 0
     written = changes[-2]
-    records = len(batch.rows) + len(batch.rejects)
     now = time.perf_counter()
     return BatchMetrics(
         number=number,
-        records=records,
+        records=batch.records,
         inserted=written - updated,
         updated=updated,
         skipped=len(batch.rows) - written,
@@ -520,9 +455,13 @@ def _finish(target: Target, import_id: str, status: str, seconds: float, rows_wr
     target.execute(
         [
             Sql(
+                # A completed import has read every record: its checkpoint is the exact count,
+                # where the scan of a big file only estimated it.
                 "UPDATE ef_imports SET status = ?, finished_at = ?, seconds = ?, error = ?,"
-                " rows_written = rows_written + ? WHERE id = ?",
-                (status, _utc_now(), seconds, error, rows_written, import_id),
+                " rows_written = rows_written + ?,"
+                " records_total = CASE WHEN ? = 'completed' THEN checkpoint ELSE records_total END"
+                " WHERE id = ?",
+                (status, _utc_now(), seconds, error, rows_written, status, import_id),
             )
         ]
     )
@@ -531,6 +470,7 @@ def _finish(target: Target, import_id: str, status: str, seconds: float, rows_wr
 def _fill_from_ledger(result: ImportResult, target: Target, began: float) -> None:
     row = _ledger_row(target, result.import_id or "")
     result.status = row["status"]
+    result.records_total = row["records_total"]
     result.error = row["error"]
     result.records_read = row["checkpoint"]
     result.inserted, result.updated = row["inserted"], row["updated"]
@@ -556,7 +496,7 @@ def _dry_run(target: Target, source: SourceInfo, rung: str, batch_size: int, on_
     )
     began = time.perf_counter()
     seen: set[str] = set()
-    for batch in _read_batches(source.path, 0, batch_size, "dry-run", _utc_now()):
+    for batch in read_batches(source.path, start=0, batch_size=batch_size, import_id="", imported_at=_utc_now()):
         result.batches += 1
         result.records_read = batch.end
         result.rejected += len(batch.rejects)

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ImportFailedError
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics, ImportResult, import_file
-from .rungs import Rung, check_confirmation, rung_for
+from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .sources import scan
 from .targets import Target
 from .verify import VerifyReport, verify
@@ -117,7 +117,7 @@ def run_ladder(
     paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
     # Every rung's safety rule is settled before the first rung runs: a refusal leaves nothing half done.
     for path in paths:
-        records = scan(path).records
+        records = scan(path, count_up_to=RUNGS[-1].min_records).records
         check_confirmation(rung_for(records), records, yes=yes, force=force, confirm=confirm)
     result = LadderResult()
     for path in paths:

@@ -19,6 +19,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ class SourceInfo:
     sha256: str
     columns: tuple[str, ...]
     ignored_tables: tuple[str, ...] = ()
+    exact: bool = True  # False: `records` is an estimate (see scan's count_up_to)
 
 
 @dataclass
@@ -90,20 +92,43 @@ def read_rows(path: str | Path, *, skip: int = 0) -> Iterator[dict[str, Any]]:
     return itertools.islice(reader(path, _Layout()), skip, None)
 
 
-def scan(path: str | Path) -> SourceInfo:
-    """Check the whole file and count its records, raising `SourceError` on the first problem."""
+def scan(path: str | Path, *, count_up_to: int | None = None) -> SourceInfo:
+    """Check the file and count its records, raising `SourceError` on the first problem.
+
+    With `count_up_to`, a CSV or JSON Lines file is checked and counted only that far; past it,
+    `records` is an estimate from the file's line count and `exact` is False. That is enough to
+    pick a rung (the top rung starts at a fixed count) and spares a whole pass over a big file,
+    which the importer reads and counts anyway. A SQL dump is always replayed whole: that is what
+    refuses a hostile one before anything is written.
+    """
     path = Path(path)
     reader = _reader_for(path)
     layout = _Layout()
-    records = sum(1 for _ in reader(path, layout))
+    kind = source_format(path)
+    limit = None if kind == "sql" or count_up_to is None else count_up_to + 1
+    # hashlib releases the GIL on large reads: the digest is computed while the records are counted.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        digest = pool.submit(file_sha256, path)
+        with closing(reader(path, layout)) as rows:
+            records = sum(1 for _ in itertools.islice(rows, limit))
+        exact = limit is None or records < limit
+        if not exact:
+            records = max(records, _line_count(path) - (kind == "csv"))
+        sha256 = digest.result()
     return SourceInfo(
         path=path,
-        format=source_format(path),
+        format=kind,
         records=records,
-        sha256=file_sha256(path),
+        sha256=sha256,
         columns=tuple(layout.columns),
         ignored_tables=tuple(layout.ignored_tables),
+        exact=exact,
     )
+
+
+def _line_count(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
 def _reader_for(path: Path) -> Callable[[Path, _Layout], Iterator[dict[str, Any]]]:

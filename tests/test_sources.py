@@ -506,3 +506,16 @@ def test_the_scratch_database_does_not_keep_rows(tmp_path: Path) -> None:
     small = write_own_sql(tmp_path / "small.sql", [record(i, **TRICKY) for i in range(5_000)])
     large = write_own_sql(tmp_path / "large.sql", [record(i, **TRICKY) for i in range(50_000)])
     assert rss_growth_kb(large) - rss_growth_kb(small) < 8_000
+
+
+def test_scan_can_stop_counting_early_and_estimate(tmp_path: Path) -> None:
+    from estateflow_nb.generate import write_records
+
+    for suffix in (".csv", ".jsonl"):
+        path = write_records(tmp_path / f"p{suffix}", 50)
+        early = scan(path, count_up_to=10)
+        assert (early.records, early.exact) == (50, False)
+        assert early.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert (scan(path, count_up_to=50).records, scan(path, count_up_to=50).exact) == (50, True)
+    dump = write_records(tmp_path / "p.sql", 50)
+    assert (scan(dump, count_up_to=10).records, scan(dump, count_up_to=10).exact) == (50, True)
