@@ -5,9 +5,10 @@ hostile file is refused before anything is written anywhere. `read_rows(path, sk
 the records as dicts of source column name to raw value; validation is `schema.clean_record`'s job.
 
 A SQL dump is never run against a real database. It is replayed, one statement at a time, into a
-private in-memory SQLite that only accepts CREATE TABLE, CREATE INDEX and INSERT (checked twice: by
-the statement's leading keywords and by an authorizer), and rows are read back out of its
-`professionals` table and deleted after every statement, so memory stays flat.
+private in-memory SQLite that only runs CREATE TABLE and INSERT (checked twice: by the statement's
+leading keywords and by an authorizer), and rows are read back out of its `professionals` table and
+deleted after every statement, so memory stays flat. CREATE INDEX is accepted and skipped: an index
+changes no row, and its expressions (a partial index's WHERE) may call any function.
 """
 
 from __future__ import annotations
@@ -251,19 +252,19 @@ _NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))*", re.S)
 # Statements that are run, by kind. Only the head is matched: the authorizer checks the rest.
 _RUN = (
     ("create_table", re.compile(r"CREATE\s+TABLE\b", re.I)),
-    ("create_index", re.compile(r"CREATE\s+(?:UNIQUE\s+)?INDEX\b", re.I)),
     ("insert", re.compile(r"(?:INSERT(?:\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL))?|REPLACE)\s+INTO\b", re.I)),
 )
 # Statements accepted and not run (whole statement): the scratch database runs in autocommit mode
-# and keeps foreign keys off, so that rows reach validation instead of failing the replay. The
-# shell's .dump of a database with an AUTOINCREMENT table also writes its counters into
-# sqlite_sequence; they mean nothing to an import.
+# and keeps foreign keys off, so that rows reach validation instead of failing the replay; indexes
+# change no row. The shell's .dump of a database with an AUTOINCREMENT table also writes its
+# counters into sqlite_sequence; they mean nothing to an import.
 _PASS = re.compile(
     r"(?:(?:BEGIN|COMMIT|END)(?:\s+TRANSACTION)?"
+    r"|CREATE\s+(?:UNIQUE\s+)?INDEX\b.*"
     r"|PRAGMA\s+foreign_keys\s*=\s*(?:ON|OFF|0|1|TRUE|FALSE|YES|NO)"
     r"|DELETE\s+FROM\s+sqlite_sequence"
     r"|INSERT\s+INTO\s+sqlite_sequence\s+VALUES\s*\(\s*'(?:[^']|'')*'\s*,\s*-?\d+\s*\))\s*;\s*\Z",
-    re.I,
+    re.I | re.S,
 )
 # Tokens that may hide a ';' (strings, quoted names, comments), and the ';' that ends a statement.
 _SEMICOLONS = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|\Z)|;""", re.S)
@@ -310,11 +311,9 @@ class _Wall:
     Measured on SQLite 3.40: CREATE TABLE reports an INSERT into sqlite_master, CREATE_TABLE, a
     CREATE_INDEX per UNIQUE/PRIMARY KEY autoindex, READs of its own columns (CHECK, UNIQUE), UPDATEs
     of sqlite_master's five columns and a READ of sqlite_master.ROWID (the first AUTOINCREMENT table
-    then does the same again for sqlite_sequence). CREATE INDEX reports an
-    INSERT into sqlite_master, CREATE_INDEX, READs of the indexed table and a REINDEX of the new
-    index. INSERT reports INSERT on its table, SELECT for a multi-row VALUES list and FUNCTION for
-    each call. Exactly that is allowed; anything else (reads by INSERT...SELECT, upserts, ATTACH,
-    CREATE TABLE ... AS SELECT, any other function) is denied.
+    then does the same again for sqlite_sequence). INSERT reports INSERT on its table, SELECT for a
+    multi-row VALUES list and FUNCTION for each call. Exactly that is allowed; anything else (reads
+    by INSERT...SELECT, upserts, ATTACH, CREATE TABLE ... AS SELECT, any other function) is denied.
 
     It stays installed and stands down for our own queries instead of being removed: every
     sqlite3_set_authorizer call expires all prepared statements, and re-preparing our SELECT after
@@ -328,8 +327,7 @@ class _Wall:
     def start(self, kind: str) -> None:
         self.guarding = True
         self.kind = kind
-        self.table = ""  # the table created, indexed or inserted into, as SQLite names it
-        self.index = ""
+        self.table = ""  # the table created or inserted into, as SQLite names it
         self.refusal = ""
 
     def stand_down(self) -> None:
@@ -364,16 +362,6 @@ class _Wall:
             if action == sqlite3.SQLITE_READ and ((internal and arg2 == "ROWID") or name == table):
                 return ""
             if action == sqlite3.SQLITE_CREATE_INDEX and arg2.lower() == table:
-                return ""
-        elif self.kind == "create_index":
-            if action == sqlite3.SQLITE_CREATE_INDEX and not arg2.lower().startswith("sqlite_"):
-                self.index, self.table = arg1, arg2
-                return ""
-            if action == sqlite3.SQLITE_INSERT and internal:
-                return ""
-            if action == sqlite3.SQLITE_READ and name == table:
-                return ""
-            if action == sqlite3.SQLITE_REINDEX and name == self.index.lower():
                 return ""
         elif self.kind == "insert":
             if action == sqlite3.SQLITE_INSERT and not table and not name.startswith("sqlite_"):

@@ -4,9 +4,18 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from estateflow_nb import connect, generate_records, import_file, verify, write_records
-from estateflow_nb.schema import STORED_COLUMNS, clean_record
+from estateflow_nb.schema import (
+    BAD_EMAIL_SQL,
+    EMAIL_RE,
+    MISSING_REQUIRED_SQL,
+    ODD_LICENSE_SQL,
+    STORED_COLUMNS,
+    clean_record,
+)
 from estateflow_nb.targets import InsertRows, Sql, Target
 
 NOW = "2026-11-01T00:00:00Z"
@@ -119,3 +128,20 @@ def test_json_without_timings_is_stable(tmp_path: Path) -> None:
     target = loose_target(tmp_path)
     first, second = (verify(target, runs=1).to_dict(timings=False) for _ in range(2))
     assert first == second and "benchmarks" not in first and first["passed"] is True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.@ \t\n\r-_é1"), max_size=12))
+def test_the_sql_email_rule_is_the_python_rule(email: str) -> None:
+    conn = sqlite3.connect(":memory:")
+    (bad,) = conn.execute(f"SELECT {BAD_EMAIL_SQL} FROM (SELECT ? AS email)", (email,)).fetchone()
+    assert bool(bad) == (EMAIL_RE.match(email) is None)
+
+
+def test_row_rules_are_served_by_partial_indexes(tmp_path: Path) -> None:
+    with connect(str(tmp_path / "db.sqlite")) as target:
+        for condition in (BAD_EMAIL_SQL, MISSING_REQUIRED_SQL, ODD_LICENSE_SQL):
+            plan = " ".join(
+                r["detail"] for r in target.query(f"EXPLAIN QUERY PLAN SELECT id FROM professionals WHERE {condition}")
+            )
+            assert "INDEX idx_professionals_" in plan, plan
