@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import statistics
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -109,20 +110,28 @@ class VerifyReport:
                 lines.extend(f"          {row}" for row in c.sample[:3])
         if self.benchmarks:
             lines += ["", "Latency (median)"]
+            width = max(len(b.title) for b in self.benchmarks)
             for b in self.benchmarks:
                 mark = "PASS" if b.passed else "FAIL"
-                lines.append(f"    {mark}  {b.title:<32} {b.median_ms:8.2f} ms  (limit {b.threshold_ms:.0f} ms)")
+                lines.append(f"    {mark}  {b.title:<{width}} {b.median_ms:8.2f} ms  (limit {b.threshold_ms:.0f} ms)")
         verdict = "All verification checks passed." if self.passed else "Verification FAILED."
         lines += ["", f"{verdict} ({self.seconds:.2f} s)"]
         return "\n".join(lines)
 
 
 def _brief(observed: Any) -> str:
-    if isinstance(observed, list):
-        parts = [", ".join(str(v) for v in list(row.values())[:2]) for row in observed[:6]]
-        more = f" (+{len(observed) - 6} more)" if len(observed) > 6 else ""
-        return "; ".join(parts) + more
-    return f"{observed:,}" if isinstance(observed, int) else str(observed)
+    """One line for a terminal: a number, a few value counts, or the ledger's statuses."""
+    if not isinstance(observed, list):
+        return f"{observed:,}" if isinstance(observed, int) else str(observed)
+    if observed and "status" in observed[0]:
+        statuses = Counter(row["status"] for row in observed)
+        return f"{len(observed)} imports: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
+    parts = []
+    for row in observed[:6]:
+        label = " ".join(str(v) for k, v in row.items() if k not in ("count", "avg_rating", "states"))
+        parts.append(f"{label} {row.get('count', 0):,}")
+    more = f" (+{len(observed) - 6} more)" if len(observed) > 6 else ""
+    return ", ".join(parts) + more
 
 
 class _Checker:
