@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DB ?= sqlite:///data/estateflow.db
+D1_ENGINE := tests/d1_engine
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench bench-d1 clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,7 +27,14 @@ demo: $(BIN)/.installed
 system-deps:
 	@command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
 
-test: $(BIN)/.installed-dev system-deps
+# The local D1 engine the D1 tests and benchmarks run: Miniflare (Cloudflare's workerd and D1), pinned
+# in its package-lock.json; reinstalled only when that file changes.
+$(D1_ENGINE)/node_modules/.installed: $(D1_ENGINE)/package-lock.json
+	@command -v node >/dev/null || { echo "the local D1 engine needs Node.js 20 or newer: install node and npm" >&2; exit 1; }
+	cd $(D1_ENGINE) && npm ci
+	touch $@
+
+test: $(BIN)/.installed-dev system-deps $(D1_ENGINE)/node_modules/.installed
 	$(BIN)/ruff check estateflow_nb tests benchmarks
 	$(BIN)/ruff format --check estateflow_nb tests benchmarks
 	$(BIN)/pytest -q
@@ -37,6 +45,10 @@ lint: $(BIN)/.installed-dev
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/bench_import.py
+
+# The D1 path against the local engine, beside a minimal reference client (see benchmarks/bench_d1.py).
+bench-d1: $(BIN)/.installed-dev $(D1_ENGINE)/node_modules/.installed
+	$(BIN)/python benchmarks/bench_d1.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/*.sql data/rejects reports/*.html reports/*.ipynb

@@ -94,9 +94,22 @@ db_option = click.option(
     "--db",
     metavar="URL",
     envvar="ESTATEFLOW_DB",
-    help="Database: sqlite:///PATH (default sqlite:///data/estateflow.db) or d1://ACCOUNT/DATABASE.",
+    help="Database: sqlite:///PATH (default sqlite:///data/estateflow.db) or d1://ACCOUNT_ID/DATABASE_ID"
+    " (token from CLOUDFLARE_API_TOKEN).",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+free_tier_option = click.option(
+    "--free-tier",
+    is_flag=True,
+    help="D1 on Cloudflare's free tier: plan the rows this writes (records x (1 + indexes) plus the ledger)"
+    " against today's remaining 100,000-row budget, per the ledger, and refuse a plan that does not fit.",
+)
+split_days_option = click.option(
+    "--split-days",
+    is_flag=True,
+    help="With --free-tier: accept a plan larger than today's budget; stop cleanly before the budget runs out"
+    " and resume with the same command after 00:00 UTC.",
+)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -190,6 +203,8 @@ def generate(
     help="Folder for <import-id>.rejects.csv (default: beside FILE).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log every batch and retry on stderr.")
+@free_tier_option
+@split_days_option
 @json_option
 @click.pass_context
 def import_(
@@ -205,6 +220,8 @@ def import_(
     no_resume: bool,
     rejects_dir: Path | None,
     verbose: bool,
+    free_tier: bool,
+    split_days: bool,
     as_json: bool,
 ) -> None:
     """Import FILE (.csv, .jsonl or .sql) in batches, resuming an unfinished import of it."""
@@ -225,6 +242,8 @@ def import_(
             rejects_dir=rejects_dir,
             progress=bar,
             log=log,
+            free_tier=free_tier,
+            split_days=split_days,
         )
     click.echo(json.dumps(result.to_dict(), default=str) if as_json else result.summary())
 
@@ -249,9 +268,19 @@ def import_(
     type=click.IntRange(min=1),
     help="Timed runs per latency benchmark in each verification.",
 )
+@free_tier_option
+@split_days_option
 @json_option
 def ladder(
-    files: tuple[Path, ...], db: str | None, directory: str, yes: bool, force: bool, runs: int, as_json: bool
+    files: tuple[Path, ...],
+    db: str | None,
+    directory: str,
+    yes: bool,
+    force: bool,
+    runs: int,
+    free_tier: bool,
+    split_days: bool,
+    as_json: bool,
 ) -> None:
     """Run the progressive ladder: test, small, verify, medium, verify, large, verify.
 
@@ -276,6 +305,8 @@ def ladder(
             verify_runs=runs,
             progress=bar,
             on_rung=announce,
+            free_tier=free_tier,
+            split_days=split_days,
         )
     data = {"passed": result.passed, "stopped": result.stopped, "rungs": result.rows()}
     _show(as_json, data, result.table(), passed=result.passed)

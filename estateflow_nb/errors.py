@@ -18,6 +18,9 @@ Exit codes follow the kind: ConfirmationRequired is 2 (refused, nothing done), e
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime, timedelta
+
 
 class EstateFlowError(Exception):
     """Base class: an error with a message fit to show a user as it is."""
@@ -69,6 +72,14 @@ class ConflictError(TargetError):
 
 class QuotaExceededError(TargetError):
     """The daily row-write quota is exhausted."""
+
+
+def until_reset(now: datetime | None = None) -> str:
+    """When D1's daily quotas reset (00:00 UTC), for messages: 'at 00:00 UTC (in 5 h 12 min)'."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    reset = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+    minutes = math.ceil((reset - now).total_seconds() / 60)
+    return f"at 00:00 UTC (in {minutes // 60} h {minutes % 60} min)"
 
 
 class AuthError(TargetError):

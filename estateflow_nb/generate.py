@@ -15,9 +15,7 @@ import calendar
 import csv
 import json
 import math
-import os
 import random
-import secrets
 import time
 import unicodedata
 from bisect import bisect_right
@@ -28,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from .errors import EstateFlowError, SourceError
+from .files import atomic_text
 from .schema import RECORD_COLUMNS
 
 __all__ = ["FORMATS", "LADDER_FILES", "generate_records", "invalid_count", "write_ladder", "write_records"]
@@ -908,20 +907,9 @@ def write_records(
         kind = path.suffix or "a file without a suffix"
         raise SourceError(f"{path}: cannot write {kind}; use one of {', '.join(FORMATS)}")
     _check(n, start, invalid_share)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Random only in the temporary name, so two writers of the same file do not collide; hidden so
-    # that a listing of data/ never offers it as a source.
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     batched = _Batched(progress)
-    try:
-        with temporary.open("x", encoding="utf-8", newline="") as f:
-            writer(f, _rows(n, seed, start, invalid_share), batched)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    with atomic_text(path) as f:
+        writer(f, _rows(n, seed, start, invalid_share), batched)
     batched.flush()
     return path
 

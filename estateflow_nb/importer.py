@@ -9,6 +9,7 @@ batch adds nothing twice (inserts are idempotent on `license_number`).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -24,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from .batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
-from .errors import EstateFlowError, ImportFailedError, SourceChangedError, TransientError
+from .errors import (
+    ConfirmationRequired,
+    EstateFlowError,
+    ImportFailedError,
+    QuotaExceededError,
+    SourceChangedError,
+    TransientError,
+)
+from .quota import QuotaGuard, plan_import, stop_advice
 from .rungs import RUNGS, check_confirmation, rung_for
 from .schema import ON_CONFLICT, RECORD_COLUMNS, STORED_COLUMNS
 from .sources import SourceInfo, scan
@@ -219,7 +228,9 @@ def _batch_statements(
         Sql(
             "UPDATE ef_imports SET checkpoint = ?, rejected = ?, rejects_bytes = ?, batches = batches + 1,"
             " skipped = ? - ? - inserted - updated, seconds = ?, rows_written = rows_written + ?"
-            " WHERE id = ?",
+            # A batch replayed after an unknown outcome (D1: applied, answer lost) finds its own
+            # checkpoint already there and leaves the counters alone; its rows were skipped as duplicates.
+            " WHERE id = ? AND checkpoint < ?",
             (
                 batch.end,
                 rejected_total,
@@ -229,6 +240,7 @@ def _batch_statements(
                 seconds,
                 rows_written,
                 import_id,
+                batch.end,
             ),
         )
     )
@@ -285,6 +297,8 @@ def import_file(
     retries: int = RETRY_ATTEMPTS,
     progress: Callable[[BatchMetrics], None] | None = None,
     log: Callable[[str], None] | None = None,
+    free_tier: bool = False,
+    split_days: bool = False,
 ) -> ImportResult:
     """Import the records of a CSV, JSON Lines or SQL dump file into `target`.
 
@@ -293,6 +307,8 @@ def import_file(
     import of the same file is resumed after its checkpoint unless `resume=False`; if the file
     changed since, SourceChangedError. Rejected records go to `<import id>.rejects.csv` in
     `rejects_dir` (default: beside the file). `progress` is called after every committed batch.
+    `free_tier` (D1) plans the import against today's free-tier row-write budget and refuses one that
+    does not fit (ConfirmationRequired) unless `split_days`, which stops cleanly at the budget instead.
     Raises ImportFailedError (with `.result`) when the import stops part way.
     """
     say = log or (lambda _message: None)
@@ -314,6 +330,10 @@ def import_file(
             f"{source.path} changed since import {previous['id']} stopped at record"
             f" {previous['checkpoint']:,} (SHA-256 differs); not resuming into it. Roll that import back"
             " or run with --no-resume to start a new one."
+        )
+    if free_tier:
+        target = _free_tier_guard(
+            target, source.records - (previous or {}).get("checkpoint", 0), batch_size, on_conflict, split_days, say
         )
     if previous:
         import_id = previous["id"]
@@ -400,7 +420,9 @@ def import_file(
                 progress(metrics)
     except BaseException as error:
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error) or type(error).__name__
-        try:
+        # If the target is unreachable the row stays 'running', which resumes just the same. Reading
+        # it back is apart: a target may still answer reads when it refuses writes (D1 over quota).
+        with contextlib.suppress(EstateFlowError):
             _finish(
                 target,
                 import_id,
@@ -409,19 +431,41 @@ def import_file(
                 rows_written,
                 message,
             )
+        with contextlib.suppress(EstateFlowError):
             _fill_from_ledger(result, target, began)
-        except EstateFlowError:
-            pass  # the target is unreachable: the row stays 'running', which resumes just the same
         if not isinstance(error, EstateFlowError | OSError):
             raise
+        advice = "Fix the cause and run the same command again to resume."
+        if isinstance(error, QuotaExceededError):
+            advice = _quota_advice(target, import_id, advice)
         raise ImportFailedError(
-            f"import {import_id} stopped at record {result.records_read:,} of {source.records:,}: {message}."
-            " Fix the cause and run the same command again to resume.",
+            f"import {import_id} stopped at record {result.records_read:,} of {source.records:,}: {message}. {advice}",
             result,
         ) from error
     _finish(target, import_id, "completed", seconds_before + time.perf_counter() - began, rows_written, None)
     _fill_from_ledger(result, target, began)
     return result
+
+
+def _free_tier_guard(
+    target: Target, records: int, batch_size: int, on_conflict: str, split_days: bool, say: Callable[[str], None]
+) -> Target:
+    """The target behind a guard that keeps to today's D1 free-tier budget (planned first)."""
+    if target.kind != "d1":
+        say(f"--free-tier: {target.kind} has no row-write quota; nothing to plan")
+        return target
+    plan = plan_import(target, records, batch_size, on_conflict)
+    say(f"free tier: {plan.summary()}")
+    if not plan.fits and not split_days:
+        raise ConfirmationRequired(plan.refusal(), flag="--split-days")
+    return QuotaGuard(target, plan)
+
+
+def _quota_advice(target: Target, import_id: str, fallback: str) -> str:
+    try:
+        return stop_advice(target, import_id)
+    except EstateFlowError:
+        return fallback
 
 
 def _metrics(

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ImportFailedError
+from .errors import ConfirmationRequired, ImportFailedError
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics, ImportResult, import_file
+from .quota import combine, plan_import
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .sources import scan
 from .targets import Target
@@ -108,21 +109,38 @@ def run_ladder(
     progress: Callable[[BatchMetrics], None] | None = None,
     on_rung: Callable[[RungResult], None] | None = None,
     log: Callable[[str], None] | None = None,
+    free_tier: bool = False,
+    split_days: bool = False,
 ) -> LadderResult:
     """Import each ladder file in turn, verifying after each rung from small on.
 
     `files` defaults to the four generated ladder files in `directory`. `on_rung` is called after
-    each rung (and its verification) with its result, for a live table or chart.
+    each rung (and its verification) with its result, for a live table or chart. `free_tier` (D1)
+    plans the whole ladder against today's free-tier row-write budget first and refuses it when it does
+    not fit, unless `split_days` (each rung then stops cleanly at the budget; rerun after the reset).
     """
     paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
     # Every rung's safety rule is settled before the first rung runs: a refusal leaves nothing half done.
-    for path in paths:
-        records = scan(path, count_up_to=RUNGS[-1].min_records).records
+    counts = [scan(path, count_up_to=RUNGS[-1].min_records).records for path in paths]
+    for records in counts:
         check_confirmation(rung_for(records), records, yes=yes, force=force, confirm=confirm)
+    if free_tier and target.kind == "d1" and not split_days:
+        plan = combine([plan_import(target, n, rung_for(n).batch_size) for n in counts])
+        if not plan.fits:
+            raise ConfirmationRequired(plan.refusal("the same ladder command"), flag="--split-days")
     result = LadderResult()
     for path in paths:
         try:
-            imported = import_file(target, path, yes=True, force=force, progress=progress, log=log)
+            imported = import_file(
+                target,
+                path,
+                yes=True,
+                force=force,
+                progress=progress,
+                log=log,
+                free_tier=free_tier,
+                split_days=split_days,
+            )
         except ImportFailedError as error:
             imported = error.result  # type: ignore[assignment]
             result.stopped = f"{path.name}: {error}"

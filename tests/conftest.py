@@ -1,4 +1,5 @@
-"""Shared fixtures: real SQLite files in a temporary folder and small generated sources."""
+"""Shared fixtures: real SQLite files in a temporary folder, small generated sources, and the local D1
+engine (see d1_fixtures.py) for the D1 tests."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 
 from estateflow_nb import connect, generate_records
 from estateflow_nb.schema import RECORD_COLUMNS
-from estateflow_nb.targets import SQLiteTarget
+from estateflow_nb.targets import SQLiteTarget, Target
+
+from .d1_fixtures import d1_engine, d1_env, d1_target, d1_url  # noqa: F401 (fixtures, found by name)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "estateflow_nb.cli"]
@@ -27,6 +30,15 @@ def db_url(tmp_path: Path) -> str:
 def target(db_url: str) -> Iterable[SQLiteTarget]:
     t = connect(db_url)
     assert isinstance(t, SQLiteTarget)
+    yield t
+    t.close()
+
+
+@pytest.fixture(params=["sqlite", "d1"])
+def each_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterable[Target]:
+    """A SQLite file, then a database of the local D1 engine: for what both targets must do alike."""
+    url = f"sqlite:///{tmp_path / 'each.db'}" if request.param == "sqlite" else request.getfixturevalue("d1_url")
+    t = connect(url)
     yield t
     t.close()
 

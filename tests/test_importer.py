@@ -82,7 +82,8 @@ def test_reimport_and_in_file_duplicates_add_nothing_twice(target: SQLiteTarget,
     assert table_rows(target) == before
 
 
-def test_on_conflict_update_overwrites_and_keeps_before_images(target: SQLiteTarget, tmp_path: Path) -> None:
+def test_on_conflict_update_overwrites_and_keeps_before_images(each_target: Target, tmp_path: Path) -> None:
+    target = each_target
     records = list(generate_records(12, seed=3))
     first = import_file(target, write_csv(tmp_path / "a.csv", records), batch_size=5)
     changed = [{**r, "city": "Key West"} if i < 4 else r for i, r in enumerate(records)]
@@ -100,7 +101,8 @@ def test_on_conflict_update_overwrites_and_keeps_before_images(target: SQLiteTar
     assert {i["city"] for i in images} == {r["city"] for r in records}
 
 
-def test_on_conflict_fail_stops_with_earlier_batches_kept(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+def test_on_conflict_fail_stops_with_earlier_batches_kept(each_target: Target, make_csv: Callable[..., Path]) -> None:
+    target = each_target
     import_file(target, make_csv(5, name="first.csv"))
     source = make_csv(25, name="second.csv", start=100, mutate={22: {"license_number": "FL-X-1"}})
     import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))

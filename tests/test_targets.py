@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from estateflow_nb import EstateFlowError, SqlError, TargetError, connect
-from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, resolve_url
+from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, Target, resolve_url
 
 
 def test_connect_understands_urls_and_bare_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,17 +42,19 @@ def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
         connect(str(path))
 
 
-def test_execute_is_all_or_nothing(target: SQLiteTarget) -> None:
+def test_execute_is_all_or_nothing(each_target: Target) -> None:
+    target = each_target
     target.execute([Sql("CREATE TABLE t (a INTEGER UNIQUE)")])
-    with pytest.raises(TargetError):
+    with pytest.raises(TargetError, match="UNIQUE"):
         target.execute([Sql("INSERT INTO t VALUES (1)"), Sql("INSERT INTO t VALUES (1)")])
     assert target.scalar("SELECT COUNT(*) FROM t") == 0
-    with pytest.raises(SqlError):
+    with pytest.raises(SqlError, match="syntax error"):
         target.execute([Sql("INSERT INTO t VALUES (2)"), Sql("INSRT INTO t VALUES (3)")])
     assert target.scalar("SELECT COUNT(*) FROM t") == 0
 
 
-def test_changes_is_bound_to_the_previous_statement(target: SQLiteTarget) -> None:
+def test_changes_is_bound_to_the_previous_statement(each_target: Target) -> None:
+    target = each_target
     target.execute(
         [
             Sql("CREATE TABLE t (a INTEGER UNIQUE)"),

@@ -1,0 +1,459 @@
+"""The D1 target: its pieces on their own, then the real import, ladder, verify, status and backups
+through the local D1 engine (Cloudflare's workerd and D1, see d1_fixtures.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from estateflow_nb import (
+    AuthError,
+    ConflictError,
+    QuotaExceededError,
+    SqlError,
+    TargetError,
+    TransientError,
+    connect,
+    import_file,
+    read_rows,
+    run_ladder,
+    status,
+    verify,
+    write_records,
+)
+from estateflow_nb.schema import STORED_COLUMNS
+from estateflow_nb.targets import CHANGES, InsertRows, Sql
+from estateflow_nb.targets.d1 import (
+    MAX_PARAMS,
+    MAX_SQL_BYTES,
+    MAX_VALUES_TERMS,
+    D1Target,
+    RatePacer,
+    classify,
+    pack_insert,
+    parse_url,
+    render,
+    sql_literal,
+)
+
+from .conftest import CLI, ROOT, count, write_csv
+from .d1_fixtures import LocalD1Engine
+from .test_importer import table_rows
+
+# --- pieces that need no engine ----------------------------------------------------------------------
+
+
+def test_urls_take_missing_parts_from_the_environment() -> None:
+    env = {"CLOUDFLARE_ACCOUNT_ID": "acc", "D1_DATABASE_ID": "db-1"}
+    assert parse_url("d1://a1/d-2", env) == ("a1", "d-2")
+    assert parse_url("d1://", env) == ("acc", "db-1")
+    assert parse_url("d1://a1", env) == ("a1", "db-1")
+    assert parse_url("d1:///d-2", env) == ("acc", "d-2")
+    for bad in ("d1://", "d1://a/b/c", "d1://a b/c"):
+        with pytest.raises(TargetError, match="D1 URL"):
+            parse_url(bad, {})
+
+
+def test_a_missing_or_mangled_token_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
+    with pytest.raises(AuthError, match="CLOUDFLARE_API_TOKEN is not set"):
+        connect("d1://acc/db")
+    monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "abc def-secret")
+    with pytest.raises(AuthError, match="copy the token again") as caught:
+        connect("d1://acc/db")
+    assert "secret" not in str(caught.value)
+
+
+def test_parameters_become_exact_literals() -> None:
+    text, bound = render(
+        "UPDATE t SET a = ?, b = ?, c = '?', d = ? WHERE e = ? -- ?\n AND f = ?",
+        ("it's", None, 2.5, CHANGES, True),
+    )
+    assert text == "UPDATE t SET a = 'it''s', b = NULL, c = '?', d = 2.5 WHERE e = changes() -- ?\n AND f = 1"
+    assert bound == []
+    assert sql_literal("a\x00b") == "CAST(X'610062' AS TEXT)"
+    assert sql_literal(float("nan")) == "NULL" and sql_literal(float("inf")) == "9e999"
+    assert sql_literal(3.0) == "3.0" and sql_literal(1e300) is None  # bound instead: exact only when bound
+    assert render("SELECT ?", (1e-300,)) == ("SELECT ?", [1e-300])
+    with pytest.raises(SqlError, match="placeholders"):
+        render("SELECT ?, ?", (1,))
+    with pytest.raises(SqlError, match="numbered"):
+        render("SELECT ?1", (1,))
+
+
+def test_long_values_are_bound_when_no_statement_could_carry_them() -> None:
+    text, bound = render("SELECT length(?) WHERE ? = ?", ("x" * 150_000, "y", CHANGES))
+    assert text == "SELECT length(?) WHERE ? = changes()" and bound == ["x" * 150_000, "y"]
+
+
+def _insert(rows: list[tuple[Any, ...]]) -> InsertRows:
+    return InsertRows("t", ["id", "a", "b", "c"], rows, tail="ON CONFLICT(id) DO NOTHING")
+
+
+def test_packing_keeps_every_statement_within_d1_limits() -> None:
+    rows = [(i, "é" * (i * 997 % 30_000), "x" * (120_000 if i == 7 else 10), i / 7) for i in range(60)]
+    rows.append((60, "small", None, 1e-200))
+    rows += [(i, None, None, None) for i in range(61, 10_000)]
+    statements = list(pack_insert(_insert(rows)))
+    assert all(len(sql.encode()) <= MAX_SQL_BYTES and len(bound) <= MAX_PARAMS for sql, bound in statements)
+    assert all(sql.count("),(") + 1 <= MAX_VALUES_TERMS // 5 for sql, _ in statements)
+    # Row 7 is too long for any statement and row 60 has a float only binding keeps exact: each goes
+    # alone, with just those values bound.
+    assert [bound for _, bound in statements if bound] == [["x" * 120_000], [1e-200]]
+    db = sqlite3.connect(":memory:")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")
+    for sql, bound in statements:
+        db.execute(sql, bound)
+    assert db.execute("SELECT * FROM t ORDER BY id").fetchall() == rows
+
+
+def test_the_pacer_keeps_to_its_window_without_waiting_in_the_test() -> None:
+    now = [0.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    pacer = RatePacer(3, 10.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        pacer.acquire()
+    assert waits == []
+    now[0] = 4.0
+    pacer.acquire()  # the 4th in 10 s: waits until the 1st leaves the window
+    assert waits == [6.0] and now[0] == 10.0
+    now[0] = 30.0
+    pacer.acquire()
+    assert waits == [6.0]
+
+
+def _answer(status: int, message: str, code: int = 7500, **headers: str) -> tuple[int, Any, httpx.Headers]:
+    body = {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
+    return status, body, httpx.Headers(headers)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind", "retry_after"),
+    [
+        (
+            _answer(429, "Please wait and consider throttling your request speed", 971, **{"Retry-After": "7"}),
+            TransientError,
+            7.0,
+        ),
+        (_answer(502, "Bad gateway", 1000), TransientError, None),
+        (_answer(500, "D1 DB is overloaded. Requests queued for too long."), TransientError, None),
+        (_answer(400, "Network connection lost."), TransientError, None),
+        (_answer(401, "Authentication error", 10000), AuthError, None),
+        (_answer(403, "Authentication error", 10000), AuthError, None),
+        (_answer(400, "Invalid request headers", 6003), AuthError, None),
+        (_answer(400, 'near "INSRT": syntax error at offset 0: SQLITE_ERROR'), SqlError, None),
+        (
+            _answer(400, "UNIQUE constraint failed: professionals.license_number: SQLITE_CONSTRAINT"),
+            ConflictError,
+            None,
+        ),
+        (_answer(404, "The database x could not be found", 7404), TargetError, None),
+        # The quota message wins over the status it comes with: it is not worth retrying.
+        (
+            _answer(
+                429,
+                "Your account has exceeded D1's free tier daily row write limit. Upgrade to a paid plan or"
+                " wait until tomorrow (midnight UTC) to continue.",
+            ),
+            QuotaExceededError,
+            None,
+        ),
+    ],
+)
+def test_answers_are_classified(answer: tuple[int, Any, httpx.Headers], kind: type, retry_after: float | None) -> None:
+    error = classify(*answer)
+    assert type(error) is kind
+    if kind is TransientError:
+        assert error.retry_after == retry_after
+    if kind is QuotaExceededError:
+        assert "row write limit is used up" in str(error) and "resets at 00:00 UTC" in str(error)
+
+
+# --- against the local D1 engine ----------------------------------------------------------------------
+
+
+def test_changes_counts_each_packed_piece_on_d1(d1_target: D1Target) -> None:
+    d1_target.execute([Sql("CREATE TABLE t (a INTEGER UNIQUE)"), Sql("CREATE TABLE n (inserted INTEGER)")])
+    d1_target.execute([Sql("INSERT INTO n VALUES (6)")])
+    # Several packed pieces, each followed by its own count: the counter is the sum of the pieces.
+    many = [(100 + i,) for i in range(30_000)] + [(100,)]
+    result = d1_target.execute(
+        [
+            InsertRows(
+                "t",
+                ["a"],
+                many,
+                tail="ON CONFLICT(a) DO NOTHING",
+                then=Sql("UPDATE n SET inserted = inserted + ?", (CHANGES,)),
+            )
+        ]
+    )
+    assert result.changes == [30_000] and d1_target.scalar("SELECT inserted FROM n") == 30_006
+    with pytest.raises(SqlError, match=r"InsertRows\.then"):
+        d1_target.execute(
+            [
+                InsertRows("t", ["a"], many, tail="ON CONFLICT(a) DO NOTHING"),
+                Sql("UPDATE n SET inserted = ?", (CHANGES,)),
+            ]
+        )
+
+
+def test_the_engine_enforces_d1_limits_that_packing_keeps_to(d1_target: D1Target) -> None:
+    """The engine rejects the 101st bound parameter and the 100,001st byte; packed statements pass."""
+    with pytest.raises(SqlError, match="too many SQL variables"):
+        d1_target._request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
+    with pytest.raises(SqlError, match=r"too long|TOOBIG"):
+        d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
+    d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
+    d1_target.execute([Sql("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")])
+    rows = [(i, "ü" * (i * 4_999 % 70_000), "x" * (150_000 if i % 9 == 0 else 1), i / 3) for i in range(40)]
+    d1_target.execute([_insert(rows)])
+    back = d1_target.query("SELECT id, a, b, c FROM t ORDER BY id")
+    assert [tuple(r.values()) for r in back] == rows
+
+
+def test_imports_count_exactly_what_d1_inserted(d1_target: D1Target, tmp_path: Path, make_csv: Any) -> None:
+    source = make_csv(45, mutate={9: {"license_number": "DUP-1"}, 10: {"license_number": "DUP-1"}, 3: {"email": "x"}})
+    first = import_file(d1_target, source, batch_size=10)
+    assert (first.inserted, first.skipped, first.rejected, first.batches) == (43, 1, 1, 5)
+    again = import_file(d1_target, source, batch_size=7)
+    assert (again.inserted, again.skipped) == (0, 44)
+    assert count(d1_target) == 43
+    ledger = d1_target.query("SELECT inserted, skipped, rows_written FROM ef_imports ORDER BY started_at, rowid")
+    assert [r["inserted"] for r in ledger] == [43, 0]
+    # Six rows per record (the row, its license number and four indexes), plus the ledger's own.
+    assert 43 * 6 < ledger[0]["rows_written"] < 43 * 6 + 40
+    with connect(f"sqlite:///{tmp_path / 'same.db'}") as local:
+        import_file(local, source, batch_size=10)
+        assert table_rows(local) == table_rows(d1_target)
+
+
+def test_a_dry_run_on_d1_predicts_the_import_and_writes_nothing(d1_target: D1Target, tmp_path: Path) -> None:
+    import_file(d1_target, write_records(tmp_path / "earlier.csv", 300), batch_size=100)
+    source = write_records(tmp_path / "next.csv", 12_000, invalid_share=0.01)  # 10,000 licenses in one lookup
+    plan = import_file(d1_target, source, batch_size=10_000, dry_run=True)
+    assert count(d1_target, "SELECT COUNT(*) FROM ef_imports") == 1 and count(d1_target) == 300
+    real = import_file(d1_target, source, batch_size=10_000)
+    assert (plan.inserted, plan.skipped, plan.rejected) == (real.inserted, real.skipped, real.rejected)
+    assert plan.skipped > 250
+
+
+AWKWARD = [
+    "O'Brien",
+    "''",
+    "'; DROP TABLE professionals; --",
+    "back\\slash \\' \\\\",
+    'double "quotes"',
+    "line\nbreak",
+    "carriage\r\nreturn",
+    "tab\there",
+    "NUL\x00inside\x00twice",
+    "Zoë Ålesund-Øster ß",
+    "漢字かな交じり文",
+    "emoji 😀👍🏽 family 👨‍👩‍👧",
+    "right-to-left \u202e override",
+    "line separator \u2028 paragraph \u2029",
+    "zero width \u200b joiner \u200d bom \ufeff",
+    "?, ?1, :name, $x, @y",
+    "/* not a comment */ -- nor this",
+    "percent % underscore _",
+    "x" * 99_990,
+    "é" * 60_000,
+]
+
+
+def awkward_records() -> list[dict[str, Any]]:
+    from estateflow_nb import generate_records
+
+    records = list(generate_records(len(AWKWARD) * 2, seed=9))
+    for i, text in enumerate(AWKWARD):
+        records[i].update(first_name=f"A{text}Z", company=text, city=f"C{text}C")
+        records[len(AWKWARD) + i].update(last_name=f"L{text}", phone=text, email=f"a{i}@b.co")
+    return records
+
+
+def test_awkward_strings_round_trip_through_import_and_dump(d1_target: D1Target, tmp_path: Path) -> None:
+    source = tmp_path / "awkward.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in awkward_records()), encoding="utf-8")
+    result = import_file(d1_target, source, batch_size=25)
+    assert result.inserted == len(AWKWARD) * 2 and result.rejected == 0
+    columns = ", ".join(STORED_COLUMNS)
+    d1_rows = [
+        tuple(r.values()) for r in d1_target.query(f"SELECT {columns} FROM professionals ORDER BY license_number")
+    ]
+    with connect(f"sqlite:///{tmp_path / 'local.db'}") as local:
+        import_file(local, source, batch_size=25)
+        local_rows = [
+            tuple(r.values()) for r in local.query(f"SELECT {columns} FROM professionals ORDER BY license_number")
+        ]
+    assert [r[:-2] for r in d1_rows] == [r[:-2] for r in local_rows]  # all but the import's own id and time
+    # The dump of D1 loads into the sqlite3 shell and reads back through our own dump reader unchanged.
+    dump = d1_target.dump_sql(tmp_path / "backup.sql")
+    restored = tmp_path / "restored.db"
+    loaded = subprocess.run(["sqlite3", str(restored)], input=dump.read_bytes(), capture_output=True)
+    assert loaded.returncode == 0, loaded.stderr
+    db = sqlite3.connect(restored)
+    assert db.execute(f"SELECT {columns} FROM professionals ORDER BY license_number").fetchall() == d1_rows
+    assert db.execute("SELECT COUNT(*) FROM ef_imports").fetchone() == (1,)
+    names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"idx_professionals_city", "idx_professionals_import_id"} <= names
+    assert sorted(row["license_number"] for row in read_rows(dump)) == sorted(r[5] for r in d1_rows)
+
+
+def test_the_whole_ladder_verify_status_and_backup_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
+    sent_before = d1_target.requests
+    result = run_ladder(d1_target, directory=tmp_path / "data", yes=True, verify_runs=1)
+    assert result.passed, result.table()
+    assert [r["records"] for r in result.rows()] == [10, 100, 1000, 10_000]
+    assert [r["verified"] for r in result.rows()] == [None, True, True, True]
+    assert count(d1_target) == 11_110
+    report = verify(d1_target, runs=1)
+    assert report.passed and report.checks[0].observed == 11_110
+    shown = status(d1_target)
+    assert shown.tables["professionals"] == 11_110 and shown.by_status == {"completed": 4}
+    assert shown.size_bytes and shown.size_bytes > 1_000_000
+    assert d1_target.requests - sent_before < 400  # four imports and three verifications
+    bookmark = d1_target.bookmark()
+    assert bookmark and d1_target.bookmark() == bookmark  # nothing written in between
+    d1_target.execute([Sql("UPDATE ef_imports SET error = NULL")])
+    assert d1_target.bookmark() != bookmark
+    with connect(f"sqlite:///{tmp_path / 'local.db'}") as local:
+        run_ladder(local, directory=tmp_path / "data", yes=True, verify_runs=1)
+        assert table_rows(local) == table_rows(d1_target)
+
+
+def test_rollback_sql_runs_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
+    """What undoing an import takes on D1: delete its rows, put back what it overwrote, mark the
+    ledger, in one request; verify passes afterwards."""
+    from estateflow_nb import generate_records
+
+    records = list(generate_records(30, seed=4))
+    first = import_file(d1_target, write_csv(tmp_path / "a.csv", records), batch_size=10)
+    changed = [{**r, "city": "Key West"} for r in records[:10]] + list(generate_records(5, seed=4, start=50))
+    second = import_file(d1_target, write_csv(tmp_path / "b.csv", changed), batch_size=10, on_conflict="update")
+    columns = ", ".join(STORED_COLUMNS)
+    d1_target.execute(
+        [
+            Sql(
+                "DELETE FROM professionals WHERE import_id = ? AND license_number NOT IN"
+                " (SELECT license_number FROM ef_before_images WHERE by_import = ?)",
+                (second.import_id, second.import_id),
+            ),
+            Sql(
+                f"INSERT OR REPLACE INTO professionals (id, {columns}) SELECT id, {columns} FROM ef_before_images"
+                " WHERE by_import = ?",
+                (second.import_id,),
+            ),
+            Sql(
+                "UPDATE ef_imports SET status = 'rolled_back', removed = inserted, rolled_back_at = ? WHERE id = ?",
+                ("2026-11-01T00:00:00Z", second.import_id),
+            ),
+            Sql("DELETE FROM ef_before_images WHERE by_import = ?", (second.import_id,)),
+        ]
+    )
+    assert (
+        count(d1_target) == 30 and count(d1_target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
+    )
+    assert count(d1_target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (first.import_id,)) == 30
+    assert verify(d1_target, benchmarks=False).passed
+
+
+def test_a_10000_record_batch_is_one_request(d1_target: D1Target, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "large.csv", 10_000)
+    before = d1_target.requests
+    result = import_file(d1_target, source, yes=True)
+    assert result.batches == 1 and result.inserted == 10_000
+    # Look for an unfinished import, create the ledger row, read it, the batch, finish, read it back.
+    assert d1_target.requests - before == 6
+
+
+def test_bad_credentials_and_ids_stop_with_one_line(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 20)
+    wrong = "wrong-" + d1_engine.token[::-1]
+    cases = [
+        ({"CLOUDFLARE_API_TOKEN": wrong}, d1_url, "Cloudflare refused the API token (HTTP 401"),
+        ({}, f"d1://someoneelse/{d1_engine.databases[0]}", "Cloudflare refused the API token (HTTP 403"),
+        ({}, f"d1://{d1_engine.account_id}/no-such-db", "not found"),
+    ]
+    for extra, url, message in cases:
+        done = _cli(d1_engine, "import", str(source), "--db", url, extra=extra)
+        assert done.returncode == 1, done.stderr
+        assert done.stderr.startswith("Error: ") and message in done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+        assert d1_engine.token not in done.stdout + done.stderr and wrong not in done.stdout + done.stderr
+
+
+def _cli(engine: LocalD1Engine, *args: str, extra: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
+    env = {**os.environ, **engine.env(), "PYTHONPATH": str(ROOT), **(extra or {})}
+    env.pop("ESTATEFLOW_DB", None)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+
+
+def test_the_token_never_appears_in_output_files_or_the_database(
+    d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path
+) -> None:
+    source = write_records(tmp_path / "pros.csv", 150, invalid_share=0.05)
+    outputs = [
+        _cli(d1_engine, "import", str(source), "--db", d1_url, "--verbose", cwd=tmp_path),
+        _cli(d1_engine, "import", str(source), "--db", d1_url, "--json", cwd=tmp_path),
+        _cli(d1_engine, "verify", "--db", d1_url, "--runs", "1", cwd=tmp_path),
+        _cli(d1_engine, "verify", "--db", d1_url, "--json", "--runs", "1", cwd=tmp_path),
+        _cli(d1_engine, "status", "--db", d1_url, cwd=tmp_path),
+        _cli(d1_engine, "status", "--db", d1_url, "--json", cwd=tmp_path),
+        _cli(d1_engine, "import", str(source), "--db", d1_url, "--free-tier", "--verbose", cwd=tmp_path),
+        _cli(d1_engine, "import", str(tmp_path / "missing.csv"), "--db", d1_url, cwd=tmp_path),
+        _cli(d1_engine, "import", str(source), "--db", "d1://x/y", cwd=tmp_path),
+    ]
+    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert "imported 142" in outputs[0].stdout and json.loads(outputs[3].stdout)["passed"]
+    token = d1_engine.token
+    for done in outputs:
+        assert token not in done.stdout and token not in done.stderr
+    with d1_engine.target() as target:
+        assert token not in repr(target) and token not in target.url and token not in repr(vars(target))
+        for table in ("professionals", "ef_imports", "ef_before_images"):
+            assert token not in json.dumps(target.query(f"SELECT * FROM {table}"))
+        target.dump_sql(tmp_path / "backup.sql")
+        try:
+            target.query("SELECT nope FROM nowhere")
+        except SqlError as error:
+            assert token not in str(error) and token not in repr(error.__dict__)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".rejects.csv") for p in written) and any(p.name == "backup.sql" for p in written)
+    for path in written:
+        assert token.encode() not in path.read_bytes(), path
+
+
+def test_cli_free_tier_refuses_a_plan_that_does_not_fit(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "pros.csv", 5_000)
+    with connect(d1_url) as target:
+        target.execute(
+            [
+                Sql(
+                    "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, rows_written,"
+                    " started_at, finished_at) VALUES ('imp-earlier', 'x.csv', 'abc', 'd1', 10, 'completed', 80000,"
+                    " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+                )
+            ]
+        )
+    refused = _cli(d1_engine, "import", str(source), "--db", d1_url, "--free-tier")
+    assert refused.returncode == 2, refused.stderr
+    assert "Refused: 5,000 records write about 30," in refused.stderr
+    assert "80,000 of today's 100,000 free-tier row writes are used, 20,000 remain" in refused.stderr
+    assert "--split-days" in refused.stderr and "00:00 UTC" in refused.stderr
+    ladder = _cli(d1_engine, "ladder", "--db", d1_url, "--dir", str(tmp_path / "data"), "--yes", "--free-tier")
+    assert ladder.returncode == 2 and "--split-days" in ladder.stderr
+    with d1_engine.target() as target:
+        assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 1 and count(target) == 0
