@@ -154,6 +154,10 @@ SCHEMA_STATEMENTS = (
 )
 
 
+# No field of a directory entry is this long; the bound also keeps a record far inside D1's 2 MB row.
+MAX_TEXT_LENGTH = 10_000
+
+
 class RecordRejected(ValueError):
     """A raw row that cannot become a record; the message is the reason kept in the rejects file."""
 
@@ -167,6 +171,13 @@ def _text(raw: Mapping[str, Any], column: str) -> str | None:
             raise RecordRejected(f"{column}: expected text, got {type(value).__name__}")
         value = str(value)
     value = value.strip()
+    if len(value) > MAX_TEXT_LENGTH:
+        raise RecordRejected(f"{column}: {len(value):,} characters, more than {MAX_TEXT_LENGTH:,}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # JSON may spell a lone surrogate ("\ud800"); no database stores it
+            raise RecordRejected(f"{column}: not valid Unicode text") from None
     return value or None
 
 

@@ -76,6 +76,8 @@ def test_missing_timestamps_take_the_import_time() -> None:
         ({"created_at": "yesterday"}, "created_at"),
         ({"updated_at": "2024-13-40"}, "updated_at"),
         ({"company": ["a", "list"]}, "company"),
+        ({"company": "x" * 10_001}, "company: 10,001 characters"),
+        ({"last_name": "O\ud800Brien"}, "last_name: not valid Unicode"),
     ],
 )
 def test_bad_rows_are_rejected_with_the_column_named(change: dict[str, object], reason: str) -> None:
