@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB ?= sqlite:///data/estateflow.db
 
-.PHONY: demo test lint bench clean system-deps
+.PHONY: demo test lint bench bench-rollback clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ lint: $(BIN)/.installed-dev
 
 bench: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/bench_import.py
+
+# Backup, rollback and restore timings on a 500,000-row database (working files in benchmarks/work/).
+bench-rollback: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_rollback.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/*.sql data/rejects reports/*.html reports/*.ipynb
