@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DB ?= sqlite:///data/estateflow.db
 D1_ENGINE := tests/d1_engine
 
-.PHONY: demo test lint bench bench-d1 clean system-deps
+.PHONY: demo test lint bench bench-d1 bench-rollback clean system-deps
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ bench: $(BIN)/.installed-dev
 # The D1 path against the local engine, beside a minimal reference client (see benchmarks/bench_d1.py).
 bench-d1: $(BIN)/.installed-dev $(D1_ENGINE)/node_modules/.installed
 	$(BIN)/python benchmarks/bench_d1.py
+
+# Backup, rollback and restore timings on a 500,000-row database (working files in benchmarks/work/).
+bench-rollback: $(BIN)/.installed
+	$(BIN)/python benchmarks/bench_rollback.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/*.sql data/rejects reports/*.html reports/*.ipynb

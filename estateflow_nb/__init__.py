@@ -3,12 +3,15 @@
 target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABASE"
 result = import_file(target, "data/small-100.sql")
 report = verify(target)
+undone = rollback(target, import_id=result.import_id, yes=True)   # backs up first
 """
 
 __version__ = "0.1.0"
 
+from .backup import BackupInfo, RestoreResult, backup, list_backups, newest_backup, prune_backups, restore
 from .errors import (
     AuthError,
+    BackupError,
     ConfirmationRequired,
     ConflictError,
     EstateFlowError,
@@ -24,6 +27,7 @@ from .errors import (
 from .generate import LADDER_FILES, generate_records, write_ladder, write_records
 from .importer import BatchMetrics, ImportResult, import_file
 from .ladder import LadderResult, RungResult, run_ladder
+from .rollback import RollbackResult, rollback
 from .rungs import RUNGS, Rung, rung_for
 from .schema import RecordRejected, clean_record
 from .sources import SourceInfo, read_rows, scan
@@ -36,6 +40,8 @@ __all__ = [
     "LADDER_FILES",
     "RUNGS",
     "AuthError",
+    "BackupError",
+    "BackupInfo",
     "BatchMetrics",
     "BenchmarkResult",
     "CheckResult",
@@ -47,6 +53,8 @@ __all__ = [
     "LadderResult",
     "QuotaExceededError",
     "RecordRejected",
+    "RestoreResult",
+    "RollbackResult",
     "Rung",
     "RungResult",
     "SourceChangedError",
@@ -59,11 +67,17 @@ __all__ = [
     "TransientError",
     "UnsafeDumpError",
     "VerifyReport",
+    "backup",
     "clean_record",
     "connect",
     "generate_records",
     "import_file",
+    "list_backups",
+    "newest_backup",
+    "prune_backups",
     "read_rows",
+    "restore",
+    "rollback",
     "run_benchmarks",
     "run_ladder",
     "rung_for",

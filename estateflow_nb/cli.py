@@ -18,11 +18,13 @@ from typing import Any
 import click
 
 from . import __version__
+from .backup import backup, list_backups, prune_backups, restore
 from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
 from .generate import write_ladder, write_records
 from .importer import BatchMetrics, import_file
 from .ladder import RungResult, run_ladder
-from .schema import ON_CONFLICT
+from .rollback import rollback
+from .schema import INDUSTRIES, ON_CONFLICT
 from .status import status
 from .targets import connect
 from .verify import verify
@@ -110,6 +112,21 @@ split_days_option = click.option(
     help="With --free-tier: accept a plan larger than today's budget; stop cleanly before the budget runs out"
     " and resume with the same command after 00:00 UTC.",
 )
+backups_option = click.option(
+    "--backups-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ESTATEFLOW_BACKUPS",
+    help="Folder of the backups (default: backups/ in the working directory, or ESTATEFLOW_BACKUPS).",
+)
+yes_option = click.option("--yes", "-y", is_flag=True, help="Go ahead without asking.")
+dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
+
+
+def _undo_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options every destructive command shares."""
+    for option in (json_option, backups_option, dry_run_option, yes_option, db_option):
+        command = option(command)
+    return command
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -327,12 +344,134 @@ def verify_(db: str | None, no_benchmarks: bool, runs: int, as_json: bool) -> No
 @cli.command("status")
 @db_option
 @click.option("--limit", default=20, show_default=True, help="How many of the newest imports to list.")
+@backups_option
 @json_option
-def status_(db: str | None, limit: int, as_json: bool) -> None:
-    """Show table counts, the import ledger and the database size."""
+def status_(db: str | None, limit: int, backups_dir: Path | None, as_json: bool) -> None:
+    """Show table counts, the import ledger, the database size and the newest backup."""
     with connect(db) as target:
-        report = status(target, limit=limit)
+        report = status(target, limit=limit, backups_dir=backups_dir)
     _show(as_json, report.to_dict(), report.table())
+
+
+def _rollback(
+    db: str | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool, **strategy: Any
+) -> None:
+    with connect(db) as target:
+        result = rollback(target, **strategy, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
+    _show(as_json, result.to_dict(), result.summary())
+
+
+@cli.group("rollback", cls=_Group)
+def rollback_() -> None:
+    """Undo imports: by age, by dates, by industry, one import, or everything.
+
+    Each strategy shows what it will remove, asks (or takes --yes), backs the database up into the
+    backups folder, then changes everything in one transaction. Rows that an undone import overwrote
+    (--on-conflict update) get their earlier values back.
+    """
+
+
+@rollback_.command("last")
+@click.argument("hours", type=click.FloatRange(min=0, min_open=True), default=24, required=False)
+@_undo_options
+def rollback_last(hours: float, **options: Any) -> None:
+    """Roll back every import that started in the last HOURS hours (default 24)."""
+    _rollback(last_hours=hours, **options)
+
+
+@rollback_.command("date")
+@click.argument("start", metavar="FROM")
+@click.argument("end", metavar="TO")
+@_undo_options
+def rollback_date(start: str, end: str, **options: Any) -> None:
+    """Roll back the imports that started from FROM to TO, inclusive (UTC dates like 2026-11-01)."""
+    _rollback(since=start, until=end, **options)
+
+
+@rollback_.command("industry", help=f"Roll back the imported rows of industry NAME ({', '.join(INDUSTRIES)}).")
+@click.argument("name")
+@_undo_options
+def rollback_industry(name: str, **options: Any) -> None:
+    _rollback(industry=name, **options)
+
+
+@rollback_.command("import")
+@click.argument("import_id", metavar="ID")
+@_undo_options
+def rollback_import(import_id: str, **options: Any) -> None:
+    """Roll back exactly one import (its id is in `estateflow status`)."""
+    _rollback(import_id=import_id, **options)
+
+
+@rollback_.command("reset")
+@_undo_options
+def rollback_reset(**options: Any) -> None:
+    """Empty the database back to the bare schema (a backup is taken first)."""
+    _rollback(reset=True, **options)
+
+
+@cli.group("db", cls=_Group)
+def db_() -> None:
+    """Whole-database operations (see also backup, backups and restore)."""
+
+
+@db_.command("reset")
+@_undo_options
+def db_reset(**options: Any) -> None:
+    """Empty the database back to the bare schema (a backup is taken first); same as `rollback reset`."""
+    _rollback(reset=True, **options)
+
+
+@cli.command("backup")
+@db_option
+@click.option("--sql", is_flag=True, help="Also write a plain SQL dump beside the backup.")
+@backups_option
+@json_option
+def backup_(db: str | None, sql: bool, backups_dir: Path | None, as_json: bool) -> None:
+    """Back the whole database up into the backups folder (SQLite's online backup API)."""
+    began = time.perf_counter()
+    with connect(db) as target:
+        path = backup(target, backups_dir=backups_dir, sql=sql)
+    dump = path.with_suffix(".sql") if sql else None
+    data = {"path": str(path), "sql_dump": str(dump) if dump else None, "size_bytes": path.stat().st_size}
+    text = f"backed up to {path}" + (f" and {dump}" if dump else "") + f" in {time.perf_counter() - began:.2f} s"
+    _show(as_json, data, text)
+
+
+@cli.command("backups")
+@click.option("--keep", type=click.IntRange(min=1), help="Delete all but the newest N backups (asks first).")
+@yes_option
+@dry_run_option
+@backups_option
+@json_option
+def backups_(keep: int | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool) -> None:
+    """List the backups with size, time and row counts, newest first; --keep N prunes the oldest."""
+    pruned = (
+        prune_backups(keep, backups_dir=backups_dir, dry_run=dry_run, yes=yes, confirm=_confirmer())
+        if keep is not None
+        else []
+    )
+    found = list_backups(backups_dir=backups_dir)
+    lines = [f"{'backup':<44} {'taken (UTC)':<20} {'size':>10} {'rows':>10} {'imports':>8}"]
+    for info in found:
+        rows = info.error or f"{info.rows:>10,} {info.imports:>8,}"
+        lines.append(f"{info.path:<44} {info.taken_at:<20} {info.size_bytes / 1e6:>7,.1f} MB {rows}")
+    if not found:
+        lines = ["no backups yet"]
+    verb = "would delete" if dry_run else "deleted"
+    lines += [f"{verb} {path}" for path in pruned]
+    data = {"backups": [info.to_dict() for info in found], "pruned": [str(p) for p in pruned], "dry_run": dry_run}
+    _show(as_json, data, "\n".join(lines))
+
+
+@cli.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_undo_options
+def restore_(file: Path, db: str | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool) -> None:
+    """Replace the database with backup FILE (checked first; the current database is backed up)."""
+    with connect(db) as target:
+        result = restore(target, file, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
+    _show(as_json, result.to_dict(), result.summary())
 
 
 def main() -> None:

@@ -6,6 +6,7 @@
     ├── SourceChangedError     an unfinished import's file changed since; it will not be resumed into
     ├── ConfirmationRequired   a rung (or a destructive step) needs --yes or --force
     ├── ImportFailedError      an import stopped; its ledger row is `failed` and it can be resumed
+    ├── BackupError            a backup cannot be taken, or a file to restore is not a sound EstateFlow database
     └── TargetError            the database refused or failed
         ├── TransientError     worth retrying: locked, overloaded, network, HTTP 429/5xx
         ├── ConflictError      a license number already exists and on_conflict="fail"
@@ -52,6 +53,10 @@ class ImportFailedError(EstateFlowError):
     def __init__(self, message: str, result: object) -> None:
         super().__init__(message)
         self.result = result
+
+
+class BackupError(EstateFlowError):
+    """A backup could not be written, or a file offered for restore is damaged, not SQLite or not ours."""
 
 
 class TargetError(EstateFlowError):

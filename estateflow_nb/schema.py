@@ -19,6 +19,9 @@ SUBSCRIPTION_TIERS = ("free", "basic", "premium", "enterprise")
 VERIFICATION_STATUSES = ("pending", "verified", "rejected", "expired")
 IMPORT_STATUSES = ("running", "completed", "failed", "rolled_back")
 ON_CONFLICT = ("skip", "update", "fail")
+# How the ledger writes times (UTC, whole seconds): text that sorts in time order, so windows of
+# imports are selected with plain string comparisons on both targets.
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 # The columns a source may carry, in the order files are written and records are stored.
 RECORD_COLUMNS = (
@@ -139,6 +142,39 @@ CREATE TABLE IF NOT EXISTS ef_before_images (
     PRIMARY KEY (by_import, license_number)
 )""".format(columns=",\n    ".join(STORED_COLUMNS))
 
+# One row per rollback, reset or restore: what was asked (strategy, JSON arguments), which imports
+# it undid (a JSON list), how many rows it deleted and put back to earlier values, and the backup
+# taken just before it.
+ROLLBACKS_DDL = """
+CREATE TABLE IF NOT EXISTS ef_rollbacks (
+    id TEXT PRIMARY KEY,
+    strategy TEXT NOT NULL,
+    arguments TEXT NOT NULL DEFAULT '{}',
+    imports TEXT NOT NULL DEFAULT '[]',
+    rows_removed INTEGER NOT NULL DEFAULT 0,
+    rows_restored INTEGER NOT NULL DEFAULT 0,
+    backup_path TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT
+)"""
+
+# Scratch space of one rollback: the write history of every row it touches, one node per write
+# (see rollback.py). Filled and emptied inside the rollback's own transaction, so it is always empty
+# between statements lists; a real table because D1 keeps no temporary tables across requests.
+ROLLBACK_WORK_DDL = """
+CREATE TABLE IF NOT EXISTS ef_rollback_work (
+    license_number TEXT NOT NULL,
+    depth INTEGER NOT NULL,
+    writer TEXT,
+    slot TEXT,
+    dead INTEGER NOT NULL,
+    last_depth INTEGER NOT NULL,
+    alive_top INTEGER,
+    alive_bottom INTEGER,
+    above_alive INTEGER,
+    PRIMARY KEY (license_number, depth)
+) WITHOUT ROWID"""
+
 SCHEMA_STATEMENTS = (
     PROFESSIONALS_DDL,
     *(
@@ -151,7 +187,13 @@ SCHEMA_STATEMENTS = (
     ),
     IMPORTS_DDL,
     BEFORE_IMAGES_DDL,
+    # A rollback finds the earlier writes of an import it undoes by this column.
+    "CREATE INDEX IF NOT EXISTS idx_before_images_import_id ON ef_before_images(import_id)",
+    ROLLBACKS_DDL,
+    ROLLBACK_WORK_DDL,
 )
+# The tables a backup must hold to be restored; the others are created empty when missing.
+CORE_TABLES = ("professionals", "ef_imports", "ef_before_images")
 
 
 # No field of a directory entry is this long; the bound also keeps a record far inside D1's 2 MB row.

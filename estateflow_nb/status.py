@@ -1,13 +1,15 @@
-"""What a database holds: table counts, the import ledger, its size."""
+"""What a database holds: table counts, the import ledger, its size, and the newest backup."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from .backup import newest_backup
 from .targets import Target
 
-TABLES = ("professionals", "ef_imports", "ef_before_images")
+TABLES = ("professionals", "ef_imports", "ef_before_images", "ef_rollbacks")
 
 
 @dataclass
@@ -17,6 +19,7 @@ class StatusReport:
     imports: list[dict[str, Any]]  # newest first
     by_status: dict[str, int]
     size_bytes: int | None
+    newest_backup: dict[str, Any] | None = None  # path, taken_at, size_bytes
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -26,6 +29,7 @@ class StatusReport:
             "imports": self.imports,
             "by_status": self.by_status,
             "size_bytes": self.size_bytes,
+            "newest_backup": self.newest_backup,
             **self.extra,
         }
 
@@ -42,11 +46,19 @@ class StatusReport:
                     f"  {row['id']:<30} {row['started_at']:<20} {row['status']:<11}"
                     f" {row['inserted'] - row['removed']:>9,}  {row['source_path']}"
                 )
+        newest = self.newest_backup
+        lines += [
+            "",
+            "Newest backup: none"
+            if newest is None
+            else f"Newest backup: {newest['path']} ({newest['taken_at']}, {newest['size_bytes'] / 1e6:,.1f} MB)",
+        ]
         return "\n".join(lines)
 
 
-def status(target: Target, *, limit: int = 20) -> StatusReport:
-    """Counts of every table, the newest `limit` imports and the totals by status."""
+def status(target: Target, *, limit: int = 20, backups_dir: str | Path | None = None) -> StatusReport:
+    """Counts of every table, the newest `limit` imports, the totals by status and the newest backup
+    in `backups_dir` (default: $ESTATEFLOW_BACKUPS or ./backups)."""
     tables = {name: int(target.scalar(f"SELECT COUNT(*) FROM {name}") or 0) for name in TABLES}
     imports = target.query(
         "SELECT id, source_path, status, rung, records_total, checkpoint, inserted, updated, skipped, rejected,"
@@ -58,4 +70,6 @@ def status(target: Target, *, limit: int = 20) -> StatusReport:
         row["status"]: int(row["n"])
         for row in target.query("SELECT status, COUNT(*) AS n FROM ef_imports GROUP BY status ORDER BY status")
     }
-    return StatusReport(target.url, tables, imports, by_status, target.size_bytes())
+    newest = newest_backup(backups_dir=backups_dir)
+    backup = None if newest is None else {k: getattr(newest, k) for k in ("path", "taken_at", "size_bytes")}
+    return StatusReport(target.url, tables, imports, by_status, target.size_bytes(), backup)

@@ -4,6 +4,8 @@ engine (see d1_fixtures.py) for the D1 tests."""
 from __future__ import annotations
 
 import csv
+import os
+import subprocess
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 
 from estateflow_nb import connect, generate_records
-from estateflow_nb.schema import RECORD_COLUMNS
+from estateflow_nb.schema import RECORD_COLUMNS, STORED_COLUMNS
 from estateflow_nb.targets import SQLiteTarget, Target
 
 from .d1_fixtures import d1_engine, d1_env, d1_target, d1_url  # noqa: F401 (fixtures, found by name)
@@ -68,3 +70,29 @@ def make_csv(tmp_path: Path) -> Callable[..., Path]:
 
 def count(target: Any, sql: str = "SELECT COUNT(*) FROM professionals", params: tuple[Any, ...] = ()) -> int:
     return int(target.scalar(sql, params))
+
+
+@pytest.fixture(autouse=True)
+def _backups_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backups that a test does not place itself go to its own folder, never into the checkout."""
+    monkeypatch.setenv("ESTATEFLOW_BACKUPS", str(tmp_path / "backups"))
+
+
+def snapshot(target: Any) -> dict[str, tuple[Any, ...]]:
+    """The whole professionals table, license number -> (id, every stored column)."""
+    rows = target.query(f"SELECT id, {', '.join(STORED_COLUMNS)} FROM professionals")
+    return {row["license_number"]: tuple(row.values()) for row in rows}
+
+
+def ledger_balances(target: Any) -> bool:
+    """What verify's first check relies on: every row is counted once by the ledger."""
+    return count(target) == int(target.scalar("SELECT COALESCE(SUM(inserted - removed), 0) FROM ef_imports"))
+
+
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The real command in a child process in `cwd`, not at a terminal, with no database or backups
+    folder from the environment: backups go to `cwd`/backups."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    for name in ("ESTATEFLOW_DB", "ESTATEFLOW_BACKUPS"):
+        env.pop(name, None)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL)

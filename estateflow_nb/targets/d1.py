@@ -679,14 +679,15 @@ class D1Target(Target):
             for entry in schema:
                 if entry["type"] == "table":
                     out.write(f"{entry['sql']};\n")
-                    self._dump_rows(entry["name"], out)
+                    self._dump_rows(entry["name"], out, paged="WITHOUT ROWID" not in entry["sql"].upper())
             for entry in schema:
                 if entry["type"] == "index":
                     out.write(f"{entry['sql']};\n")
             out.write("COMMIT;\n")
         return Path(path)
 
-    def _dump_rows(self, table: str, out: Any) -> None:
+    def _dump_rows(self, table: str, out: Any, *, paged: bool = True) -> None:
+        """Rows in pages by rowid; a WITHOUT ROWID table (only our scratch tables) in one read."""
         name = _quoted_name(table)
         columns = [row["name"] for row in self.query(f"PRAGMA table_info({name})")]
         if not columns:
@@ -701,14 +702,17 @@ class D1Target(Target):
         last = None
         while True:
             where = "" if last is None else f" WHERE rowid > {int(last)}"
-            rows = self.query(f"SELECT rowid, {exprs} FROM {name}{where} ORDER BY rowid LIMIT {DUMP_PAGE_ROWS}")
+            if paged:
+                rows = self.query(f"SELECT rowid, {exprs} FROM {name}{where} ORDER BY rowid LIMIT {DUMP_PAGE_ROWS}")
+            else:
+                rows = self.query(f"SELECT NULL AS rowid, {exprs} FROM {name}")
             values = [
                 "(" + ", ".join(_dump_literal(kind, value) for kind, value in _pairs(list(row.values())[1:])) + ")"
                 for row in rows
             ]
             for start in range(0, len(values), DUMP_ROWS_PER_INSERT):
                 out.write(f"INSERT INTO {name} VALUES{','.join(values[start : start + DUMP_ROWS_PER_INSERT])};\n")
-            if len(rows) < DUMP_PAGE_ROWS:
+            if not paged or len(rows) < DUMP_PAGE_ROWS:
                 return
             last = rows[-1]["rowid"]
 

@@ -1,0 +1,394 @@
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from estateflow_nb import (
+    ConfirmationRequired,
+    EstateFlowError,
+    connect,
+    generate_records,
+    import_file,
+    list_backups,
+    rollback,
+    verify,
+)
+from estateflow_nb.importer import KILL_HOOK_ENV
+from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
+
+from .conftest import count, ledger_balances, run_cli, snapshot, write_csv
+
+FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def ago(hours: float) -> str:
+    return (datetime.now(UTC) - timedelta(hours=hours)).strftime(FORMAT)
+
+
+def set_started(target: Target, import_id: str, started_at: str) -> None:
+    target.execute([Sql("UPDATE ef_imports SET started_at = ? WHERE id = ?", (started_at, import_id))])
+
+
+def ledger(target: Target) -> dict[str, dict[str, Any]]:
+    return {row["id"]: row for row in target.query("SELECT * FROM ef_imports")}
+
+
+def licenses_of(table: dict[str, tuple[Any, ...]], import_ids: set[str]) -> set[str]:
+    """The rows whose newest write is by one of `import_ids` (import_id is the next-to-last column)."""
+    return {license for license, row in table.items() if row[-2] in import_ids}
+
+
+def without(table: dict[str, tuple[Any, ...]], licenses: set[str]) -> dict[str, tuple[Any, ...]]:
+    return {k: v for k, v in table.items() if k not in licenses}
+
+
+def checks_pass(target: Target) -> bool:
+    return verify(target, benchmarks=False).passed
+
+
+@dataclass
+class Directory:
+    """A database built from four imports, with the table as it stood after each one."""
+
+    target: SQLiteTarget
+    backups: Path
+    ids: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, dict[str, tuple[Any, ...]]] = field(default_factory=dict)
+
+    def load(self, name: str, records: list[dict[str, Any]], folder: Path, **options: Any) -> str:
+        result = import_file(self.target, write_csv(folder / f"{name}.csv", records), **options)
+        self.ids[name] = result.import_id or ""
+        self.tables[name] = snapshot(self.target)
+        return self.ids[name]
+
+    def undo(self, **strategy: Any) -> Any:
+        return rollback(self.target, yes=True, backups_dir=self.backups, **strategy)
+
+
+@pytest.fixture
+def directory(target: SQLiteTarget, tmp_path: Path) -> Directory:
+    """old (20 rows, 3 days ago), mid (15, 30 hours ago), new (10, 2 hours ago), and fix (an
+    --on-conflict update an hour ago that rewrites the city of 6 of old's rows and adds 4)."""
+    d = Directory(target, tmp_path / "backups")
+    d.tables["empty"] = {}
+    old = list(generate_records(20, seed=1))
+    d.load("old", old, tmp_path)
+    d.load("mid", list(generate_records(15, seed=2, start=100)), tmp_path)
+    d.load("new", list(generate_records(10, seed=3, start=200)), tmp_path)
+    fixed = [{**r, "city": "Key West"} for r in old[:6]] + list(generate_records(4, seed=4, start=300))
+    d.load("fix", fixed, tmp_path, on_conflict="update")
+    for name, hours in (("old", 72.5), ("mid", 30.5), ("new", 2.5), ("fix", 1.5)):
+        set_started(target, d.ids[name], ago(hours))
+    assert count(target) == 49 and checks_pass(target)
+    return d
+
+
+def test_rollback_of_one_import_removes_exactly_its_rows(directory: Directory) -> None:
+    d = directory
+    final = snapshot(d.target)
+    result = d.undo(import_id=d.ids["mid"])
+    assert snapshot(d.target) == without(final, licenses_of(final, {d.ids["mid"]}))
+    assert (result.status, result.rows_removed, result.rows_restored) == ("rolled_back", 15, 0)
+    rows = ledger(d.target)
+    assert rows[d.ids["mid"]]["status"] == "rolled_back" and rows[d.ids["mid"]]["rolled_back_at"]
+    assert rows[d.ids["mid"]]["removed"] == 15
+    assert all(rows[d.ids[n]]["status"] == "completed" and rows[d.ids[n]]["removed"] == 0 for n in ("old", "new"))
+    assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+def test_rolling_back_an_update_import_restores_the_overwritten_rows(directory: Directory) -> None:
+    d = directory
+    result = d.undo(import_id=d.ids["fix"])
+    assert snapshot(d.target) == d.tables["new"]  # ids and every value as before, not just the count
+    assert (result.rows_removed, result.rows_restored) == (4, 6)
+    assert count(d.target, "SELECT COUNT(*) FROM ef_before_images") == 0
+    assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+def test_rollback_last_hours_gives_back_the_table_before_those_imports(directory: Directory) -> None:
+    d = directory
+    result = d.undo(last_hours=24)
+    assert snapshot(d.target) == d.tables["mid"]
+    assert [row["id"] for row in result.imports] == [d.ids["new"], d.ids["fix"]]
+    statuses = {name: ledger(d.target)[d.ids[name]]["status"] for name in d.ids}
+    assert statuses == {"old": "completed", "mid": "completed", "new": "rolled_back", "fix": "rolled_back"}
+    d.undo(last_hours=48)
+    assert snapshot(d.target) == d.tables["old"]
+    assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+def test_rollback_by_dates_includes_both_days_and_keeps_later_updates(directory: Directory) -> None:
+    d = directory
+    for name, started in (
+        ("old", "2026-11-01T00:00:00Z"),
+        ("mid", "2026-11-15T23:59:59Z"),
+        ("new", "2026-11-16T00:00:00Z"),
+        ("fix", "2026-11-20T09:00:00Z"),
+    ):
+        set_started(d.target, d.ids[name], started)
+    final = snapshot(d.target)
+    result = d.undo(since="2026-11-01", until="2026-11-15")
+    assert {row["id"] for row in result.imports} == {d.ids["old"], d.ids["mid"]}
+    # old's six rows that fix rewrote keep fix's values: fix was not rolled back.
+    assert snapshot(d.target) == without(final, licenses_of(final, {d.ids["old"], d.ids["mid"]}))
+    assert count(d.target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 6
+    rows = ledger(d.target)
+    assert (rows[d.ids["old"]]["inserted"], rows[d.ids["old"]]["removed"]) == (20, 20)
+    # fix is now the oldest surviving write of those six rows, so the ledger counts them as its own.
+    assert (rows[d.ids["fix"]]["inserted"], rows[d.ids["fix"]]["updated"]) == (10, 0)
+    assert ledger_balances(d.target) and checks_pass(d.target)
+    d.undo(import_id=d.ids["fix"])  # nothing older is left to restore: the six rows go too
+    assert snapshot(d.target) == without(final, licenses_of(final, {d.ids["old"], d.ids["mid"], d.ids["fix"]}))
+    assert ledger_balances(d.target)
+
+
+def test_rollback_by_industry_removes_only_that_industry(directory: Directory, tmp_path: Path) -> None:
+    d = directory
+    solo = [{**r, "industry": "insurance"} for r in generate_records(3, seed=5, start=400)]
+    d.load("solo", solo, tmp_path)
+    final = snapshot(d.target)
+    insurance = {license for license, row in final.items() if row[7] == "insurance"}
+    result = d.undo(industry="Insurance")
+    assert snapshot(d.target) == without(final, insurance)
+    assert result.rows_removed == len(insurance) == 13
+    assert {r["industry"] for r in result.by_industry_state} == {"insurance"}
+    rows = ledger(d.target)
+    assert rows[d.ids["solo"]]["status"] == "rolled_back"  # every row it wrote is gone
+    lost = {}
+    for previous, name in (("empty", "old"), ("old", "mid"), ("mid", "new"), ("new", "fix")):
+        inserted = set(d.tables[name]) - set(d.tables[previous])
+        assert rows[d.ids[name]]["status"] == "completed"
+        lost[name] = rows[d.ids[name]]["removed"]
+        assert lost[name] == len(insurance & inserted)
+    assert lost == {"old": 6, "mid": 3, "new": 1, "fix": 0}
+    assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+def test_reset_empties_everything_and_keeps_its_own_record(directory: Directory) -> None:
+    d = directory
+    final = snapshot(d.target)
+    result = d.undo(reset=True)
+    assert result.rows_removed == 49 and len(result.imports) == 4
+    for table in ("professionals", "ef_imports", "ef_before_images", "ef_rollback_work"):
+        assert count(d.target, f"SELECT COUNT(*) FROM {table}") == 0
+    (record,) = d.target.query("SELECT * FROM ef_rollbacks")
+    assert record["strategy"] == "reset" and record["rows_removed"] == 49
+    assert len(json.loads(record["imports"])) == 4
+    with connect(record["backup_path"]) as saved:
+        assert snapshot(saved) == final
+    assert checks_pass(d.target)
+
+
+def test_each_rollback_is_recorded_with_its_backup(directory: Directory) -> None:
+    d = directory
+    before = snapshot(d.target)
+    result = d.undo(import_id=d.ids["new"])
+    (record,) = d.target.query("SELECT * FROM ef_rollbacks")
+    assert record["id"] == result.rollback_id and record["strategy"] == "import"
+    assert json.loads(record["arguments"]) == {"import_id": d.ids["new"]}
+    assert json.loads(record["imports"]) == [d.ids["new"]]
+    assert (record["rows_removed"], record["rows_restored"]) == (10, 0)
+    assert record["backup_path"] == result.backup_path and record["finished_at"]
+    assert [b.path for b in list_backups(backups_dir=d.backups)] == [result.backup_path]
+    with connect(result.backup_path) as saved:
+        assert snapshot(saved) == before
+
+
+def test_a_chain_of_updates_unwinds_in_any_order(target: SQLiteTarget, tmp_path: Path) -> None:
+    """A inserts three rows, B and C rewrite their city; each rollback leaves the newest write that
+    survives, and the last one standing takes the rows with it."""
+    base = list(generate_records(3, seed=9))
+
+    def load(name: str, city: str | None) -> str:
+        rows = [{**r, "city": city} if city else r for r in base]
+        options = {"on_conflict": "update"} if city else {}
+        return import_file(target, write_csv(tmp_path / f"{name}.csv", rows), **options).import_id or ""
+
+    def cities() -> set[str]:
+        return {row[9] for row in snapshot(target).values()}
+
+    a, b, c = load("a", None), load("b", "Bville"), load("c", "Cville")
+    original = {r["city"] for r in base}
+    for undo, expected in ((b, {"Cville"}), (c, original), (a, set())):
+        rollback(target, import_id=undo, yes=True)
+        assert cities() == expected and ledger_balances(target)
+    assert count(target, "SELECT COUNT(*) FROM ef_before_images") == 0
+
+    a, b = load("a2", None), load("b2", "Bville")
+    rollback(target, import_id=a, yes=True)  # B's update stands
+    assert cities() == {"Bville"} and ledger_balances(target)
+    assert ledger(target)[b]["inserted"] == 3 and ledger(target)[b]["updated"] == 0
+    rollback(target, import_id=b, yes=True)
+    assert cities() == set() and ledger_balances(target) and checks_pass(target)
+
+
+def test_rows_that_no_selected_import_wrote_are_never_touched(directory: Directory) -> None:
+    d = directory
+    d.target.connection.execute(
+        "INSERT INTO professionals (first_name, last_name, email, license_number, industry, state, city,"
+        " created_at, updated_at, import_id) VALUES ('By', 'Hand', 'h@x.co', 'HAND-1', 'legal', 'TX', 'Austin',"
+        " 'x', 'x', NULL), ('Else', 'Where', 'e@x.co', 'ELSE-1', 'legal', 'TX', 'Austin', 'x', 'x', 'imp-other')"
+    )
+    kept = {k: v for k, v in snapshot(d.target).items() if k in ("HAND-1", "ELSE-1")}
+    d.undo(industry="legal")
+    d.undo(last_hours=1000)
+    assert snapshot(d.target) == kept
+
+
+def test_dry_run_shows_the_plan_and_changes_nothing(directory: Directory) -> None:
+    d = directory
+    before, imports = snapshot(d.target), ledger(d.target)
+    plan = rollback(d.target, last_hours=24, dry_run=True, backups_dir=d.backups)
+    assert plan.dry_run and plan.rollback_id is None and plan.backup_path is None
+    assert (plan.rows_removed, plan.rows_restored) == (14, 6)
+    assert sum(r["removed"] for r in plan.by_industry_state) == 14
+    assert {r["state"] for r in plan.by_industry_state} <= {"FL", "TX", "CA"}
+    assert snapshot(d.target) == before and ledger(d.target) == imports
+    assert not d.backups.exists() and "nothing was changed" in plan.summary()
+    done = d.undo(last_hours=24)
+    assert (done.rows_removed, done.rows_restored, done.by_industry_state) == (14, 6, plan.by_industry_state)
+
+
+def test_refusals_change_nothing(directory: Directory) -> None:
+    d = directory
+    before = snapshot(d.target)
+    asked: list[str] = []
+    with pytest.raises(ConfirmationRequired, match="--yes") as refused:
+        rollback(d.target, import_id=d.ids["mid"], confirm=lambda q: asked.append(q) or False)
+    assert refused.value.flag == "--yes"
+    assert d.ids["mid"] in asked[0] and "removes 15 rows" in asked[0]
+    with pytest.raises(ConfirmationRequired):
+        rollback(d.target, import_id=d.ids["mid"])
+    with pytest.raises(EstateFlowError, match="unknown industry 'plumbing'"):
+        rollback(d.target, industry="plumbing", yes=True)
+    with pytest.raises(EstateFlowError, match="no import 'imp-nope'"):
+        rollback(d.target, import_id="imp-nope", yes=True)
+    for strategy in ({}, {"last_hours": 2, "industry": "legal"}):
+        with pytest.raises(EstateFlowError, match="exactly one"):
+            rollback(d.target, yes=True, **strategy)
+    with pytest.raises(EstateFlowError, match="not a date"):
+        rollback(d.target, since="1st of November", until="2026-11-15", yes=True)
+    with pytest.raises(EstateFlowError, match="empty"):
+        rollback(d.target, since="2026-11-15", until="2026-11-01", yes=True)
+    assert snapshot(d.target) == before and not d.backups.exists()
+    d.undo(import_id=d.ids["mid"])
+    with pytest.raises(EstateFlowError, match="already rolled back"):
+        d.undo(import_id=d.ids["mid"])
+
+
+def test_nothing_to_roll_back_takes_no_backup(directory: Directory) -> None:
+    d = directory
+    result = d.undo(last_hours=1)
+    assert result.status == "nothing" and "Nothing to roll back" in result.summary()
+    assert not d.backups.exists() and count(d.target) == 49
+
+
+def test_an_unfinished_import_can_be_rolled_back(directory: Directory) -> None:
+    d = directory
+    d.target.execute([Sql("UPDATE ef_imports SET status = 'running' WHERE id = ?", (d.ids["new"],))])
+    assert not checks_pass(d.target)  # check 10: a recent import is unfinished
+    d.undo(import_id=d.ids["new"])
+    assert checks_pass(d.target)
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_rollback_killed_by_sigkill_is_all_or_nothing(directory: Directory, tmp_path: Path, when: str) -> None:
+    d = directory
+    before = snapshot(d.target), ledger(d.target)
+    d.target.close()
+    url = d.target.url
+    killed = run_cli(
+        "rollback", "last", "24", "--db", url, "--yes", cwd=tmp_path, env={KILL_HOOK_ENV: f"rollback:{when}"}
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert len(list((tmp_path / "backups").glob("backup-*.sqlite"))) == 1
+    with connect(url) as t:
+        if when == "before":
+            assert (snapshot(t), ledger(t)) == before
+            assert count(t, "SELECT COUNT(*) FROM ef_rollbacks") == 0
+        else:
+            assert snapshot(t) == d.tables["mid"]
+            assert {r["status"] for r in ledger(t).values()} == {"completed", "rolled_back"}
+            assert count(t, "SELECT COUNT(*) FROM ef_rollbacks") == 1
+        assert count(t, "SELECT COUNT(*) FROM ef_rollback_work") == 0
+        assert ledger_balances(t)
+
+
+def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) -> None:
+    d = directory
+    url = d.target.url
+    refused = run_cli("rollback", "import", d.ids["mid"], "--db", url, cwd=tmp_path)
+    assert refused.returncode == 2 and refused.stderr.startswith("Refused: ") and "--yes" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    planned = run_cli("rollback", "date", "2000-01-01", "2100-01-01", "--db", url, "--dry-run", cwd=tmp_path)
+    assert planned.returncode == 0 and "would change" in planned.stdout and count(d.target) == 49
+    done = run_cli("rollback", "import", d.ids["mid"], "--db", url, "--yes", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["status"] == "rolled_back" and summary["rows_removed"] == 15
+    assert Path(tmp_path / summary["backup_path"]).is_file() and summary["backup_path"].startswith("backups/")
+    text = run_cli("rollback", "industry", "insurance", "--db", url, "--yes", cwd=tmp_path)
+    assert text.returncode == 0 and "Rolled back the imported rows of industry insurance" in text.stdout
+    unknown = run_cli("rollback", "industry", "plumbing", "--db", url, "--yes", cwd=tmp_path)
+    assert unknown.returncode == 1 and "unknown industry" in unknown.stderr
+    missing = run_cli("rollback", "import", "imp-nope", "--db", url, "--yes", cwd=tmp_path)
+    assert missing.returncode == 1 and "no import 'imp-nope'" in missing.stderr
+    assert run_cli("db", "reset", "--db", url, cwd=tmp_path).returncode == 2
+    reset = run_cli("db", "reset", "--db", url, "--yes", "--json", cwd=tmp_path)
+    assert reset.returncode == 0 and json.loads(reset.stdout)["strategy"] == "reset"
+    assert count(d.target) == 0
+
+
+class RemoteTarget(Target):
+    """The real SQLite target seen only through the Target interface, as D1 would be, recording
+    every execute call."""
+
+    kind = "remote"
+
+    def __init__(self, inner: SQLiteTarget) -> None:
+        self.inner, self.url = inner, "remote://test"
+        self.limits = Limits(max_params=100, max_sql_bytes=100_000)
+        self.calls: list[list[Any]] = []
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        self.calls.append(list(statements))
+        return self.inner.execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        return self.inner.query(sql, params)
+
+    def size_bytes(self) -> int | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"import_id": "fix"},
+        {"last_hours": 24},
+        {"since": "2000-01-01", "until": "2100-12-31"},
+        {"industry": "mortgage"},
+    ],
+)
+def test_rollback_needs_only_the_target_interface_and_one_execute(
+    directory: Directory, strategy: dict[str, Any]
+) -> None:
+    d = directory
+    strategy = {k: d.ids.get(v, v) if isinstance(v, str) else v for k, v in strategy.items()}
+    remote = RemoteTarget(d.target)
+    with pytest.raises(EstateFlowError, match="backups of remote databases are not supported yet"):
+        rollback(remote, yes=True, **strategy)
+    assert remote.calls == []
+    rollback(remote, yes=True, backup=False, **strategy)
+    (statements,) = remote.calls
+    assert all(isinstance(s, Sql) for s in statements)
+    assert max(len(s.params) for s in statements) < remote.limits.max_params
+    assert max(len(s.text.encode()) for s in statements) < 100_000
+    assert ledger_balances(d.target) and checks_pass(d.target)
