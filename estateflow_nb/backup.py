@@ -13,8 +13,8 @@ SQLite's online backup API: a backup taken while an import writes is a consisten
 restore is seen at once through the target's open connection.
 
 Files are read with `immutable=1` (no locks, no -wal or -shm files beside them), so checking a FILE
-that lives elsewhere writes nothing there. Only SQLite targets for now: `_sqlite_connection` is the
-one place that tells kinds of targets apart.
+that lives elsewhere writes nothing there. A D1 database is backed up through a SQL dump paged out of
+D1 (kept beside the copy); restoring into D1 is Time Travel's job, not this module's.
 """
 
 from __future__ import annotations
@@ -91,11 +91,41 @@ def backups_folder(backups_dir: str | Path | None = None) -> Path:
     return Path(backups_dir or os.environ.get(BACKUPS_ENV) or DEFAULT_BACKUPS_DIR)
 
 
-def _sqlite_connection(target: Target, what: str) -> sqlite3.Connection:
-    """The one dispatch on the kind of target (a D1 branch will go here)."""
+def _sqlite_connection(target: Target) -> sqlite3.Connection:
+    """The live connection a restore copies into; SQLite only."""
     if isinstance(target, SQLiteTarget):
         return target.connection
-    raise EstateFlowError(f"{what} of {target.kind} databases are not supported yet")
+    if target.kind == "d1":
+        raise EstateFlowError(
+            "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark"
+            " with `wrangler d1 time-travel restore DATABASE --bookmark=BOOKMARK` (`estateflow status`"
+            " shows the bookmark taken before the last rollback)"
+        )
+    raise EstateFlowError(f"restores of {target.kind} databases are not supported")
+
+
+def _copy_into(target: Target, copy: sqlite3.Connection, tmp: Path) -> Path | None:
+    """Copy the whole database into `copy`: the one place that tells kinds of targets apart.
+
+    SQLite uses the online backup API. D1 is paged out into a SQL dump, which is then replayed into
+    the local copy; the dump is returned so that it can be kept beside the backup.
+    """
+    if isinstance(target, SQLiteTarget):
+        target.connection.backup(copy)
+        return None
+    dump_sql = getattr(target, "dump_sql", None)
+    if dump_sql is None:
+        raise EstateFlowError(f"backups of {target.kind} databases are not supported")
+    dump = dump_sql(tmp.with_name(f"{tmp.name}.sql"))
+    with open(dump, encoding="utf-8", newline="") as lines:
+        statement = ""
+        for line in lines:
+            statement += line
+            # complete_statement scans the whole text: ask only where a statement may end.
+            if line.rstrip().endswith(";") and sqlite3.complete_statement(statement):
+                copy.execute(statement)
+                statement = ""
+    return dump
 
 
 def _open_read_only(path: Path) -> sqlite3.Connection:
@@ -173,17 +203,18 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
     """Copy the whole database to a new file in the backups folder and return its path.
 
     With `sql=True` a plain SQL dump of the same snapshot is written beside it (same name, `.sql`).
+    A D1 database is always dumped first (the dump is how it leaves D1), so its dump is always kept.
     """
-    source = _sqlite_connection(target, "backups")
     folder = backups_folder(backups_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime(_STAMP)
     tmp = folder / f".backup-{stamp}-{secrets.token_hex(4)}.tmp"
+    dump = None
     try:
         try:
-            copy = sqlite3.connect(tmp)
+            copy = sqlite3.connect(tmp, isolation_level=None)
             try:
-                source.backup(copy)
+                dump = _copy_into(target, copy, tmp)
                 copy.execute("PRAGMA journal_mode=DELETE")
                 _check_integrity(copy, tmp)
             finally:
@@ -191,9 +222,13 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
         except sqlite3.Error as error:
             raise BackupError(f"backup into {folder} failed: {error}") from None
         path = _claim(tmp, folder, stamp, ".sqlite")
+        if dump is not None:
+            os.link(dump, path.with_suffix(".sql"))
     finally:
         tmp.unlink(missing_ok=True)
-    if sql:
+        if dump is not None:
+            dump.unlink(missing_ok=True)
+    if sql and dump is None:
         _write_dump(path)
     return path
 
@@ -317,7 +352,7 @@ def restore(
     """
     began = time.perf_counter()
     started_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
-    live = _sqlite_connection(target, "restores")
+    live = _sqlite_connection(target)
     file = _resolve(path, backups_dir)
     if isinstance(target, SQLiteTarget) and file.exists() and file.resolve() == target.path.resolve():
         raise BackupError(f"{file} is the database itself; restore a backup of it instead")

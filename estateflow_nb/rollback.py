@@ -98,6 +98,7 @@ class RollbackResult:
     by_industry_state: list[dict[str, Any]]  # {industry, state, removed, restored}, as the rows were
     rollback_id: str | None = None
     backup_path: str | None = None
+    bookmark: str | None = None  # D1 Time Travel: the database as it was just before
     seconds: float = 0.0
 
     @property
@@ -134,7 +135,10 @@ class RollbackResult:
         if self.dry_run:
             return f"Dry run: rolling back {self.description} would change this (nothing was changed):\n{self.plan()}"
         head = f"Rolled back {self.description} ({self.rollback_id}, {self.seconds:.2f} s):"
-        return f"{head}\n{self.plan()}\n  backup taken before: {self.backup_path or 'none'}"
+        lines = [head, self.plan(), f"  backup taken before: {self.backup_path or 'none'}"]
+        if self.bookmark:
+            lines.append(f"  Time Travel bookmark before: {self.bookmark}")
+        return "\n".join(lines)
 
 
 def _utc(moment: datetime) -> str:
@@ -370,7 +374,14 @@ def _reset_statements(record: Sql, rollback_id: str) -> list[Sql]:
     ]
 
 
-def _record(selection: _Selection, rollback_id: str, backup_path: str | None, started_at: str, now: str) -> Sql:
+def _record(
+    selection: _Selection,
+    rollback_id: str,
+    backup_path: str | None,
+    bookmark: str | None,
+    started_at: str,
+    now: str,
+) -> Sql:
     """The rollback's own row in `ef_rollbacks`, counted from the work table (or the whole table on reset)."""
     if selection.strategy == "reset":
         imports, removed, restored = "(SELECT json_group_array(id) FROM ef_imports)", "professionals", "0"
@@ -386,14 +397,15 @@ def _record(selection: _Selection, rollback_id: str, backup_path: str | None, st
             params = []
     return Sql(
         "INSERT INTO ef_rollbacks (id, strategy, arguments, imports, rows_removed, rows_restored, backup_path,"
-        f" started_at, finished_at) VALUES (?, ?, ?, {imports}, (SELECT COUNT(*) FROM {removed}), {restored},"
-        " ?, ?, ?)",
+        f" bookmark, started_at, finished_at) VALUES (?, ?, ?, {imports}, (SELECT COUNT(*) FROM {removed}),"
+        f" {restored}, ?, ?, ?, ?)",
         (
             rollback_id,
             selection.strategy,
             json.dumps(selection.arguments),
             *params,
             backup_path,
+            bookmark,
             started_at,
             now,
         ),
@@ -463,9 +475,11 @@ def rollback(
         )
     if backup:
         result.backup_path = str(take_backup(target, backups_dir=backups_dir))
+    # On D1 the provider can also return the database to this moment, whatever the local backup.
+    result.bookmark = target.bookmark()
     rollback_id = f"rb-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
     now = _utc(datetime.now(UTC))
-    record = _record(selection, rollback_id, result.backup_path, started_at, now)
+    record = _record(selection, rollback_id, result.backup_path, result.bookmark, started_at, now)
     if selection.strategy == "reset":
         statements = _reset_statements(record, rollback_id)
     else:

@@ -143,8 +143,8 @@ CREATE TABLE IF NOT EXISTS ef_before_images (
 )""".format(columns=",\n    ".join(STORED_COLUMNS))
 
 # One row per rollback, reset or restore: what was asked (strategy, JSON arguments), which imports
-# it undid (a JSON list), how many rows it deleted and put back to earlier values, and the backup
-# taken just before it.
+# it undid (a JSON list), how many rows it deleted and put back to earlier values, the backup taken
+# just before it and, on D1, the Time Travel bookmark of the moment before it.
 ROLLBACKS_DDL = """
 CREATE TABLE IF NOT EXISTS ef_rollbacks (
     id TEXT PRIMARY KEY,
@@ -154,6 +154,7 @@ CREATE TABLE IF NOT EXISTS ef_rollbacks (
     rows_removed INTEGER NOT NULL DEFAULT 0,
     rows_restored INTEGER NOT NULL DEFAULT 0,
     backup_path TEXT,
+    bookmark TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT
 )"""

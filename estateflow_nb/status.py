@@ -20,6 +20,8 @@ class StatusReport:
     by_status: dict[str, int]
     size_bytes: int | None
     newest_backup: dict[str, Any] | None = None  # path, taken_at, size_bytes
+    # D1: the Time Travel bookmark taken before the newest rollback (id, bookmark, started_at).
+    bookmark: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -30,6 +32,7 @@ class StatusReport:
             "by_status": self.by_status,
             "size_bytes": self.size_bytes,
             "newest_backup": self.newest_backup,
+            "bookmark": self.bookmark,
             **self.extra,
         }
 
@@ -53,6 +56,11 @@ class StatusReport:
             if newest is None
             else f"Newest backup: {newest['path']} ({newest['taken_at']}, {newest['size_bytes'] / 1e6:,.1f} MB)",
         ]
+        if self.bookmark:
+            lines.append(
+                f"Time Travel bookmark before rollback {self.bookmark['id']} ({self.bookmark['started_at']}):"
+                f" {self.bookmark['bookmark']}"
+            )
         return "\n".join(lines)
 
 
@@ -72,4 +80,10 @@ def status(target: Target, *, limit: int = 20, backups_dir: str | Path | None = 
     }
     newest = newest_backup(backups_dir=backups_dir)
     backup = None if newest is None else {k: getattr(newest, k) for k in ("path", "taken_at", "size_bytes")}
-    return StatusReport(target.url, tables, imports, by_status, target.size_bytes(), backup)
+    bookmarks = target.query(
+        "SELECT id, bookmark, started_at FROM ef_rollbacks WHERE bookmark IS NOT NULL"
+        " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+    )
+    return StatusReport(
+        target.url, tables, imports, by_status, target.size_bytes(), backup, bookmarks[0] if bookmarks else None
+    )

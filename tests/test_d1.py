@@ -16,6 +16,7 @@ import pytest
 from estateflow_nb import (
     AuthError,
     ConflictError,
+    EstateFlowError,
     QuotaExceededError,
     SqlError,
     TargetError,
@@ -335,40 +336,33 @@ def test_the_whole_ladder_verify_status_and_backup_on_d1(d1_target: D1Target, tm
         assert table_rows(local) == table_rows(d1_target)
 
 
-def test_rollback_sql_runs_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
-    """What undoing an import takes on D1: delete its rows, put back what it overwrote, mark the
-    ledger, in one request; verify passes afterwards."""
-    from estateflow_nb import generate_records
+def test_rollback_backup_and_status_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
+    """The same rollback engine on D1: an update import undone in one request, a local backup paged
+    out of D1 first, the Time Travel bookmark recorded and shown; restoring a file into D1 refused."""
+    from estateflow_nb import generate_records, list_backups, restore, rollback
 
     records = list(generate_records(30, seed=4))
     first = import_file(d1_target, write_csv(tmp_path / "a.csv", records), batch_size=10)
     changed = [{**r, "city": "Key West"} for r in records[:10]] + list(generate_records(5, seed=4, start=50))
     second = import_file(d1_target, write_csv(tmp_path / "b.csv", changed), batch_size=10, on_conflict="update")
-    columns = ", ".join(STORED_COLUMNS)
-    d1_target.execute(
-        [
-            Sql(
-                "DELETE FROM professionals WHERE import_id = ? AND license_number NOT IN"
-                " (SELECT license_number FROM ef_before_images WHERE by_import = ?)",
-                (second.import_id, second.import_id),
-            ),
-            Sql(
-                f"INSERT OR REPLACE INTO professionals (id, {columns}) SELECT id, {columns} FROM ef_before_images"
-                " WHERE by_import = ?",
-                (second.import_id,),
-            ),
-            Sql(
-                "UPDATE ef_imports SET status = 'rolled_back', removed = inserted, rolled_back_at = ? WHERE id = ?",
-                ("2026-11-01T00:00:00Z", second.import_id),
-            ),
-            Sql("DELETE FROM ef_before_images WHERE by_import = ?", (second.import_id,)),
-        ]
-    )
-    assert (
-        count(d1_target) == 30 and count(d1_target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
-    )
+    assert count(d1_target) == 35
+    bookmark = d1_target.bookmark()
+    undone = rollback(d1_target, import_id=second.import_id, yes=True, backups_dir=tmp_path / "backups")
+    assert (undone.rows_removed, undone.rows_restored) == (5, 10)
+    assert undone.bookmark == bookmark and "Time Travel bookmark before" in undone.summary()
+    assert count(d1_target) == 30
+    assert count(d1_target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
     assert count(d1_target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (first.import_id,)) == 30
     assert verify(d1_target, benchmarks=False).passed
+    (saved,) = list_backups(backups_dir=tmp_path / "backups")
+    assert saved.path == undone.backup_path and (saved.rows, saved.imports) == (35, 2)
+    assert saved.sql_dump and Path(saved.sql_dump).exists()
+    with connect(f"sqlite:///{saved.path}") as copy:
+        assert count(copy, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 10
+    shown = status(d1_target, backups_dir=tmp_path / "backups")
+    assert shown.bookmark and shown.bookmark["bookmark"] == bookmark and bookmark in shown.table()
+    with pytest.raises(EstateFlowError, match="Time Travel bookmark"):
+        restore(d1_target, saved.path, yes=True, backups_dir=tmp_path / "backups")
 
 
 def test_a_10000_record_batch_is_one_request(d1_target: D1Target, tmp_path: Path) -> None:
@@ -414,10 +408,14 @@ def test_the_token_never_appears_in_output_files_or_the_database(
         _cli(d1_engine, "status", "--db", d1_url, cwd=tmp_path),
         _cli(d1_engine, "status", "--db", d1_url, "--json", cwd=tmp_path),
         _cli(d1_engine, "import", str(source), "--db", d1_url, "--free-tier", "--verbose", cwd=tmp_path),
+        _cli(d1_engine, "backup", "--db", d1_url, "--backups-dir", str(tmp_path / "backups"), cwd=tmp_path),
+        _cli(d1_engine, "rollback", "last", "--yes", "--db", d1_url, "--backups-dir", "backups", cwd=tmp_path),
+        _cli(d1_engine, "status", "--db", d1_url, "--backups-dir", "backups", cwd=tmp_path),
         _cli(d1_engine, "import", str(tmp_path / "missing.csv"), "--db", d1_url, cwd=tmp_path),
         _cli(d1_engine, "import", str(source), "--db", "d1://x/y", cwd=tmp_path),
     ]
-    assert [o.returncode for o in outputs] == [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    assert [o.returncode for o in outputs] == [0] * 10 + [1, 1], [o.stderr for o in outputs]
+    assert "Time Travel bookmark before rollback" in outputs[9].stdout
     assert "imported 142" in outputs[0].stdout and json.loads(outputs[3].stdout)["passed"]
     token = d1_engine.token
     for done in outputs:
@@ -433,6 +431,7 @@ def test_the_token_never_appears_in_output_files_or_the_database(
             assert token not in str(error) and token not in repr(error.__dict__)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".rejects.csv") for p in written) and any(p.name == "backup.sql" for p in written)
+    assert len([p for p in written if p.parent.name == "backups"]) == 4  # two backups, each with its dump
     for path in written:
         assert token.encode() not in path.read_bytes(), path
 

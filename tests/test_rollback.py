@@ -383,7 +383,7 @@ def test_rollback_needs_only_the_target_interface_and_one_execute(
     d = directory
     strategy = {k: d.ids.get(v, v) if isinstance(v, str) else v for k, v in strategy.items()}
     remote = RemoteTarget(d.target)
-    with pytest.raises(EstateFlowError, match="backups of remote databases are not supported yet"):
+    with pytest.raises(EstateFlowError, match="backups of remote databases are not supported"):
         rollback(remote, yes=True, **strategy)
     assert remote.calls == []
     rollback(remote, yes=True, backup=False, **strategy)

@@ -88,6 +88,10 @@ class Target(ABC):
     def size_bytes(self) -> int | None:
         """The database's size on disk, where the target can say."""
 
+    def bookmark(self) -> str | None:
+        """A point the provider can restore the database to (D1's Time Travel); None where there is none."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - a target may hold nothing to release
         """Release connections; the target is not used afterwards."""
 
