@@ -197,6 +197,16 @@ def _kill_hook(batch_number: int) -> tuple[Callable[[], None] | None, bool]:
     return (kill, False) if when == "before" else (None, True)
 
 
+def _still_running(import_id: str) -> Sql:
+    # A batch may only land under an import that is still running. If another command rolled the
+    # import back meanwhile, this breaks the NOT NULL on batch_size, and the whole batch fails with it.
+    return Sql("UPDATE ef_imports SET batch_size = NULL WHERE id = ? AND status != 'running'", (import_id,))
+
+
+def _rolled_back_meanwhile(error: BaseException) -> bool:
+    return "ef_imports.batch_size" in str(error)
+
+
 def _batch_statements(
     import_id: str,
     batch: Batch,
@@ -206,7 +216,7 @@ def _batch_statements(
     seconds: float,
     rows_written: int,
 ) -> list[Sql | InsertRows]:
-    statements: list[Sql | InsertRows] = []
+    statements: list[Sql | InsertRows] = [_still_running(import_id)]
     if on_conflict == "update":
         statements += [
             Sql(_CAPTURE_BEFORE_IMAGES, (import_id, json.dumps(batch.licenses), import_id)),
@@ -420,6 +430,8 @@ def import_file(
                 progress(metrics)
     except BaseException as error:
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error) or type(error).__name__
+        if _rolled_back_meanwhile(error):
+            message = "another command rolled this import back while it ran (its last batch was not written)"
         # If the target is unreachable the row stays 'running', which resumes just the same. Reading
         # it back is apart: a target may still answer reads when it refuses writes (D1 over quota).
         with contextlib.suppress(EstateFlowError):
@@ -436,7 +448,9 @@ def import_file(
         if not isinstance(error, EstateFlowError | OSError):
             raise
         advice = "Fix the cause and run the same command again to resume."
-        if isinstance(error, QuotaExceededError):
+        if _rolled_back_meanwhile(error):
+            advice = "Run the import again to start a new one."
+        elif isinstance(error, QuotaExceededError):
             advice = _quota_advice(target, import_id, advice)
         raise ImportFailedError(
             f"import {import_id} stopped at record {result.records_read:,} of {source.records:,}: {message}. {advice}",
@@ -477,8 +491,8 @@ def _metrics(
     began: float,
     total: int,
 ) -> BatchMetrics:
-    # changes follow _batch_statements: [capture, count] only for "update", then the insert, then the ledger.
-    updated = changes[0] if on_conflict == "update" else 0
+    # changes follow _batch_statements: the guard, [capture, count] only for "update", the insert, the ledger.
+    updated = changes[1] if on_conflict == "update" else 0
     written = changes[-2]
     now = time.perf_counter()
     return BatchMetrics(
@@ -504,7 +518,8 @@ def _finish(target: Target, import_id: str, status: str, seconds: float, rows_wr
                 "UPDATE ef_imports SET status = ?, finished_at = ?, seconds = ?, error = ?,"
                 " rows_written = rows_written + ?,"
                 " records_total = CASE WHEN ? = 'completed' THEN checkpoint ELSE records_total END"
-                " WHERE id = ?",
+                # A rollback by another command while the import ran has the last word.
+                " WHERE id = ? AND status = 'running'",
                 (status, _utc_now(), seconds, error, rows_written, status, import_id),
             )
         ]

@@ -257,3 +257,21 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
         assert table_rows(t) == table_rows(clean)
     with open(summary["rejects_path"], newline="", encoding="utf-8") as f:
         assert [r["record"] for r in csv.DictReader(f)] == ["5", "25", "28", "62"]
+
+
+def test_an_import_rolled_back_by_another_command_stops_before_its_next_batch(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    from estateflow_nb import rollback
+
+    def roll_back_after_batch_two(metrics: Any) -> None:
+        if metrics.number == 2:
+            (row,) = target.query("SELECT id FROM ef_imports")
+            rollback(target, import_id=row["id"], yes=True, backup=False)
+
+    with pytest.raises(ImportFailedError, match="rolled this import back while it ran") as caught:
+        import_file(target, make_csv(40), batch_size=10, progress=roll_back_after_batch_two)
+    assert caught.value.result.status == "rolled_back"
+    assert count(target) == 0
+    (row,) = target.query("SELECT status, inserted, removed, batch_size FROM ef_imports")
+    assert (row["status"], row["inserted"], row["removed"], row["batch_size"]) == ("rolled_back", 20, 20, 10)
