@@ -3,7 +3,13 @@
 target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABASE"
 result = import_file(target, "data/small-100.sql")
 report = verify(target)
+html = run_report("verification").html               # papermill + nbconvert: reports/verification-*.html
+
+The notebooks' presentation layer (`plots`, `views`, `widgets`, `reports`) is imported on first use:
+`import estateflow_nb` stays light enough for the CLI and for the child process of every big import.
 """
+
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -23,13 +29,25 @@ from .errors import (
 )
 from .generate import LADDER_FILES, generate_records, write_ladder, write_records
 from .importer import BatchMetrics, ImportResult, import_file
-from .ladder import LadderResult, RungResult, run_ladder
+from .ladder import LadderResult, RungResult, run_ladder, run_rung
 from .rungs import RUNGS, Rung, rung_for
 from .schema import RecordRejected, clean_record
 from .sources import SourceInfo, read_rows, scan
 from .status import StatusReport, status
 from .targets import DEFAULT_DB_URL, Target, connect
 from .verify import BenchmarkResult, CheckResult, VerifyReport, run_benchmarks, verify
+
+# Public names that live in heavy modules (matplotlib, papermill): imported when first asked for.
+_LAZY = {"ReportResult": "reports", "run_report": "reports"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_DB_URL",
@@ -47,6 +65,7 @@ __all__ = [
     "LadderResult",
     "QuotaExceededError",
     "RecordRejected",
+    "ReportResult",
     "Rung",
     "RungResult",
     "SourceChangedError",
@@ -66,6 +85,8 @@ __all__ = [
     "read_rows",
     "run_benchmarks",
     "run_ladder",
+    "run_report",
+    "run_rung",
     "rung_for",
     "scan",
     "status",
