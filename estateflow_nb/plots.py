@@ -15,6 +15,7 @@ from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .explore import cities as merge_cities
 from .ladder import LadderResult, RungResult
@@ -45,6 +46,11 @@ __all__ = [
 
 def _figure(width: float, height: float) -> Figure:
     return Figure(figsize=(width, height), layout="constrained", facecolor="white")
+
+
+def _thousands(ax: Axes, axis: str = "y") -> None:
+    """Tick labels like 250,000 on the counting axis."""
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(lambda value, _pos: f"{value:,.0f}")
 
 
 def _empty(ax: Axes, message: str) -> None:
@@ -119,13 +125,14 @@ def throughput(result: LadderResult | Sequence[RungResult]) -> Figure:
     rate_ax.set_ylim(bottom=min(10.0, *(s.rung.target_rate or 10.0 for s in rungs)) / 2, top=top_rate * 3)
     rate_ax.set_title("Records per second, each batch (log scale)")
     rate_ax.set_xlabel("batch (in ladder order)")
+    rate_ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     rate_ax.set_ylabel("records / s")
-    rate_ax.legend(loc="lower right", fontsize=8)
+    rate_ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncols=2, fontsize=8)
     rate_ax.grid(axis="y", alpha=0.3)
     total_ax.set_title(f"Cumulative records: {records:,} in {clock:,.2f} s of importing")
     total_ax.set_xlabel("seconds importing (verification excluded)")
     total_ax.set_ylabel("records handled")
-    total_ax.yaxis.set_major_formatter(lambda value, _pos: f"{value:,.0f}")
+    _thousands(total_ax)
     total_ax.grid(alpha=0.3)
     return fig
 
@@ -181,6 +188,7 @@ def _bars(ax: Axes, labels: Sequence[Any], counts: Sequence[int], allowed: Itera
     ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8, padding=2)
     ax.set_title(title)
     ax.set_ylabel("professionals")
+    _thousands(ax)
     ax.margins(y=0.15)
     ax.tick_params(axis="x", labelrotation=25, labelsize=8)
 
@@ -223,6 +231,7 @@ def distributions(report: VerifyReport, featured: Sequence[Mapping[str, Any]] = 
         ax.margins(y=0.2)
         ax.tick_params(axis="x", labelrotation=25, labelsize=8)
         ax.set_ylabel("professionals")
+        _thousands(ax)
         ax.set_title(f"Featured: {sum(yes):,} of {sum(yes) + sum(no):,}")
     else:
         _empty(ax, "no professionals")
@@ -265,6 +274,7 @@ def rating_histogram(report: VerifyReport) -> Figure:
     )
     ax.set_xlabel("rating, half-star buckets (1.0 to 5.0)")
     ax.set_ylabel("professionals")
+    _thousands(ax)
     ax.grid(axis="y", alpha=0.3)
     return fig
 
@@ -288,6 +298,7 @@ def top_cities(report: VerifyReport) -> Figure:
         ax.margins(x=0.3)
     ax.set_title(f"Top {len(rows)} cities by professionals", fontweight="bold")
     ax.set_xlabel("professionals")
+    _thousands(ax, "x")
     return fig
 
 
@@ -314,19 +325,17 @@ def _weighted_box(label: str, counts: Mapping[float, int]) -> dict[str, Any]:
         low, high = value_at(math.floor(position)), value_at(math.ceil(position))
         return low + (high - low) * (position - math.floor(position))
 
-    q1, median, q3 = quantile(0.25), quantile(0.5), quantile(0.75)
-    reach = 1.5 * (q3 - q1)
-    inside = [v for v in values if q1 - reach <= v <= q3 + reach]
-    mean = sum(v * n for v, n in counts.items()) / total
+    # Ratings take a few dozen values: whiskers to the lowest and highest, rather than a column of
+    # "outliers" below a 1.5 IQR whisker, read better.
     return {
         "label": label,
-        "q1": q1,
-        "med": median,
-        "q3": q3,
-        "mean": mean,
-        "whislo": inside[0],
-        "whishi": inside[-1],
-        "fliers": [v for v in values if v < inside[0] or v > inside[-1]],
+        "q1": quantile(0.25),
+        "med": quantile(0.5),
+        "q3": quantile(0.75),
+        "mean": sum(v * n for v, n in counts.items()) / total,
+        "whislo": values[0],
+        "whishi": values[-1],
+        "fliers": [],
     }
 
 
@@ -334,7 +343,10 @@ def ratings_by(rows: Sequence[Mapping[str, Any]]) -> Figure:
     """Box plots of ratings by industry and by state, from `explore.rating_counts` rows."""
     fig = _figure(13, 4.8)
     by_industry, by_state = fig.subplots(1, 2, width_ratios=(2, 1))
-    fig.suptitle("Ratings by industry and by state (box: quartiles, line: median, triangle: mean)", fontweight="bold")
+    fig.suptitle(
+        "Ratings by industry and by state (box: quartiles, line: median, triangle: mean, whiskers: lowest to highest)",
+        fontweight="bold",
+    )
     for ax, column, order in ((by_industry, "industry", INDUSTRIES), (by_state, "state", STATES)):
         groups: dict[Any, dict[float, int]] = {}
         for row in rows:
@@ -425,6 +437,7 @@ def city_distribution(rows: Sequence[Mapping[str, Any]], top: int = 15) -> Figur
         ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"Professionals per city (top {len(merged)})", fontweight="bold")
     ax.set_xlabel("professionals")
+    _thousands(ax, "x")
     return fig
 
 
@@ -439,4 +452,5 @@ def featured_by_city(rows: Sequence[Mapping[str, Any]], top: int = 15) -> Figure
         ax.margins(x=0.25)
     ax.set_title(f"Featured professionals by city (top {len(merged)})", fontweight="bold")
     ax.set_xlabel("featured professionals")
+    _thousands(ax, "x")
     return fig

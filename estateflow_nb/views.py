@@ -90,7 +90,7 @@ def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[str, str
         bad = text.startswith(("✘", "FAIL", "NO")) or "failed" in text or "below" in text
         return "color: #2e7d32; font-weight: bold" if good else "color: #c62828; font-weight: bold" if bad else ""
 
-    text = [c for c in frame.columns if frame[c].dtype == object]
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = frame.style.hide(axis="index").set_properties(subset=text, **{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     if marks is not None:
@@ -213,8 +213,8 @@ def failing_samples(report: VerifyReport) -> list[Any]:
     for check in failed:
         shown.append(
             HTML(
-                f"<h3 class='ef-failing'>{check.number}. {html.escape(check.title)}: {check.failing:,} failing"
-                f" (expected {html.escape(str(check.expected))}); sample of {len(check.sample)}</h3>"
+                f"<h3 class='ef-failing'>{check.number}. {html.escape(check.title)}: {check.failing:,} failing;"
+                f" expected {html.escape(str(check.expected))}. A sample of {len(check.sample)}:</h3>"
             )
         )
         sample = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in check.sample])
