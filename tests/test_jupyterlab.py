@@ -146,8 +146,12 @@ def test_ladder_notebook_runs_a_rung_in_jupyterlab(lab: Lab, tmp_path: Path) -> 
         page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}")
         # The notebook is open on the project's kernel, and the kernel is ready.
         page.locator(".jp-Notebook").first.wait_for()
-        expect(page.locator(".jp-KernelName").first).to_have_text("Python (estateflow)")
-        expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute("data-status", "idle")
+        # (expect() has its own timeout, five seconds unless told: a cold kernel may need longer.)
+        wait = CELL_SECONDS * 1000
+        expect(page.locator(".jp-KernelName").first).to_have_text("Python (estateflow)", timeout=wait)
+        expect(page.locator(".jp-Notebook-ExecutionIndicator").first).to_have_attribute(
+            "data-status", "idle", timeout=wait
+        )
 
         click_menu(page, "Run", "Run All Cells")
         run = page.get_by_role("button", name="Run rung")
