@@ -4,28 +4,45 @@ VENV := .venv
 BIN := $(VENV)/bin
 DB ?= sqlite:///data/estateflow.db
 D1_ENGINE := tests/d1_engine
+# The Jupyter kernel that notebooks name and reports run on (estateflow_nb/reports.py pins it).
+KERNEL := estateflow
 
-.PHONY: demo test lint bench bench-d1 bench-rollback clean system-deps
+.PHONY: demo test lint bench bench-d1 bench-rollback bench-reports clean system-deps hooks
 
+# The package (editable: notebooks and reports run this checkout) and its named Jupyter kernel.
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python ($(KERNEL))"
 	touch $@
 
 $(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-# Generate the ladder files, run the whole ladder (verifying after each rung), verify once more.
+# Generate the ladder files, run the whole ladder (verifying after each rung), verify once more, and
+# write the verification report (its path is the last line printed).
 demo: $(BIN)/.installed
 	$(BIN)/estateflow generate --ladder
 	$(BIN)/estateflow ladder --yes --db $(DB)
 	$(BIN)/estateflow verify --db $(DB)
+	$(BIN)/estateflow report verification --db $(DB)
 
-# What the tests need outside Python: the sqlite3 shell (tests load .sql files and .dump output with it).
+# What the tests need outside Python: the sqlite3 shell (tests load .sql files and .dump output with
+# it) and Debian's Chromium (the report and JupyterLab browser tests drive /usr/bin/chromium; no
+# browser is ever downloaded). Installed with apt-get where we are root; otherwise say what is missing.
 system-deps:
-	@command -v sqlite3 >/dev/null || { apt-get update -qq && apt-get install -y -qq sqlite3; }
+	@missing=""; \
+	command -v sqlite3 >/dev/null || missing="$$missing sqlite3"; \
+	test -x /usr/bin/chromium || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing system packages:$$missing (install them: sudo apt-get install$$missing)" >&2; \
+	  fi; \
+	fi
 
 # The local D1 engine the D1 tests and benchmarks run: Miniflare (Cloudflare's workerd and D1), pinned
 # in its package-lock.json; reinstalled only when that file changes.
@@ -43,6 +60,12 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check estateflow_nb tests benchmarks
 	$(BIN)/ruff format --check estateflow_nb tests benchmarks
 
+# For contributors: strip outputs, execution counts and papermill/widget metadata from notebooks as
+# they are staged (the filter is named in .gitattributes; this puts it into your git config).
+hooks: $(BIN)/.installed-dev
+	$(BIN)/nbstripout --install
+	git config filter.nbstripout.extrakeys "metadata.papermill cell.metadata.papermill"
+
 bench: $(BIN)/.installed-dev
 	$(BIN)/python benchmarks/bench_import.py
 
@@ -53,6 +76,10 @@ bench-d1: $(BIN)/.installed-dev $(D1_ENGINE)/node_modules/.installed
 # Backup, rollback and restore timings on a 500,000-row database (working files in benchmarks/work/).
 bench-rollback: $(BIN)/.installed
 	$(BIN)/python benchmarks/bench_rollback.py
+
+# How long each report takes to render on 500,000 rows.
+bench-reports: $(BIN)/.installed-dev
+	$(BIN)/python benchmarks/bench_reports.py
 
 clean:
 	rm -rf $(VENV) data/*.db data/*.db-* data/*.sql data/rejects reports/*.html reports/*.ipynb

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ WORK = ROOT / "benchmarks" / "work"
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.readme import write_readme  # noqa: E402
 from estateflow_nb import connect, verify, write_records  # noqa: E402
 from estateflow_nb.schema import RECORD_COLUMNS, SCHEMA_STATEMENTS  # noqa: E402
 
@@ -229,14 +229,6 @@ def report(runs: list[Run], memory: list[Run], verify_lines: list[str], rows: in
     return "\n".join(lines)
 
 
-def write_readme(table: str) -> None:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    block = f"<!-- bench:import -->\n{table}\n<!-- /bench:import -->"
-    pattern = re.compile(r"<!-- bench:import -->.*?<!-- /bench:import -->", re.S)
-    readme.write_text(pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text}\n{block}\n")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=500_000)
@@ -252,7 +244,7 @@ def main() -> None:
     table = report(runs, memory, verification(args.rows), args.rows)
     print(table)
     if not args.no_readme:
-        write_readme(table)
+        write_readme("import", table)
         print("\nwritten into README.md")
 
 

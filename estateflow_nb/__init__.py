@@ -4,7 +4,13 @@ target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABAS
 result = import_file(target, "data/small-100.sql")
 report = verify(target)
 undone = rollback(target, import_id=result.import_id, yes=True)   # backs up first
+html = run_report("verification").html               # papermill + nbconvert: reports/verification-*.html
+
+The notebooks' presentation layer (`plots`, `views`, `widgets`, `reports`) is imported on first use:
+`import estateflow_nb` stays light enough for the CLI and for the child process of every big import.
 """
+
+import importlib as _importlib
 
 __version__ = "0.1.0"
 
@@ -26,7 +32,7 @@ from .errors import (
 )
 from .generate import LADDER_FILES, generate_records, write_ladder, write_records
 from .importer import BatchMetrics, ImportResult, import_file
-from .ladder import LadderResult, RungResult, run_ladder
+from .ladder import LadderResult, RungResult, run_ladder, run_rung
 from .rollback import RollbackResult, rollback
 from .rungs import RUNGS, Rung, rung_for
 from .schema import RecordRejected, clean_record
@@ -34,6 +40,18 @@ from .sources import SourceInfo, read_rows, scan
 from .status import StatusReport, status
 from .targets import DEFAULT_DB_URL, Target, connect
 from .verify import BenchmarkResult, CheckResult, VerifyReport, run_benchmarks, verify
+
+# Public names that live in heavy modules (matplotlib, papermill): imported when first asked for.
+_LAZY = {"ReportResult": "reports", "run_report": "reports"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_DB_URL",
@@ -53,6 +71,7 @@ __all__ = [
     "LadderResult",
     "QuotaExceededError",
     "RecordRejected",
+    "ReportResult",
     "RestoreResult",
     "RollbackResult",
     "Rung",
@@ -80,6 +99,8 @@ __all__ = [
     "rollback",
     "run_benchmarks",
     "run_ladder",
+    "run_report",
+    "run_rung",
     "rung_for",
     "scan",
     "status",

@@ -23,6 +23,7 @@ from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
 from .generate import write_ladder, write_records
 from .importer import BatchMetrics, import_file
 from .ladder import RungResult, run_ladder
+from .reports import REPORTS
 from .rollback import rollback
 from .schema import INDUSTRIES, ON_CONFLICT
 from .status import status
@@ -472,6 +473,47 @@ def restore_(file: Path, db: str | None, yes: bool, dry_run: bool, backups_dir: 
     with connect(db) as target:
         result = restore(target, file, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
     _show(as_json, result.to_dict(), result.summary())
+
+
+@cli.command("report")
+@click.argument("name", type=click.Choice(list(REPORTS)))
+@db_option
+@click.option(
+    "-p",
+    "--parameter",
+    "parameters",
+    type=(str, str),
+    multiple=True,
+    metavar="NAME VALUE",
+    help="Set a notebook parameter (repeatable). Unknown names and secrets are refused.",
+)
+@click.option(
+    "--out-dir",
+    default="reports",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the HTML report and the executed notebook.",
+)
+@click.option("--open", "open_", is_flag=True, help="Open the HTML report in a web browser afterwards.")
+def report(name: str, db: str | None, parameters: tuple[tuple[str, str], ...], out_dir: Path, open_: bool) -> None:
+    """Run notebook NAME headlessly (papermill) and write it as self-contained HTML; print its path.
+
+    NAME is ladder, verification or explore. The executed notebook is kept beside the HTML.
+    """
+    from .reports import run_report
+
+    given: dict[str, str] = {}
+    for key, value in parameters:
+        if key in given:
+            raise click.UsageError(f"parameter {key!r} is given twice")
+        given[key] = value
+    result = run_report(name, db=db, parameters=given, out_dir=out_dir)
+    click.echo(f"executed notebook {result.notebook} in {result.seconds:.1f} s", err=True)
+    click.echo(str(result.html))
+    if open_:
+        import webbrowser
+
+        webbrowser.open(result.html.resolve().as_uri())
 
 
 def main() -> None:

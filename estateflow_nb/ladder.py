@@ -45,6 +45,8 @@ class RungResult:
 
     @property
     def verdict(self) -> str:
+        if self.imported.dry_run:
+            return "dry run"
         if self.imported.status != "completed":
             return "import failed"
         if self.verification is not None and not self.verification.passed:
@@ -159,4 +161,43 @@ def run_ladder(
     return result
 
 
-__all__ = ["LADDER_FILES", "LadderResult", "RungResult", "run_ladder"]
+def run_rung(
+    target: Target,
+    path: str | Path,
+    *,
+    batch_size: int | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    force: bool = False,
+    confirm: Callable[[str], bool] | None = None,
+    verify_runs: int = 5,
+    progress: Callable[[BatchMetrics], None] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> RungResult:
+    """One step of the ladder on one file: import it, then verify the database if its rung calls for it.
+
+    For stepping through the ladder by hand (a notebook panel). The rung's safety rule applies as in
+    `import_file` (a `batch_size` overrides it); a dry run writes nothing and verifies nothing. A
+    failed import does not raise: its result has the verdict "import failed" and the ledger says why.
+    """
+    try:
+        imported = import_file(
+            target,
+            path,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            yes=yes,
+            force=force,
+            confirm=confirm,
+            progress=progress,
+            log=log,
+        )
+    except ImportFailedError as error:
+        imported = error.result  # type: ignore[assignment]
+    step = RungResult(rung_for(imported.records_total), str(path), imported)
+    if not dry_run and imported.status == "completed" and step.rung.name in VERIFY_AFTER:
+        step.verification = verify(target, runs=verify_runs)
+    return step
+
+
+__all__ = ["LADDER_FILES", "LadderResult", "RungResult", "run_ladder", "run_rung"]

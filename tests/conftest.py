@@ -13,9 +13,10 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import connect, generate_records
+from estateflow_nb import connect, generate_records, import_file, write_records
+from estateflow_nb.reports import ReportResult, run_report
 from estateflow_nb.schema import RECORD_COLUMNS, STORED_COLUMNS
-from estateflow_nb.targets import SQLiteTarget, Target
+from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .d1_fixtures import d1_engine, d1_env, d1_target, d1_url  # noqa: F401 (fixtures, found by name)
 
@@ -96,3 +97,43 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     for name in ("ESTATEFLOW_DB", "ESTATEFLOW_BACKUPS"):
         env.pop(name, None)
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
+
+
+# --- notebooks and reports: small databases built once per session, and the browser ------------------
+
+
+@pytest.fixture(scope="session")
+def explore_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Two clean imports (200 and 150 records, a few of the second rejected): every check passes."""
+    folder = tmp_path_factory.mktemp("explore")
+    url = f"sqlite:///{folder / 'explore.db'}"
+    with connect(url) as target:
+        import_file(target, write_records(folder / "a.csv", 200))
+        import_file(target, write_records(folder / "b.csv", 150, start=200, invalid_share=0.05))
+    return url
+
+
+@pytest.fixture(scope="session")
+def broken_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One clean import of 300 records, plus a row no import accounts for, with a bad email:
+    the total count and email format checks fail, with that row in their samples."""
+    folder = tmp_path_factory.mktemp("broken")
+    url = f"sqlite:///{folder / 'broken.db'}"
+    with connect(url) as target:
+        import_file(target, write_records(folder / "a.csv", 300))
+        target.execute(
+            [
+                Sql(
+                    "INSERT INTO professionals (first_name, last_name, email, license_number, industry, state, city,"
+                    " created_at, updated_at) VALUES ('Ada', 'Hand', 'ada.hand-at-example', 'HAND-1', 'legal', 'TX',"
+                    " 'Austin', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')"
+                )
+            ]
+        )
+    return url
+
+
+@pytest.fixture(scope="session")
+def verification_report(broken_db: str, tmp_path_factory: pytest.TempPathFactory) -> ReportResult:
+    """The verification report of `broken_db`, run once by papermill for every test that reads it."""
+    return run_report("verification", db=broken_db, out_dir=tmp_path_factory.mktemp("reports"))

@@ -1,8 +1,15 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 import types
 
 import estateflow_nb
+
+from .conftest import ROOT
+
+# Imported on first use only: the CLI and the import child process must not pay for them.
+HEAVY = ("matplotlib", "pandas", "ipywidgets", "IPython", "papermill", "nbconvert", "nbformat")
 
 
 def test_all_is_complete_and_exists() -> None:
@@ -11,8 +18,20 @@ def test_all_is_complete_and_exists() -> None:
         for name, value in vars(estateflow_nb).items()
         if not name.startswith("_") and not isinstance(value, types.ModuleType)
     }
-    assert public == set(estateflow_nb.__all__)
+    # Lazy names are in __all__ before first use; once used, they are in the namespace like the rest.
+    assert public | set(estateflow_nb._LAZY) == set(estateflow_nb.__all__)
     assert len(estateflow_nb.__all__) == len(set(estateflow_nb.__all__))
+    for name in estateflow_nb.__all__:
+        assert getattr(estateflow_nb, name) is not None
+    assert estateflow_nb.run_report is estateflow_nb.reports.run_report
+
+
+def test_importing_the_package_and_the_cli_stays_light() -> None:
+    code = f"import sys, estateflow_nb, estateflow_nb.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)}, check=True
+    )
+    assert done.stdout.strip() == ""
 
 
 def test_error_tree_is_documented() -> None:

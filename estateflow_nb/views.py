@@ -1,0 +1,382 @@
+"""What notebooks display besides figures: report headers, tables with pass/fail marks, and `show`.
+
+`show(*things)` displays figures as embedded PNG images (so that an HTML report carries them inside
+itself), tables as HTML and anything else as IPython would. The table functions return pandas
+DataFrames or Stylers built from the engine's results, nothing computed anew; the header functions
+return HTML that says which database, when, which version and the verdict.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from IPython.display import HTML, Image, display
+from matplotlib.figure import Figure
+from pandas.io.formats.style import Styler
+
+from . import __version__, plots
+from .errors import EstateFlowError
+from .explore import cities as merge_cities
+from .explore import filter_cities
+from .ladder import LadderResult
+from .schema import INDUSTRIES
+from .status import StatusReport
+from .verify import VerifyReport
+from .verify import _brief as brief_observed
+
+PASS_MARK = "✔\u00a0pass"
+FAIL_MARK = "✘\u00a0FAIL"
+PNG_DPI = 100
+
+__all__ = [
+    "benchmarks_table",
+    "checks_table",
+    "city_sections",
+    "city_table",
+    "displayable",
+    "explore_header",
+    "failing_samples",
+    "figure_png",
+    "figure_title",
+    "ladder_header",
+    "ladder_sections",
+    "ledger_table",
+    "report_header",
+    "rung_table",
+    "show",
+    "top_cities_table",
+    "verification_sections",
+]
+
+
+def figure_png(fig: Figure) -> bytes:
+    """The figure drawn as PNG bytes (Agg, chosen by savefig for the format: no backend is set)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI, facecolor="white")
+    return buffer.getvalue()
+
+
+def figure_title(fig: Figure) -> str:
+    """The figure's title, or its first panel's: what it shows, in words (an image's alternative text)."""
+    titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
+    return next((t for t in titles if t), "chart")
+
+
+def displayable(thing: Any) -> Any:
+    """What IPython should display for `thing`: a figure becomes an embedded PNG image, titled."""
+    if isinstance(thing, Figure):
+        return Image(data=figure_png(thing), format="png", alt=figure_title(thing))
+    return thing
+
+
+def show(*things: Any) -> None:
+    """Display each of `things` in the current cell's output."""
+    for thing in things:
+        display(displayable(thing))
+
+
+def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[str, str] | None = None) -> Styler:
+    """The frame as a table without its index, text to the left; `marks` green where it passed, red where not."""
+
+    def colour(value: Any) -> str:
+        text = str(value)
+        good = text.startswith(("✔", "pass", "yes"))
+        bad = text.startswith(("✘", "FAIL", "NO")) or "failed" in text or "below" in text
+        return "color: #2e7d32; font-weight: bold" if good else "color: #c62828; font-weight: bold" if bad else ""
+
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    styler = frame.style.hide(axis="index").set_properties(subset=text, **{"text-align": "left"})
+    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
+    if marks is not None:
+        styler = styler.map(colour, subset=[marks])
+    return styler.format(formats or {}, na_rep="-")
+
+
+PASS_COLOUR = "#2e7d32"
+FAIL_COLOUR = "#c62828"
+NEUTRAL_COLOUR = "#546e7a"
+
+
+def _header(title: str, verdict: str | None, colour: str, facts: Sequence[tuple[str, str]]) -> HTML:
+    """A report's head: the verdict in a coloured box (if there is one), the title, then facts."""
+    rows = "".join(
+        f"<tr><th style='text-align:left;padding:2px 16px 2px 0'>{html.escape(k)}</th>"
+        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
+        for k, v in facts
+    )
+    box = (
+        f"<div class='ef-verdict' style='display:inline-block;padding:6px 18px;border-radius:6px;"
+        f"background:{colour};color:white;font-size:26px;font-weight:bold'>{html.escape(verdict)}</div>"
+        if verdict
+        else ""
+    )
+    return HTML(
+        f"<div class='ef-report-header' data-verdict='{html.escape(verdict or '')}'>{box}"
+        f"<h1 style='margin:10px 0 4px 0'>{html.escape(title)}</h1>"
+        f"<table class='ef-facts' style='margin:0'>{rows}</table></div>"
+    )
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
+    """The verification report's header: the verdict first, then database, time, version and counts."""
+    checks_passed = sum(c.passed for c in report.checks)
+    within = sum(b.passed for b in report.benchmarks)
+    latency = f"{within} of {len(report.benchmarks)} within their limits" if report.benchmarks else "not measured"
+    return _header(
+        "EstateFlow verification report",
+        "PASSED" if report.passed else "FAILED",
+        PASS_COLOUR if report.passed else FAIL_COLOUR,
+        [
+            ("Database", report.target),
+            ("Verified at", report.checked_at.replace("T", " ").replace("Z", " UTC")),
+            ("estateflow_nb version", version),
+            ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
+            ("Latency benchmarks", latency),
+            ("Verification took", f"{report.seconds:.3f} s"),
+        ],
+    )
+
+
+def ladder_header(result: LadderResult, database: str, *, version: str = __version__) -> HTML:
+    """The ladder report's header: the verdict, then database, time, version and what ran."""
+    records = sum(step.records for step in result.rungs)
+    missed = next((step.verdict for step in result.rungs if step.verdict != "pass"), None)
+    if result.passed:
+        verdict, colour = "LADDER PASSED", PASS_COLOUR
+    elif missed == "dry run":
+        verdict, colour = "DRY RUN", NEUTRAL_COLOUR
+    else:
+        verdict, colour = (missed or "stopped").upper(), FAIL_COLOUR
+    facts = [
+        ("Database", database),
+        ("Run at", _now()),
+        ("estateflow_nb version", version),
+        ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
+        ("Records handled", f"{records:,}"),
+    ]
+    if result.stopped:
+        facts.append(("Stopped", result.stopped))
+    return _header("EstateFlow progressive ladder", verdict, colour, facts)
+
+
+def explore_header(database: str, rows: Sequence[dict[str, Any]], *, version: str = __version__) -> HTML:
+    """The exploration report's header: database, time, version, and how many professionals and cities."""
+    merged = merge_cities(rows)
+    return _header(
+        "EstateFlow ratings and cities",
+        None,
+        NEUTRAL_COLOUR,
+        [
+            ("Database", database),
+            ("Explored at", _now()),
+            ("estateflow_nb version", version),
+            ("Professionals", f"{sum(c['count'] for c in merged):,} in {len(merged):,} cities"),
+        ],
+    )
+
+
+def checks_table(report: VerifyReport) -> Styler:
+    """The twelve checks, one row each, with a pass/fail mark."""
+    frame = pd.DataFrame(
+        [
+            {
+                "#": c.number,
+                "check": c.title,
+                "result": PASS_MARK if c.passed else FAIL_MARK,
+                "observed": brief_observed(c.observed),
+                "expected": str(c.expected),
+                "failing": c.failing,
+            }
+            for c in report.checks
+        ],
+        columns=["#", "check", "result", "observed", "expected", "failing"],
+    )
+    return _table(frame, "result", {"failing": "{:,}"})
+
+
+def failing_samples(report: VerifyReport) -> list[Any]:
+    """For each failing check, a heading and its sample of failing rows; one line when none failed."""
+    failed = report.failed_checks
+    if not failed:
+        return [HTML("<p class='ef-no-failures'>No check failed: there are no failing rows to show.</p>")]
+    shown: list[Any] = []
+    for check in failed:
+        shown.append(
+            HTML(
+                f"<h3 class='ef-failing'>{check.number}. {html.escape(check.title)}: {check.failing:,} failing;"
+                f" expected {html.escape(str(check.expected))}. A sample of {len(check.sample)}:</h3>"
+            )
+        )
+        sample = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in check.sample])
+        shown.append(_table(sample) if len(sample) else HTML("<p>(no sample rows)</p>"))
+    return shown
+
+
+def _cell(value: Any) -> Any:
+    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+
+
+def benchmarks_table(report: VerifyReport) -> Styler:
+    """Each latency benchmark: median and runs against its limit, with a pass/fail mark."""
+    frame = pd.DataFrame(
+        [
+            {
+                "benchmark": b.title,
+                "result": PASS_MARK if b.passed else FAIL_MARK,
+                "median ms": round(b.median_ms, 3),
+                "limit ms": b.threshold_ms,
+                "runs": len(b.runs_ms),
+                "slowest ms": round(max(b.runs_ms), 3),
+            }
+            for b in report.benchmarks
+        ],
+        columns=["benchmark", "result", "median ms", "limit ms", "runs", "slowest ms"],
+    )
+    return _table(frame, "result", {"median ms": "{:.3f}", "slowest ms": "{:.3f}", "limit ms": "{:,.0f}"})
+
+
+def top_cities_table(report: VerifyReport) -> Styler:
+    """The top 10 cities as the verification counted them."""
+    rows = next(c.observed for c in report.checks if c.name == "top_cities")
+    frame = pd.DataFrame(rows, columns=["city", "state", "count", "avg_rating"])
+    frame = frame.rename(columns={"count": "professionals", "avg_rating": "mean rating"})
+    return _table(frame, formats={"professionals": "{:,}", "mean rating": "{:.2f}"})
+
+
+LEDGER_COLUMNS = {
+    "id": "import",
+    "source_path": "source",
+    "rung": "rung",
+    "status": "status",
+    "inserted": "inserted",
+    "updated": "updated",
+    "skipped": "skipped",
+    "rejected": "rejected",
+    "removed": "removed",
+    "seconds": "seconds",
+    "started_at": "started (UTC)",
+}
+
+
+def ledger_table(ledger: StatusReport) -> Styler:
+    """The newest imports of the ledger, newest first."""
+    frame = pd.DataFrame(ledger.imports, columns=list(LEDGER_COLUMNS)).rename(columns=LEDGER_COLUMNS)
+    frame["source"] = [Path(str(p)).name for p in frame["source"]]
+    counts = ("inserted", "updated", "skipped", "rejected", "removed")
+    return _table(frame, "status", {"seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
+
+
+def rung_table(result: LadderResult) -> Styler:
+    """One row per rung: records, rate against the old tool's target, verification and verdict."""
+    rows = result.rows()
+    frame = pd.DataFrame(
+        [
+            {
+                "rung": r["rung"],
+                "file": Path(r["file"]).name,
+                "records": r["records"],
+                "inserted": r["inserted"],
+                "skipped": r["skipped"],
+                "rejected": r["rejected"],
+                "seconds": r["seconds"],
+                "records/s": r["records_per_second"],
+                "target/s": "-" if r["target_rate"] is None else f"{r['target_rate']:.0f}",
+                "verified": {None: "-", True: "yes", False: "NO"}[r["verified"]],
+                "verdict": r["verdict"],
+            }
+            for r in rows
+        ],
+        columns=[
+            "rung",
+            "file",
+            "records",
+            "inserted",
+            "skipped",
+            "rejected",
+            "seconds",
+            "records/s",
+            "target/s",
+            "verified",
+            "verdict",
+        ],
+    )
+    counts = ("records", "inserted", "skipped", "rejected")
+    return _table(frame, "verdict", {"records/s": "{:,.0f}", "seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
+
+
+def city_table(rows: Sequence[dict[str, Any]], top: int = 15) -> Styler:
+    """The `top` cities of `explore.city_counts` rows: professionals, featured, mean rating."""
+    merged = merge_cities(rows)[:top]
+    frame = pd.DataFrame(
+        [
+            {
+                "city": c["city"],
+                "state": c["state"],
+                "professionals": c["count"],
+                "featured": c["featured"],
+                "mean rating": None if c["avg_rating"] is None else round(c["avg_rating"], 2),
+            }
+            for c in merged
+        ],
+        columns=["city", "state", "professionals", "featured", "mean rating"],
+    )
+    return _table(frame, formats={"professionals": "{:,}", "featured": "{:,}", "mean rating": "{:.2f}"})
+
+
+# --- whole sections, shown alike by a notebook's cells and by its panel ------------------------------
+
+
+def ladder_sections(result: LadderResult, database: str) -> list[Any]:
+    """The ladder's header, its rung table and its throughput chart."""
+    return [ladder_header(result, database), rung_table(result), plots.throughput(result)]
+
+
+def verification_sections(
+    report: VerifyReport, ledger: StatusReport, featured: Sequence[dict[str, Any]] = ()
+) -> list[Any]:
+    """The whole verification report, in the order of the verification notebook."""
+    return [
+        report_header(report),
+        HTML("<h2>The twelve checks</h2>"),
+        checks_table(report),
+        *failing_samples(report),
+        HTML("<h2>Latency</h2>"),
+        plots.latency(report.benchmarks),
+        benchmarks_table(report),
+        HTML("<h2>Distributions</h2>"),
+        plots.distributions(report, featured),
+        HTML("<h2>Ratings</h2>"),
+        plots.rating_histogram(report),
+        HTML("<h2>Top 10 cities</h2>"),
+        plots.top_cities(report),
+        top_cities_table(report),
+        HTML("<h2>Import ledger</h2>"),
+        ledger_table(ledger),
+    ]
+
+
+def city_sections(rows: Sequence[dict[str, Any]], search: str = "", industry: str = "", top: int = 15) -> list[Any]:
+    """Cities matching `search` and `industry`: professionals per city, featured per city, a table."""
+    if industry and industry not in INDUSTRIES:
+        raise EstateFlowError(f"unknown industry {industry!r}: use one of {', '.join(INDUSTRIES)} (or none for all)")
+    chosen = filter_cities(rows, search, industry)
+    where = " and ".join(
+        part for part in (f"city contains {search.strip()!r}" if search.strip() else "", industry) if part
+    )
+    note = f"{len(merge_cities(chosen)):,} cities" + (f" where {where}" if where else "")
+    return [
+        HTML(f"<p class='ef-city-filter'>{html.escape(note)}</p>"),
+        plots.city_distribution(chosen, top),
+        plots.featured_by_city(chosen, top),
+        city_table(chosen, top),
+    ]

@@ -1,0 +1,297 @@
+"""Reports: papermill runs of the real notebooks on small generated data, read back from their outputs.
+
+The numbers a report shows are compared with what the engine answers for the same database; the
+HTML is checked for what makes it a report (no code, no script, nothing from the network).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from bs4 import BeautifulSoup
+from click.testing import CliRunner
+
+import estateflow_nb
+from estateflow_nb import EstateFlowError, connect, explore, status, verify
+from estateflow_nb.cli import cli
+from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
+from estateflow_nb.verify import _brief
+
+from .conftest import CLI, ROOT
+
+STAMPED = r"\d{8}T\d{6}Z(-\d+)?"
+
+
+def outputs(notebook: Path) -> list[dict[str, Any]]:
+    """Every output of every code cell, in order."""
+    nb = nbformat.read(str(notebook), as_version=4)
+    return [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+
+
+def html_outputs(notebook: Path) -> list[BeautifulSoup]:
+    return [
+        BeautifulSoup(o["data"]["text/html"], "html.parser")
+        for o in outputs(notebook)
+        if "text/html" in o.get("data", {})
+    ]
+
+
+def images(notebook: Path) -> list[str]:
+    return [o["data"]["image/png"] for o in outputs(notebook) if "image/png" in o.get("data", {})]
+
+
+def table_rows(soup: BeautifulSoup) -> list[list[str]]:
+    """The body rows of the first table in `soup`, as the text of their cells."""
+    table = soup.find("table")
+    assert table is not None
+    body = table.find("tbody") or table
+    return [[cell.get_text(strip=True) for cell in row.find_all(["td", "th"])] for row in body.find_all("tr")]
+
+
+def header_facts(soup: BeautifulSoup) -> dict[str, str]:
+    return {row.th.get_text(strip=True): row.td.get_text(strip=True) for row in soup.select(".ef-facts tr")}
+
+
+def find(soups: list[BeautifulSoup], selector: str) -> BeautifulSoup:
+    for soup in soups:
+        if soup.select_one(selector) is not None:
+            return soup
+    raise AssertionError(f"no output has {selector}")
+
+
+def tables_with(soups: list[BeautifulSoup], first_header: str) -> list[BeautifulSoup]:
+    """The outputs whose table's first column header is `first_header`."""
+    found = []
+    for soup in soups:
+        th = soup.select_one("table thead th")
+        if th is not None and th.get_text(strip=True) == first_header:
+            found.append(soup)
+    return found
+
+
+def assert_self_contained(html: str) -> None:
+    """No script at all, and nothing that loads from the network: the only URLs are in CSS comments."""
+    assert "<script" not in html.lower()
+    without_css_comments = re.sub(r"/\*.*?\*/", "", html, flags=re.DOTALL)
+    assert not re.search(r"https?://", without_css_comments), re.findall(r".{60}https?://.{40}", without_css_comments)
+    assert not re.search(r"(src|href)\s*=\s*[\"']//", html)
+
+
+# --- the verification report ---------------------------------------------------------------------------
+
+
+def test_verification_report_files_and_parameters(verification_report: ReportResult, broken_db: str) -> None:
+    html, notebook = verification_report.html, verification_report.notebook
+    assert re.fullmatch(rf"verification-{STAMPED}\.html", html.name)
+    assert notebook == html.with_suffix(".ipynb") and notebook.exists()
+    nb = nbformat.read(str(notebook), as_version=4)
+    assert nb.metadata.papermill.parameters == {"db": broken_db, "interactive": False}
+    assert nb.metadata.kernelspec.name == "estateflow"
+    assert "widgets" not in nb.metadata  # headless: results, never controls
+
+
+def test_verification_report_shows_what_the_engine_finds(verification_report: ReportResult, broken_db: str) -> None:
+    with connect(broken_db) as target:
+        engine = verify(target, runs=1)
+        ledger = status(target)
+    soups = html_outputs(verification_report.notebook)
+
+    header = find(soups, ".ef-report-header")
+    assert header.select_one(".ef-verdict").get_text(strip=True) == "FAILED"
+    facts = header_facts(header)
+    assert facts["Database"] == broken_db
+    assert facts["estateflow_nb version"] == estateflow_nb.__version__
+    assert facts["Checks"] == f"{sum(c.passed for c in engine.checks)} of 12 passed" == "10 of 12 passed"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", facts["Verified at"])
+
+    (checks,) = tables_with(soups, "#")
+    rows = table_rows(checks)
+    assert [int(r[0]) for r in rows] == list(range(1, 13))
+    for row, check in zip(rows, engine.checks, strict=True):
+        assert row[1] == check.title
+        assert row[2] == ("✔\u00a0pass" if check.passed else "✘\u00a0FAIL"), check.name
+        assert row[3] == _brief(check.observed), check.name
+        assert row[5] == f"{check.failing:,}", check.name
+
+    failing = [s.get_text(" ", strip=True) for s in soups if s.select_one("h3.ef-failing")]
+    assert [t.split(".")[0] for t in failing] == ["1", "5"]  # total count, email format
+    samples = [s for s in soups if s.find("table") and "HAND-1" in s.get_text()]
+    assert len(samples) == 2  # the hand-made row is in both samples
+    assert "ada.hand-at-example" in samples[1].get_text()
+
+    (cities,) = tables_with(soups, "city")
+    top = next(c for c in engine.checks if c.name == "top_cities").observed
+    assert [[r[0], r[1], r[2]] for r in table_rows(cities)] == [[c["city"], c["state"], f"{c['count']:,}"] for c in top]
+
+    (ledger_table,) = tables_with(soups, "import")
+    assert [r[0] for r in table_rows(ledger_table)] == [row["id"] for row in ledger.imports]
+
+    (latency,) = tables_with(soups, "benchmark")
+    assert [r[0] for r in table_rows(latency)] == [b.title for b in engine.benchmarks]
+    assert [r[3] for r in table_rows(latency)] == [f"{b.threshold_ms:,.0f}" for b in engine.benchmarks]
+
+    # Latency, distributions, rating histogram, top cities: each an embedded PNG.
+    assert len(images(verification_report.notebook)) == 4
+
+
+def test_verification_report_html_is_self_contained_without_code(verification_report: ReportResult) -> None:
+    html = verification_report.html.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    soup = BeautifulSoup(html, "html.parser")
+    pictures = soup.select("img")
+    assert all(img["src"].startswith("data:image/png;base64,") for img in pictures)
+    assert [img["alt"].split(":")[0] for img in pictures] == [
+        "Latency",
+        "Distributions",
+        "Rating distribution",
+        "Top 10 cities by professionals",
+    ]
+    assert soup.title.get_text() == "EstateFlow verification report"
+    text = soup.get_text(" ")
+    # No code and no prompts; the notebook's introduction and its panel are for people at the notebook.
+    assert "views.show" not in text and "report = verify" not in text and "In\xa0[" not in text
+    assert "The twelve checks (counts against" not in text and "VerifyPanel" not in text
+    # The verdict comes first.
+    first = soup.select_one("main").find(string=re.compile(r"\S"))
+    assert first is not None and first.strip() == "FAILED"
+    assert "Distributions" in text and "Import ledger" in text
+
+
+# --- the ladder report, through the command line -------------------------------------------------------
+
+
+def test_ladder_report_from_the_command_line(tmp_path: Path) -> None:
+    """`estateflow report ladder` runs the whole ladder headless; `--open` hands the HTML to a browser."""
+    opened = tmp_path / "opened.txt"
+    browser = tmp_path / "browser.py"
+    browser.write_text(f"import sys, pathlib; pathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    db = f"sqlite:///{tmp_path / 'ladder.db'}"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "BROWSER": f"{sys.executable} {browser} %s"}
+    env.pop("ESTATEFLOW_DB", None)
+    parameters = ["-p", "directory", str(tmp_path / "data"), "-p", "yes", "true", "-p", "runs", "1"]
+    done = subprocess.run(
+        [*CLI, "report", "ladder", "--db", db, *parameters, "--out-dir", str(tmp_path / "reports"), "--open"],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        cwd=tmp_path,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stderr
+    html = Path(done.stdout.strip().splitlines()[-1])
+    assert html.parent == tmp_path / "reports" and re.fullmatch(rf"ladder-{STAMPED}\.html", html.name)
+    assert opened.read_text() == html.resolve().as_uri()
+    assert "executed notebook" in done.stderr and "WARNING" not in done.stderr
+
+    with connect(db) as target:
+        ledger = target.query("SELECT rung, checkpoint, inserted FROM ef_imports ORDER BY started_at, rowid")
+        assert target.scalar("SELECT COUNT(*) FROM professionals") == 11_110
+    soups = html_outputs(html.with_suffix(".ipynb"))
+    header = find(soups, ".ef-report-header")
+    assert header.select_one(".ef-verdict").get_text(strip=True) == "LADDER PASSED"
+    assert header_facts(header)["Records handled"] == "11,110"
+    (rungs,) = tables_with(soups, "rung")
+    rows = table_rows(rungs)
+    assert [r[0] for r in rows] == [row["rung"] for row in ledger] == ["test", "small", "medium", "large"]
+    assert [r[2] for r in rows] == [f"{row['checkpoint']:,}" for row in ledger]
+    assert [r[3] for r in rows] == [f"{row['inserted']:,}" for row in ledger]
+    assert [r[8] for r in rows] == ["-", "50", "75", "100"]
+    assert [r[9] for r in rows] == ["-", "yes", "yes", "yes"]
+    assert len(images(html.with_suffix(".ipynb"))) == 1  # the throughput chart
+    assert_self_contained(html.read_text(encoding="utf-8"))
+
+
+# --- the exploration report ---------------------------------------------------------------------------
+
+
+def test_explore_report_filters_cities_as_the_engine_does(explore_db: str, tmp_path: Path) -> None:
+    result = run_report("explore", db=explore_db, parameters={"city": "san", "top": "5"}, out_dir=tmp_path)
+    assert result.parameters == {"db": explore_db, "city": "san", "top": 5, "interactive": False}
+    with connect(explore_db) as target:
+        total = target.scalar("SELECT COUNT(*) FROM professionals")
+        every = explore.cities(explore.city_counts(target))
+    chosen = [c for c in every if "san" in c["city"].casefold()]
+    assert chosen, "the generated data should have a San Antonio, San Diego or San Francisco"
+    soups = html_outputs(result.notebook)
+    facts = header_facts(find(soups, ".ef-report-header"))
+    assert facts["Professionals"] == f"{total:,} in {len(every):,} cities"
+    assert find(soups, ".ef-city-filter").get_text(strip=True) == f"{len(chosen)} cities where city contains 'san'"
+    (cities,) = tables_with(soups, "city")
+    assert table_rows(cities) == [
+        [c["city"], c["state"], f"{c['count']:,}", f"{c['featured']:,}", f"{c['avg_rating']:.2f}"] for c in chosen[:5]
+    ]
+    # Ratings by industry and state, rating against reviews, cities, featured by city.
+    assert len(images(result.notebook)) == 4
+    assert_self_contained(result.html.read_text(encoding="utf-8"))
+
+
+# --- failures and refusals ---------------------------------------------------------------------------
+
+
+def test_a_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path: Path) -> None:
+    with pytest.raises(EstateFlowError) as failed:
+        run_report("verification", db="nowhere://at-all", out_dir=tmp_path)
+    message = str(failed.value)
+    assert "\n" not in message
+    assert "stopped in cell In [" in message and "'Verify: the twelve checks" in message
+    assert "EstateFlowError: unknown database URL 'nowhere://at-all'" in message
+    (partial,) = tmp_path.glob("verification-*.ipynb")
+    assert f"partial notebook: {partial}" in message
+    assert not list(tmp_path.glob("*.html"))
+    errors = [o for o in outputs(partial) if o["output_type"] == "error"]
+    assert errors and errors[0]["ename"] == "EstateFlowError"
+
+
+@pytest.mark.parametrize("name", ["token", "CLOUDFLARE_API_TOKEN", "api_key", "db_password", "mySecret", "KeyFile"])
+def test_secret_parameter_names_are_refused(name: str) -> None:
+    with pytest.raises(EstateFlowError, match=f"refused parameter '{name}': secrets are never notebook parameters"):
+        check_parameters("verification", {name: "x"})
+
+
+def test_unknown_and_ill_typed_parameters_are_refused() -> None:
+    with pytest.raises(
+        EstateFlowError, match="the ladder report has no parameter 'batchsize'; it takes: db, directory"
+    ):
+        check_parameters("ladder", {"batchsize": "10"})
+    with pytest.raises(EstateFlowError, match="reports always run with interactive=False"):
+        check_parameters("ladder", {"interactive": "true"})
+    with pytest.raises(EstateFlowError, match="parameter 'yes' takes true or false, not 'maybe'"):
+        check_parameters("ladder", {"yes": "maybe"})
+    with pytest.raises(EstateFlowError, match="parameter 'runs' takes a whole number"):
+        check_parameters("verification", {"runs": "many"})
+    typed = check_parameters("ladder", {"yes": "TRUE", "batch_size": "1,000", "file": "x.csv"})
+    assert typed == {"yes": True, "batch_size": 1000, "file": "x.csv", "interactive": False}
+    with pytest.raises(EstateFlowError, match="given twice"):
+        run_report("verification", db="sqlite:///a.db", parameters={"db": "sqlite:///b.db"})
+
+
+def test_the_command_refuses_in_one_line_before_running_anything(tmp_path: Path) -> None:
+    runner = CliRunner()
+    for args, message in [
+        (["-p", "api_token", "x"], "Error: refused parameter 'api_token'"),
+        (["-p", "colour", "red"], "Error: the verification report has no parameter 'colour'"),
+    ]:
+        result = runner.invoke(cli, ["report", "verification", "--out-dir", str(tmp_path), *args])
+        assert result.exit_code == 1
+        assert result.output.startswith(message) and result.output.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+    unknown = runner.invoke(cli, ["report", "weather"])
+    assert unknown.exit_code == 2 and "'weather' is not one of" in unknown.output
+
+
+def test_every_report_has_its_notebook() -> None:
+    assert set(REPORTS) == {"ladder", "verification", "explore"}
+    for name, notebook in REPORTS.items():
+        assert (ROOT / "notebooks" / notebook).exists(), name
+    assert json.loads((ROOT / "notebooks" / REPORTS["verification"]).read_text())["metadata"]["kernelspec"]["name"] == (
+        "estateflow"
+    )
