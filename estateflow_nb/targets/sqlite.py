@@ -16,7 +16,9 @@ from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Ta
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
-    "PRAGMA cache_size=-65536",
+    # 16 MiB of page cache: as fast as 64 MiB for imports here, and an import of 100,000 rows already
+    # fills it, so memory stays flat however big the file.
+    "PRAGMA cache_size=-16384",
     "PRAGMA busy_timeout=5000",
     # Checkpoint the WAL every ~40 MB instead of every 4 MB: a big import spends a third less time
     # copying pages, and readers still see a bounded WAL.
