@@ -32,6 +32,7 @@ from estateflow_nb import (
 from estateflow_nb.schema import MAX_TEXT_LENGTH, STORED_COLUMNS
 from estateflow_nb.targets import CHANGES, InsertRows, Sql
 from estateflow_nb.targets.d1 import (
+    DUMP_PAGE_ROWS,
     MAX_PARAMS,
     MAX_SQL_BYTES,
     MAX_VALUES_TERMS,
@@ -363,6 +364,20 @@ def test_rollback_backup_and_status_on_d1(d1_target: D1Target, tmp_path: Path) -
     assert shown.bookmark and shown.bookmark["bookmark"] == bookmark and bookmark in shown.table()
     with pytest.raises(EstateFlowError, match="Time Travel bookmark"):
         restore(d1_target, saved.path, yes=True, backups_dir=tmp_path / "backups")
+
+
+def test_a_backup_pages_through_tables_larger_than_a_page(d1_target: D1Target, tmp_path: Path) -> None:
+    """More rows than one page of the dump: pages follow the rowid, which a table with an INTEGER
+    PRIMARY KEY (professionals.id) would otherwise name after that column."""
+    from estateflow_nb import backup, list_backups
+
+    records = DUMP_PAGE_ROWS + 500
+    import_file(d1_target, write_records(tmp_path / "pros.csv", records))
+    path = backup(d1_target, backups_dir=tmp_path / "backups")
+    (saved,) = list_backups(backups_dir=tmp_path / "backups")
+    assert saved.path == str(path) and saved.rows == records
+    with connect(f"sqlite:///{path}") as copy:
+        assert table_rows(copy) == table_rows(d1_target)
 
 
 def test_a_10000_record_batch_is_one_request(d1_target: D1Target, tmp_path: Path) -> None:

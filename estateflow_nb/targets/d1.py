@@ -702,8 +702,11 @@ class D1Target(Target):
         last = None
         while True:
             where = "" if last is None else f" WHERE rowid > {int(last)}"
+            # Named: SQLite calls a bare rowid by the name of an INTEGER PRIMARY KEY column ("id") if there is one.
             if paged:
-                rows = self.query(f"SELECT rowid, {exprs} FROM {name}{where} ORDER BY rowid LIMIT {DUMP_PAGE_ROWS}")
+                rows = self.query(
+                    f"SELECT rowid AS rowid, {exprs} FROM {name}{where} ORDER BY rowid LIMIT {DUMP_PAGE_ROWS}"
+                )
             else:
                 rows = self.query(f"SELECT NULL AS rowid, {exprs} FROM {name}")
             values = [
