@@ -30,6 +30,7 @@ class RungResult:
     file: str
     imported: ImportResult
     verification: VerifyReport | None = None
+    error: str | None = None  # why the import stopped part way, if it did
 
     @property
     def records(self) -> int:
@@ -132,27 +133,22 @@ def run_ladder(
             raise ConfirmationRequired(plan.refusal("the same ladder command"), flag="--split-days")
     result = LadderResult()
     for path in paths:
-        try:
-            imported = import_file(
-                target,
-                path,
-                yes=True,
-                force=force,
-                progress=progress,
-                log=log,
-                free_tier=free_tier,
-                split_days=split_days,
-            )
-        except ImportFailedError as error:
-            imported = error.result  # type: ignore[assignment]
-            result.stopped = f"{path.name}: {error}"
-        rung = rung_for(imported.records_total)
-        step = RungResult(rung, str(path), imported)
-        if result.stopped is None and rung.name in VERIFY_AFTER:
-            step.verification = verify(target, runs=verify_runs)
-            if not step.verification.passed:
-                failed = ", ".join(c.name for c in step.verification.failed_checks) or "latency"
-                result.stopped = f"verification failed after the {rung.name} rung ({failed})"
+        step = run_rung(
+            target,
+            path,
+            yes=True,  # every rung's rule was settled above
+            force=force,
+            verify_runs=verify_runs,
+            progress=progress,
+            log=log,
+            free_tier=free_tier,
+            split_days=split_days,
+        )
+        if step.error is not None:
+            result.stopped = f"{path.name}: {step.error}"
+        elif step.verification is not None and not step.verification.passed:
+            failed = ", ".join(c.name for c in step.verification.failed_checks) or "latency"
+            result.stopped = f"verification failed after the {step.rung.name} rung ({failed})"
         result.rungs.append(step)
         if on_rung is not None:
             on_rung(step)
@@ -173,13 +169,17 @@ def run_rung(
     verify_runs: int = 5,
     progress: Callable[[BatchMetrics], None] | None = None,
     log: Callable[[str], None] | None = None,
+    free_tier: bool = False,
+    split_days: bool = False,
 ) -> RungResult:
     """One step of the ladder on one file: import it, then verify the database if its rung calls for it.
 
-    For stepping through the ladder by hand (a notebook panel). The rung's safety rule applies as in
-    `import_file` (a `batch_size` overrides it); a dry run writes nothing and verifies nothing. A
-    failed import does not raise: its result has the verdict "import failed" and the ledger says why.
+    `run_ladder` takes each of its steps here, and a notebook panel steps through the ladder by hand.
+    The rung's safety rule applies as in `import_file` (a `batch_size` overrides it); a dry run writes
+    nothing and verifies nothing. A failed import does not raise: its result has the verdict "import
+    failed", `error` says why, and so does the ledger.
     """
+    error = None
     try:
         imported = import_file(
             target,
@@ -191,10 +191,12 @@ def run_rung(
             confirm=confirm,
             progress=progress,
             log=log,
+            free_tier=free_tier,
+            split_days=split_days,
         )
-    except ImportFailedError as error:
-        imported = error.result  # type: ignore[assignment]
-    step = RungResult(rung_for(imported.records_total), str(path), imported)
+    except ImportFailedError as failed:
+        imported, error = failed.result, str(failed)  # type: ignore[assignment]
+    step = RungResult(rung_for(imported.records_total), str(path), imported, error=error)
     if not dry_run and imported.status == "completed" and step.rung.name in VERIFY_AFTER:
         step.verification = verify(target, runs=verify_runs)
     return step

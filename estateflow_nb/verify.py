@@ -104,7 +104,7 @@ class VerifyReport:
         lines = [f"Verification of {self.target} at {self.checked_at}", ""]
         for c in self.checks:
             mark = "PASS" if c.passed else "FAIL"
-            lines.append(f"{c.number:>2}. {mark}  {c.title:<32} {_brief(c.observed)}")
+            lines.append(f"{c.number:>2}. {mark}  {c.title:<32} {brief(c.observed)}")
             if not c.passed:
                 lines.append(f"          expected {c.expected}; {c.failing:,} failing")
                 lines.extend(f"          {row}" for row in c.sample[:3])
@@ -119,8 +119,9 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-def _brief(observed: Any) -> str:
-    """One line for a terminal: a number, a few value counts, or the ledger's statuses."""
+def brief(observed: Any) -> str:
+    """A check's observed value in one line, for the terminal table and the notebooks' checks table:
+    a number, a few value counts, or the ledger's statuses."""
     if not isinstance(observed, list):
         return f"{observed:,}" if isinstance(observed, int) else str(observed)
     if observed and "status" in observed[0]:

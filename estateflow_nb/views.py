@@ -27,8 +27,7 @@ from .explore import filter_cities
 from .ladder import LadderResult
 from .schema import INDUSTRIES
 from .status import StatusReport
-from .verify import VerifyReport
-from .verify import _brief as brief_observed
+from .verify import VerifyReport, brief
 
 PASS_MARK = "✔\u00a0pass"
 FAIL_MARK = "✘\u00a0FAIL"
@@ -193,7 +192,7 @@ def checks_table(report: VerifyReport) -> Styler:
                 "#": c.number,
                 "check": c.title,
                 "result": PASS_MARK if c.passed else FAIL_MARK,
-                "observed": brief_observed(c.observed),
+                "observed": brief(c.observed),
                 "expected": str(c.expected),
                 "failing": c.failing,
             }

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from estateflow_nb import ConfirmationRequired, connect, run_ladder, rung_for, write_records
+from estateflow_nb import ConfirmationRequired, SqlError, connect, run_ladder, rung_for, write_records
 from estateflow_nb.rungs import check_confirmation
-from estateflow_nb.targets import Sql
+from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
+from estateflow_nb.targets.base import ExecuteResult, Statement
 
 
 @pytest.mark.parametrize(
@@ -94,3 +97,35 @@ def test_ladder_stops_at_the_first_failed_verification(tmp_path: Path) -> None:
     assert [r.rung.name for r in result.rungs] == ["test", "small"]
     assert result.rungs[-1].verdict == "verification failed"
     assert not result.passed and "total_count" in (result.stopped or "")
+
+
+class FailingOnBatch(SQLiteTarget):
+    """A SQLite target whose `fail_at`-th write of professionals fails as a SQL error would."""
+
+    def __init__(self, path: Path, fail_at: int) -> None:
+        super().__init__(path)
+        self.fail_at, self.writes = fail_at, 0
+
+    def execute(self, statements: Sequence[Statement], **kwargs: Any) -> ExecuteResult:
+        if any(isinstance(s, InsertRows) and s.table == "professionals" for s in statements):
+            self.writes += 1
+            if self.writes == self.fail_at:
+                raise SqlError("no such column: injected")
+        return super().execute(statements, **kwargs)
+
+
+def test_ladder_stops_at_the_first_failed_import_and_says_why(tmp_path: Path) -> None:
+    files = [
+        write_records(tmp_path / "a.csv", 20),
+        write_records(tmp_path / "b.csv", 150, start=20),
+        write_records(tmp_path / "c.csv", 1500, start=170),
+    ]
+    with FailingOnBatch(tmp_path / "ladder.db", fail_at=4) as target:  # a.csv: 2 batches, b.csv: 2
+        result = run_ladder(target, files=files, verify_runs=1)
+        assert target.scalar("SELECT COUNT(*) FROM professionals") == 20 + 100
+    test, small = result.rungs
+    assert test.verdict == "pass" and test.error is None
+    assert small.verdict == "import failed" and small.verification is None
+    assert small.error and small.error.startswith(f"import {small.imported.import_id} stopped at record 100 of 150")
+    assert "no such column: injected" in small.error
+    assert result.stopped == f"b.csv: {small.error}" and not result.passed

@@ -23,7 +23,7 @@ import estateflow_nb
 from estateflow_nb import EstateFlowError, connect, explore, status, verify
 from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
-from estateflow_nb.verify import _brief
+from estateflow_nb.verify import brief
 
 from .conftest import CLI, ROOT
 
@@ -118,7 +118,7 @@ def test_verification_report_shows_what_the_engine_finds(verification_report: Re
     for row, check in zip(rows, engine.checks, strict=True):
         assert row[1] == check.title
         assert row[2] == ("✔\u00a0pass" if check.passed else "✘\u00a0FAIL"), check.name
-        assert row[3] == _brief(check.observed), check.name
+        assert row[3] == brief(check.observed), check.name
         assert row[5] == f"{check.failing:,}", check.name
 
     failing = [s.get_text(" ", strip=True) for s in soups if s.select_one("h3.ef-failing")]
