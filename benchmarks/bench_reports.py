@@ -7,8 +7,9 @@ Generates the rows (`estateflow generate N --out benchmarks/work/p-N.csv`), impo
 `--force` into a fresh database under benchmarks/work/, then times each `estateflow report NAME --db
 URL` end to end in its own process, as a person would run it: kernel start, the notebook's queries,
 the figures, the HTML conversion. The same reports on 1,000 rows show the fixed cost (starting
-Python, the kernel, pandas and matplotlib). The ladder report runs last, since it adds the 11,110
-ladder records to the database (its ladder files are written beforehand, not timed).
+Python, the kernel, pandas and matplotlib). The rollback report plans the undoing of the imports of
+the last 24 hours (all the rows) and changes nothing. The ladder report runs last, since it adds the
+11,110 ladder records to the database (its ladder files are written beforehand, not timed).
 """
 
 from __future__ import annotations
@@ -29,8 +30,12 @@ from estateflow_nb import write_ladder  # noqa: E402
 from estateflow_nb.reports import REPORTS  # noqa: E402
 
 CLI = [sys.executable, "-m", "estateflow_nb.cli"]
-# Report name -> extra parameters; the ladder report needs its confirmation for the large rung.
-EXTRA = {"ladder": ["-p", "directory", str(WORK / "ladder"), "-p", "yes", "true"]}
+# Report name -> extra parameters; the ladder report needs its confirmation for the large rung, the
+# rollback report a strategy to plan (without `confirm` it changes nothing).
+EXTRA = {
+    "ladder": ["-p", "directory", str(WORK / "ladder"), "-p", "yes", "true"],
+    "rollback": ["-p", "last_hours", "24", "-p", "backups_dir", str(WORK / "backups")],
+}
 ORDER = sorted(REPORTS, key=lambda name: name == "ladder")
 
 

@@ -498,7 +498,8 @@ def restore_(file: Path, db: str | None, yes: bool, dry_run: bool, backups_dir: 
 def report(name: str, db: str | None, parameters: tuple[tuple[str, str], ...], out_dir: Path, open_: bool) -> None:
     """Run notebook NAME headlessly (papermill) and write it as self-contained HTML; print its path.
 
-    NAME is ladder, verification or explore. The executed notebook is kept beside the HTML.
+    NAME is ladder, verification, explore or rollback (which only plans unless `-p confirm true`). The
+    executed notebook is kept beside the HTML.
     """
     from .reports import run_report
 

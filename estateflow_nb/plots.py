@@ -1,4 +1,5 @@
-"""Matplotlib figures of what the engine returns: throughput, latency, distributions, ratings, cities.
+"""Matplotlib figures of what the engine returns: throughput, latency, distributions, ratings, cities,
+rollbacks and backups.
 
 Every function takes results (or the rows of `estateflow_nb.explore`) and returns a new
 `matplotlib.figure.Figure`. Nothing here touches pyplot or its global state, and nothing chooses a
@@ -11,14 +12,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from matplotlib.axes import Axes
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .backup import BackupInfo
 from .explore import cities as merge_cities
 from .ladder import LadderResult, RungResult
+from .rollback import RollbackResult
 from .schema import INDUSTRIES, STATES, SUBSCRIPTION_TIERS, VERIFICATION_STATUSES
 from .verify import BenchmarkResult, CheckResult, VerifyReport
 
@@ -32,6 +37,7 @@ SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17
 INDUSTRY_COLOURS = dict(zip(INDUSTRIES, SERIES, strict=False))
 
 __all__ = [
+    "backups_over_time",
     "city_distribution",
     "distributions",
     "featured_by_city",
@@ -39,6 +45,7 @@ __all__ = [
     "rating_histogram",
     "rating_vs_reviews",
     "ratings_by",
+    "rollback_rows",
     "throughput",
     "top_cities",
 ]
@@ -453,4 +460,65 @@ def featured_by_city(rows: Sequence[Mapping[str, Any]], top: int = 15) -> Figure
     ax.set_title(f"Featured professionals by city (top {len(merged)})", fontweight="bold")
     ax.set_xlabel("featured professionals")
     _thousands(ax, "x")
+    return fig
+
+
+# --- rollbacks and backups ------------------------------------------------------------------------
+
+
+def rollback_rows(result: RollbackResult) -> Figure:
+    """The rows a rollback removes (or removed) and restores to earlier values, by industry and state,
+    from `RollbackResult.by_industry_state`."""
+    rows = result.by_industry_state
+    fig = _figure(11, 1.4 + 0.32 * max(3, len(rows)))
+    ax = fig.subplots()
+    done = result.status == "rolled_back"
+    removed = [int(r["removed"]) for r in rows]
+    restored = [int(r["restored"]) for r in rows]
+    if not rows:
+        _empty(ax, "no rows to roll back")
+    else:
+        names = [f"{_label(r['industry'])}, {r['state']}" for r in rows]
+        ax.barh(names, removed, color=FAIL, label="removed" if done else "to be removed")
+        bars = ax.barh(
+            names, restored, left=removed, color=MUTED, label="restored to earlier values" if done else "to be restored"
+        )
+        labels = [f"{a:,}" + (f" + {b:,} restored" if b else "") for a, b in zip(removed, restored, strict=True)]
+        ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
+        ax.invert_yaxis()
+        ax.margins(x=0.2)
+        ax.legend(fontsize=8, loc="lower right")
+        ax.tick_params(axis="y", labelsize=8)
+    removes, restores = ("Removed", "restored") if done else ("Would remove", "restore")
+    ax.set_title(
+        f"{removes} {sum(removed):,} rows and {restores} {sum(restored):,}, by industry and state", fontweight="bold"
+    )
+    ax.set_xlabel("professionals")
+    _thousands(ax, "x")
+    return fig
+
+
+def backups_over_time(backups: Sequence[BackupInfo]) -> Figure:
+    """Rows of professionals in each backup against when it was taken (from `backup.list_backups`)."""
+    counted = sorted((b for b in backups if b.rows is not None), key=lambda b: b.taken_at)
+    fig = _figure(11, 3.6)
+    ax = fig.subplots()
+    if not counted:
+        _empty(ax, "no backups with readable counts")
+    else:
+        times = [datetime.fromisoformat(b.taken_at.replace("Z", "+00:00")) for b in counted]
+        rows = [int(b.rows or 0) for b in counted]
+        ax.plot(times, rows, color=NEUTRAL, marker="o", drawstyle="steps-post", linewidth=1.5)
+        for moment, value in zip(times, rows, strict=True):
+            ax.annotate(
+                f"{value:,}", (moment, value), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8
+            )
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        ax.set_ylim(0, max(rows) * 1.2 or 1)
+        ax.grid(alpha=0.3)
+    ax.set_title(f"Rows in each of {len(counted)} backups, by when it was taken (UTC)", fontweight="bold")
+    ax.set_ylabel("professionals")
+    _thousands(ax)
     return fig

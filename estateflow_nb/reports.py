@@ -39,13 +39,12 @@ KERNEL_INSTALL = f"python -m ipykernel install --sys-prefix --name {KERNEL_NAME}
 # Cells tagged so are for a person at the notebook (introductions, the panels) and left out of reports.
 HIDE_IN_REPORT_TAG = "hide-in-report"
 
-# Report name -> notebook in notebooks/. One line per report; the rollback notebook joins when the
-# rollback engine lands:
-#     "rollback": "04_rollback_and_backups.ipynb",
+# Report name -> notebook in notebooks/. One line per report.
 REPORTS: dict[str, str] = {
     "ladder": "01_progressive_ladder.ipynb",
     "verification": "02_verification_report.ipynb",
     "explore": "03_explore_ratings_cities.ipynb",
+    "rollback": "04_rollback_and_backups.ipynb",
 }
 SECRET_WORDS = ("secret", "token", "password", "key")
 _KINDS = {"bool": "true or false", "int": "a whole number", "float": "a number"}

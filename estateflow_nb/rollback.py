@@ -128,6 +128,12 @@ class RollbackResult:
             ]
         return "\n".join(lines)
 
+    def confirms(self, question: str) -> bool:
+        """As `rollback(..., confirm=plan.confirms)` with the same arguments as this dry run: agrees only
+        when the rollback about to happen is exactly this plan, so that what a person saw is what is
+        undone. If the database has changed since, the rollback is refused (ConfirmationRequired)."""
+        return f"\n{self.plan()}\n" in question
+
     def summary(self) -> str:
         """A few lines for a person."""
         if self.status == "nothing":
@@ -139,6 +145,29 @@ class RollbackResult:
         if self.bookmark:
             lines.append(f"  Time Travel bookmark before: {self.bookmark}")
         return "\n".join(lines)
+
+
+def chosen_strategy(
+    *,
+    last_hours: float = 0,
+    since: str = "",
+    until: str = "",
+    industry: str = "",
+    import_id: str = "",
+    reset: bool = False,
+) -> dict[str, Any]:
+    """The `rollback` arguments among flat settings where 0, "" and False mean "not this strategy"
+    (a notebook's parameters, a panel's controls): {} when none is chosen. More than one is left
+    for `rollback` to refuse."""
+    given = {
+        "last_hours": last_hours or None,
+        "since": since.strip() or None,
+        "until": until.strip() or None,
+        "industry": industry.strip() or None,
+        "import_id": import_id.strip() or None,
+        "reset": reset or None,
+    }
+    return {name: value for name, value in given.items() if value is not None}
 
 
 def _utc(moment: datetime) -> str:

@@ -21,10 +21,12 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from . import __version__, plots
+from .backup import BackupInfo, backups_folder
 from .errors import EstateFlowError
 from .explore import cities as merge_cities
 from .explore import filter_cities
 from .ladder import LadderResult
+from .rollback import RollbackResult
 from .schema import INDUSTRIES
 from .status import StatusReport
 from .verify import VerifyReport, brief
@@ -34,6 +36,8 @@ FAIL_MARK = "✘\u00a0FAIL"
 PNG_DPI = 100
 
 __all__ = [
+    "backup_sections",
+    "backups_table",
     "benchmarks_table",
     "checks_table",
     "city_sections",
@@ -46,9 +50,16 @@ __all__ = [
     "ladder_header",
     "ladder_sections",
     "ledger_table",
+    "plan_only",
     "report_header",
+    "rollback_header",
+    "rollback_imports_table",
+    "rollback_rows_table",
+    "rollback_sections",
     "rung_table",
     "show",
+    "status_header",
+    "tables_table",
     "top_cities_table",
     "verification_sections",
 ]
@@ -267,12 +278,18 @@ LEDGER_COLUMNS = {
 }
 
 
+def _imports_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Styler:
+    """Ledger rows as a table: `columns` of LEDGER_COLUMNS, under their names, sources by file name."""
+    names = {column: LEDGER_COLUMNS[column] for column in columns}
+    frame = pd.DataFrame(rows, columns=list(names)).rename(columns=names)
+    frame["source"] = [Path(str(p)).name for p in frame["source"]]
+    counts = [c for c in ("inserted", "updated", "skipped", "rejected", "removed") if c in frame]
+    return _table(frame, "status", {"seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
+
+
 def ledger_table(ledger: StatusReport) -> Styler:
     """The newest imports of the ledger, newest first."""
-    frame = pd.DataFrame(ledger.imports, columns=list(LEDGER_COLUMNS)).rename(columns=LEDGER_COLUMNS)
-    frame["source"] = [Path(str(p)).name for p in frame["source"]]
-    counts = ("inserted", "updated", "skipped", "rejected", "removed")
-    return _table(frame, "status", {"seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
+    return _imports_table(ledger.imports, list(LEDGER_COLUMNS))
 
 
 def rung_table(result: LadderResult) -> Styler:
@@ -330,6 +347,151 @@ def city_table(rows: Sequence[dict[str, Any]], top: int = 15) -> Styler:
         columns=["city", "state", "professionals", "featured", "mean rating"],
     )
     return _table(frame, formats={"professionals": "{:,}", "featured": "{:,}", "mean rating": "{:.2f}"})
+
+
+# --- status, backups and rollbacks -------------------------------------------------------------------
+
+
+def status_header(report: StatusReport, *, version: str = __version__) -> HTML:
+    """The rollback notebook's header: the database, when, which version, what it holds, its newest backup."""
+    statuses = ", ".join(f"{n:,} {s}" for s, n in report.by_status.items()) or "none"
+    size = "unknown" if report.size_bytes is None else f"{report.size_bytes / 1e6:,.1f} MB"
+    newest = report.newest_backup
+    facts = [
+        ("Database", report.target),
+        ("Shown at", _now()),
+        ("estateflow_nb version", version),
+        ("Professionals", f"{report.tables.get('professionals', 0):,}"),
+        ("Imports", statuses),
+        ("Database size", size),
+        ("Newest backup", "none" if newest is None else f"{Path(newest['path']).name} ({newest['taken_at']})"),
+    ]
+    if report.bookmark:
+        facts.append(("Time Travel bookmark", f"{report.bookmark['bookmark']} (before {report.bookmark['id']})"))
+    return _header("EstateFlow rollback and backups", None, NEUTRAL_COLOUR, facts)
+
+
+def tables_table(report: StatusReport) -> Styler:
+    """How many rows each table holds."""
+    frame = pd.DataFrame(list(report.tables.items()), columns=["table", "rows"])
+    return _table(frame, formats={"rows": "{:,}"})
+
+
+def backups_table(backups: Sequence[BackupInfo]) -> Styler:
+    """The backups, newest first: file, time, size and what each holds."""
+    frame = pd.DataFrame(
+        [
+            {
+                "backup": Path(b.path).name,
+                "taken (UTC)": b.taken_at,
+                "MB": b.size_bytes / 1e6,
+                "professionals": b.rows,
+                "imports": b.imports,
+                "SQL dump": "yes" if b.sql_dump else "-",
+                "problem": b.error or "-",
+            }
+            for b in backups
+        ],
+        columns=["backup", "taken (UTC)", "MB", "professionals", "imports", "SQL dump", "problem"],
+    )
+    return _table(frame, formats={"MB": "{:,.2f}", "professionals": "{:,.0f}", "imports": "{:,.0f}"})
+
+
+def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | None = None) -> list[Any]:
+    """The backups in `backups_dir` as a table, and the rows in each over time once there are two or more."""
+    folder = backups_folder(backups_dir)
+    if not backups:
+        return [
+            HTML(
+                f"<p class='ef-no-backups'>No backups in {html.escape(str(folder))} yet: every rollback takes one"
+                " first, and <code>estateflow backup</code> takes one now.</p>"
+            )
+        ]
+    shown: list[Any] = [
+        HTML(f"<p class='ef-backups'>{len(backups):,} backups in {html.escape(str(folder))}, newest first.</p>"),
+        backups_table(backups),
+    ]
+    if sum(b.rows is not None for b in backups) >= 2:
+        shown.append(plots.backups_over_time(backups))
+    return shown
+
+
+def rollback_header(result: RollbackResult, database: str, *, version: str = __version__) -> HTML:
+    """A rollback's head: plan only, rolled back or nothing to do; what it undoes; the backup taken first."""
+    done = result.status == "rolled_back"
+    if done:
+        verdict, colour, title = "ROLLED BACK", PASS_COLOUR, "Rollback"
+    elif result.imports or result.by_industry_state:
+        verdict, colour, title = "PLAN ONLY", NEUTRAL_COLOUR, "Rollback plan"
+    else:
+        verdict, colour, title = "NOTHING TO ROLL BACK", NEUTRAL_COLOUR, "Rollback plan"
+    facts = [
+        ("Database", database),
+        ("Rollback of", result.description),
+        ("Imports", f"{len(result.imports):,}"),
+        ("Rows removed" if done else "Rows it would remove", f"{result.rows_removed:,}"),
+        ("Rows restored" if done else "Rows it would restore", f"{result.rows_restored:,}"),
+    ]
+    if done:
+        facts += [
+            ("Rollback", str(result.rollback_id)),
+            ("Backup taken before", result.backup_path or "none"),
+            ("Took", f"{result.seconds:.2f} s"),
+        ]
+    if result.bookmark:
+        facts.append(("Time Travel bookmark before", result.bookmark))
+    return _header(title, verdict, colour, facts)
+
+
+ROLLBACK_IMPORT_COLUMNS = ("id", "source_path", "started_at", "status", "inserted", "updated", "removed")
+
+
+def rollback_imports_table(result: RollbackResult) -> Styler:
+    """The imports a rollback undoes (wholly, or for an industry in part), as the ledger has them."""
+    return _imports_table(result.imports, ROLLBACK_IMPORT_COLUMNS)
+
+
+def rollback_rows_table(result: RollbackResult) -> Styler:
+    """The rows a rollback removes and restores, by industry and state."""
+    frame = pd.DataFrame(result.by_industry_state, columns=["industry", "state", "removed", "restored"])
+    return _table(frame, formats={"removed": "{:,}", "restored": "{:,}"})
+
+
+def rollback_sections(result: RollbackResult, database: str, ledger: StatusReport | None = None) -> list[Any]:
+    """A rollback's header and its imports; then, for a plan, its rows by industry and state as a table
+    and as a chart, and for a rollback done (whose rows are those of the plan shown before it), the
+    import ledger as it is afterwards, when `ledger` is given."""
+    shown: list[Any] = [rollback_header(result, database)]
+    if result.imports:
+        shown += [HTML("<h3>Imports</h3>"), rollback_imports_table(result)]
+    if result.status != "rolled_back" and result.by_industry_state:
+        shown += [
+            HTML("<h3>Rows by industry and state</h3>"),
+            rollback_rows_table(result),
+            plots.rollback_rows(result),
+        ]
+    if ledger is not None:
+        shown += [HTML("<h3>The import ledger now</h3>"), ledger_table(ledger)]
+    return shown
+
+
+def plan_only(plan: RollbackResult | None) -> HTML:
+    """What a rollback run without its confirmation ends with: what was planned, and that nothing changed."""
+    if plan is None:
+        text = (
+            "No rollback chosen: set one of last_hours, since and until, industry, import_id or reset to plan one."
+            " Nothing was changed."
+        )
+    elif not (plan.imports or plan.by_industry_state):
+        text = f"Nothing to roll back: no rows or imports match {plan.description}. Nothing was changed."
+    else:
+        text = (
+            f"Plan only: nothing was changed. Rolling back {plan.description} would remove"
+            f" {plan.rows_removed:,} rows and restore {plan.rows_restored:,}. To carry it out, run with"
+            " confirm=True (estateflow report rollback ... -p confirm true), or tick the confirmation in the"
+            " panel and press Roll back; a backup is taken first."
+        )
+    return HTML(f"<p class='ef-plan-only' style='font-size:16px;font-weight:bold'>{html.escape(text)}</p>")
 
 
 # --- whole sections, shown alike by a notebook's cells and by its panel ------------------------------

@@ -6,6 +6,11 @@ could set, and each button calls the same engine function the headless path call
   throughput chart redrawn after every rung.
 - `VerifyPanel`: verify a database again and show the whole verification report.
 - `CityExplorer`: search cities and filter by industry, redrawing the city charts and table.
+- `RollbackPanel`: choose how to roll back, see the plan, and only then, with a tick, roll it back.
+
+A rollback from a panel is always planned first and carried out only as planned: the plan shown is
+what `rollback` must find again when it asks for its confirmation (`RollbackResult.confirms`), so a
+database that changed in between refuses the rollback instead of undoing something nobody saw.
 
 Panels are widgets (display one, or use it as a cell's last value). Their outputs are filled with
 `Output.append_display_data`, which works from a button's callback and outside a kernel alike.
@@ -14,20 +19,22 @@ Panels are widgets (display one, or use it as a cell's last value). Their output
 from __future__ import annotations
 
 import html
-import importlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 from IPython.display import HTML
 
-from .errors import EstateFlowError
+from .backup import backups_folder
+from .errors import ConfirmationRequired, EstateFlowError
 from .explore import featured_by_industry
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics
 from .ladder import LadderResult, RungResult, run_rung
 from .plots import throughput
+from .rollback import RollbackResult, chosen_strategy, rollback
 from .rungs import RUNGS
 from .schema import INDUSTRIES
 from .status import status
@@ -37,13 +44,12 @@ from .views import (
     checks_table,
     city_sections,
     displayable,
+    rollback_sections,
     rung_table,
     verification_sections,
 )
 
-__all__ = ["CityExplorer", "LadderPanel", "VerifyPanel", "roll_back_last_import"]
-
-ROLLBACK_MODULE = "estateflow_nb.rollback"
+__all__ = ["CityExplorer", "LadderPanel", "RollbackPanel", "VerifyPanel"]
 _WIDE = w.Layout(width="520px")
 _FIT = {"width": "auto"}
 _LABEL = {"description_width": "150px"}
@@ -77,28 +83,55 @@ class _Connections:
         return self._targets[url]
 
 
-def roll_back_last_import(target: Target, *, confirm: bool = False) -> str:
-    """Roll back the newest import that is not rolled back yet: only plan it unless `confirm`.
-
-    Returns what happened (or would happen) in a few lines. The rollback engine is loaded when
-    needed; where it is not part of this build, this says so and changes nothing.
-    """
+def _guarded(buttons: Sequence[w.Button], output: w.Output, action: Callable[[], Any]) -> None:
+    """Run a button's action with `buttons` disabled; an error the user can cause becomes a one-line
+    message in `output`, not a traceback. The buttons are enabled again afterwards."""
+    for button in buttons:
+        button.disabled = True
     try:
-        engine = importlib.import_module(ROLLBACK_MODULE)
-    except ModuleNotFoundError as missing:
-        if missing.name != ROLLBACK_MODULE:
-            raise
-        return (
-            "Rollback is not available in this build: the rollback engine (estateflow_nb.rollback) is not"
-            " installed yet. Nothing was changed."
-        )
-    last = target.query(
-        "SELECT id FROM ef_imports WHERE status != 'rolled_back' ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        action()
+    except EstateFlowError as error:
+        _message(output, f"{type(error).__name__}: {error}", error=True)
+    finally:
+        for button in buttons:
+            button.disabled = False
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A rollback plan shown to a person: the one thing a confirmation may then carry out, once."""
+
+    url: str
+    arguments: dict[str, Any]
+    shown: RollbackResult
+
+    @classmethod
+    def make(cls, target: Target, arguments: dict[str, Any]) -> _Plan:
+        return cls(target.url, arguments, rollback(target, **arguments, dry_run=True))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.shown.imports or self.shown.by_industry_state)
+
+    def carry_out(self, target: Target, backups_dir: str | Path | None = None) -> RollbackResult:
+        """Roll back exactly what was shown, a backup first; refused, nothing changed, if it is no longer the plan."""
+        if target.url != self.url:
+            raise EstateFlowError(f"this plan is for {self.url}, not {target.url}: plan again")
+        try:
+            return rollback(target, **self.arguments, confirm=self.shown.confirms, backups_dir=backups_dir)
+        except ConfirmationRequired:
+            raise EstateFlowError(
+                "the database changed since the plan was shown, so nothing was rolled back: plan again"
+            ) from None
+
+
+def _live_imports(target: Target, limit: int) -> list[str]:
+    """The ids of the newest `limit` imports that are not rolled back yet, newest first."""
+    rows = target.query(
+        "SELECT id FROM ef_imports WHERE status != 'rolled_back' ORDER BY started_at DESC, rowid DESC LIMIT ?",
+        (limit,),
     )
-    if not last:
-        return "Nothing to roll back: the ledger has no import that is not rolled back."
-    result = engine.rollback(target, import_id=last[0]["id"], dry_run=not confirm, yes=confirm)
-    return str(result.summary())
+    return [row["id"] for row in rows]
 
 
 class LadderPanel(w.VBox):
@@ -120,6 +153,7 @@ class LadderPanel(w.VBox):
         self.ladder_files = [str(self.directory / name) for name, _ in LADDER_FILES]
         self.result = LadderResult()
         self._connections = _Connections()
+        self._planned: _Plan | None = None  # the rollback whose plan is on show
         self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
         self.file = w.Combobox(
             value=file or self.ladder_files[0],
@@ -147,7 +181,7 @@ class LadderPanel(w.VBox):
             description="Roll back last import", button_style="warning", icon="undo", layout=_FIT
         )
         self.rollback_confirm = w.Checkbox(
-            value=False, description="really roll back (unticked: plan only)", indent=False, layout=_FIT
+            value=False, description="really roll back the plan shown (unticked: plan only)", indent=False, layout=_FIT
         )
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=_LABEL, layout=_WIDE)
         self.progress_label = w.Label(value="")
@@ -180,16 +214,7 @@ class LadderPanel(w.VBox):
         return self._connections.get(self.db.value)
 
     def _guarded(self, action: Callable[[], Any]) -> None:
-        """Run a button's action; an error the user can cause becomes a one-line message, not a traceback."""
-        for button in (self.run_button, self.verify_button, self.rollback_button):
-            button.disabled = True
-        try:
-            action()
-        except EstateFlowError as error:
-            _message(self.messages, f"{type(error).__name__}: {error}", error=True)
-        finally:
-            for button in (self.run_button, self.verify_button, self.rollback_button):
-                button.disabled = False
+        _guarded((self.run_button, self.verify_button, self.rollback_button), self.messages, action)
 
     def _on_batch(self, metrics: BatchMetrics) -> None:
         self.progress.max = max(1, metrics.total)
@@ -204,6 +229,7 @@ class LadderPanel(w.VBox):
         path = Path(self.file.value.strip())
         if str(path) in self.ladder_files and not path.exists():
             write_ladder(self.directory)
+        self._planned = None  # a rollback planned before this rung is no longer about the last import
         self.progress.value = 0
         self.progress_label.value = f"importing {path.name}"
         _message(self.messages, f"running {path} ...")
@@ -244,10 +270,28 @@ class LadderPanel(w.VBox):
         self.messages.append_display_data(displayable(checks_table(report)))
 
     def roll_back(self) -> None:
-        """Plan (or, with the box ticked, carry out) the rollback of the newest import."""
-        text = roll_back_last_import(self.target, confirm=self.rollback_confirm.value)
-        self.rollback_confirm.value = False
-        _message(self.messages, text)
+        """Show the plan of rolling back the newest import; with the box ticked, carry out the plan shown.
+
+        The tick acts only on a plan already shown for this database (and no rung run since): without
+        one, the plan is shown and nothing changes. The tick is cleared either way.
+        """
+        target = self.target
+        planned, self._planned = self._planned, None
+        ticked, self.rollback_confirm.value = self.rollback_confirm.value, False
+        if ticked and planned is not None and planned.url == target.url:
+            _message(self.messages, planned.carry_out(target).summary())
+            return
+        newest = _live_imports(target, 1)
+        if not newest:
+            _message(self.messages, "Nothing to roll back: the ledger has no import that is not rolled back.")
+            return
+        self._planned = _Plan.make(target, {"import_id": newest[0]})
+        then = (
+            "Not rolled back: the plan above had not been shown yet. Tick the box and press again to roll it back."
+            if ticked
+            else "Tick 'really roll back' and press again to roll back this plan (a backup is taken first)."
+        )
+        _message(self.messages, f"{self._planned.shown.summary()}\n{then}")
 
 
 class VerifyPanel(w.VBox):
@@ -264,15 +308,12 @@ class VerifyPanel(w.VBox):
         super().__init__([w.HBox([self.db, self.runs, self.verify_button]), self.report])
 
     def verify(self) -> None:
-        self.verify_button.disabled = True
-        try:
+        def draw() -> None:
             target = self._connections.get(self.db.value)
             report = verify(target, runs=self.runs.value)
             _fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
-        except EstateFlowError as error:
-            _message(self.report, f"{type(error).__name__}: {error}", error=True)
-        finally:
-            self.verify_button.disabled = False
+
+        _guarded((self.verify_button,), self.report, draw)
 
 
 class CityExplorer(w.VBox):
@@ -297,3 +338,191 @@ class CityExplorer(w.VBox):
 
     def redraw(self) -> None:
         _fill(self.output, city_sections(self.rows, self.city.value, self.industry.value, self.top.value))
+
+
+# The panel's ways to roll back: (label, key); the key names the notebook parameter(s) it stands for.
+STRATEGY_CHOICES = (
+    ("imports of the last hours", "last_hours"),
+    ("imports between two dates", "since/until"),
+    ("one import", "import_id"),
+    ("the rows of one industry", "industry"),
+    ("everything (reset)", "reset"),
+)
+
+
+class RollbackPanel(w.VBox):
+    """Choose how to roll back and see the plan; then, and only with the tick, roll back exactly that plan.
+
+    Every control sets a value one of the rollback notebook's parameters could set: the database, one
+    strategy and its argument (`last_hours`, `since`/`until`, `import_id`, `industry` or `reset`), the
+    backups folder, and the tick (`confirm`). Changing any of the first ones withdraws the plan shown.
+    """
+
+    def __init__(
+        self,
+        *,
+        db: str = "",
+        last_hours: float = 0,
+        since: str = "",
+        until: str = "",
+        industry: str = "",
+        import_id: str = "",
+        reset: bool = False,
+        backups_dir: str = "",
+    ) -> None:
+        self._connections = _Connections()
+        self._planned: _Plan | None = None
+        given = chosen_strategy(
+            last_hours=last_hours, since=since, until=until, industry=industry, import_id=import_id, reset=reset
+        )
+        first = next(iter(given), "last_hours")
+        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
+        self.strategy = w.Dropdown(
+            options=STRATEGY_CHOICES,
+            value="since/until" if first in ("since", "until") else first,
+            description="roll back",
+            style=_LABEL,
+        )
+        self.last_hours = w.BoundedFloatText(
+            value=last_hours or 24, min=0.01, max=1_000_000, description="hours", style=_LABEL
+        )
+        self.since = w.Text(value=since, description="from (UTC)", placeholder="2026-11-01", style=_LABEL)
+        self.until = w.Text(value=until, description="to (UTC, included)", placeholder="2026-11-15", style=_LABEL)
+        self.import_id = w.Combobox(
+            value=import_id, options=[], description="import", placeholder="imp-...", ensure_option=False, style=_LABEL
+        )
+        self.industry = w.Dropdown(
+            options=[(i.replace("_", " "), i) for i in INDUSTRIES],
+            value=industry.strip().lower() if industry.strip().lower() in INDUSTRIES else INDUSTRIES[0],
+            description="industry",
+            style=_LABEL,
+        )
+        self.backups_dir = w.Text(
+            value=backups_dir, description="backups folder", placeholder=str(backups_folder()), style=_LABEL
+        )
+        self.plan_button = w.Button(description="Plan", button_style="primary", icon="list", layout=_FIT)
+        self.confirm = w.Checkbox(
+            value=False,
+            description="I have read this plan: roll it back (a backup is taken first)",
+            indent=False,
+            disabled=True,
+            layout=_FIT,
+        )
+        self.rollback_button = w.Button(
+            description="Roll back", button_style="danger", icon="undo", disabled=True, layout=_FIT
+        )
+        self.messages = w.Output()
+        self.output = w.Output()
+        self.messages.add_class("ef-messages")
+        self.output.add_class("ef-rollback")
+        self._arguments = {
+            "last_hours": w.HBox([self.last_hours]),
+            "since/until": w.HBox([self.since, self.until]),
+            "import_id": w.HBox([self.import_id]),
+            "industry": w.HBox([self.industry]),
+            "reset": w.HBox([]),
+        }
+        for control in (self.db, self.strategy, self.last_hours, self.since, self.until, self.import_id, self.industry):
+            control.observe(lambda _change: self._withdraw_plan(), names="value")
+        self.strategy.observe(lambda _change: self._show_arguments(), names="value")
+        self.confirm.observe(lambda _change: self._sync(), names="value")
+        self.plan_button.on_click(lambda _b: self._guarded(self.plan))
+        self.rollback_button.on_click(lambda _b: self._guarded(self.roll_back))
+        super().__init__(
+            [
+                w.HTML("<b>Rollback</b>: plan first; roll back only what the plan shows, after ticking the box"),
+                self.db,
+                self.strategy,
+                *self._arguments.values(),
+                self.backups_dir,
+                w.HBox([self.plan_button, self.confirm, self.rollback_button]),
+                self.messages,
+                self.output,
+            ]
+        )
+        self._show_arguments()
+
+    @property
+    def target(self) -> Target:
+        return self._connections.get(self.db.value)
+
+    def arguments(self) -> dict[str, Any]:
+        """The `rollback` arguments of the chosen strategy."""
+        key = self.strategy.value
+        chosen = chosen_strategy(
+            last_hours=self.last_hours.value if key == "last_hours" else 0,
+            since=self.since.value if key == "since/until" else "",
+            until=self.until.value if key == "since/until" else "",
+            import_id=self.import_id.value if key == "import_id" else "",
+            industry=self.industry.value if key == "industry" else "",
+            reset=key == "reset",
+        )
+        if not chosen:
+            raise EstateFlowError(
+                "give a date 'from' or 'to' (or both)" if key == "since/until" else "choose an import to roll back"
+            )
+        return chosen
+
+    def _show_arguments(self) -> None:
+        for key, box in self._arguments.items():
+            box.layout.display = None if key == self.strategy.value else "none"
+        if self.strategy.value == "import_id":
+            self._guarded(self._list_imports)
+
+    def _list_imports(self) -> None:
+        self.import_id.options = _live_imports(self.target, 200)
+
+    def _withdraw_plan(self) -> None:
+        if self._planned is not None:
+            self._planned = None
+            _message(self.messages, "The settings changed: press Plan to see the new plan.")
+        self.confirm.value = False
+        self._sync()
+
+    def _sync(self) -> None:
+        """The tick only with a plan that would change something; the button only with the tick."""
+        ready = self._planned is not None and not self._planned.empty
+        self.confirm.disabled = not ready
+        if not ready:
+            self.confirm.value = False
+        self.rollback_button.disabled = not (ready and self.confirm.value)
+
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        _guarded((self.plan_button, self.rollback_button), self.messages, action)
+        self._sync()
+
+    def plan(self) -> RollbackResult:
+        """Show what the chosen rollback would undo; nothing is changed."""
+        target = self.target
+        self._planned = None
+        self.confirm.value = False
+        self._planned = _Plan.make(target, self.arguments())
+        _fill(self.output, rollback_sections(self._planned.shown, target.url))
+        then = (
+            "Nothing to roll back: nothing was changed."
+            if self._planned.empty
+            else "Plan only: nothing was changed. Tick the box and press Roll back to carry out this plan."
+        )
+        _message(self.messages, then)
+        return self._planned.shown
+
+    def roll_back(self) -> RollbackResult | None:
+        """Carry out the plan shown, if the box is ticked; then show what was done and the ledger after."""
+        if self._planned is None:
+            _message(self.messages, "Press Plan first: a rollback is carried out only after its plan was shown.")
+            return None
+        if not self.confirm.value:
+            _message(self.messages, "Tick the box to confirm the plan first: nothing was changed.", error=True)
+            return None
+        planned, self._planned = self._planned, None
+        self.confirm.value = False
+        target = self.target
+        backups_dir = self.backups_dir.value.strip() or None
+        done = planned.carry_out(target, backups_dir)
+        ledger = status(target, backups_dir=backups_dir)
+        for thing in rollback_sections(done, target.url, ledger):  # below the plan it carried out
+            self.output.append_display_data(displayable(thing))
+        _message(self.messages, done.summary())
+        if self.strategy.value == "import_id":
+            self._list_imports()
+        return done

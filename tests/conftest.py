@@ -99,6 +99,19 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproc
     return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL)
 
 
+@pytest.fixture
+def two_imports(tmp_path: Path) -> tuple[str, str, str]:
+    """(database URL, first import, second import): 40 records, then 20 new ones and 10 of the first
+    moved to Key West (on_conflict update), so that undoing the second removes 20 and restores 10."""
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    records = list(generate_records(60, seed=3))
+    with connect(url) as target:
+        first = import_file(target, write_csv(tmp_path / "a.csv", records[:40]))
+        moved = [{**r, "city": "Key West"} for r in records[:10]] + records[40:]
+        second = import_file(target, write_csv(tmp_path / "b.csv", moved), on_conflict="update")
+    return url, str(first.import_id), str(second.import_id)
+
+
 # --- notebooks and reports: small databases built once per session, and the browser ------------------
 
 

@@ -19,11 +19,23 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from PIL import Image
 
-from estateflow_nb import LadderResult, connect, explore, run_ladder, verify, write_records
+from estateflow_nb import (
+    LadderResult,
+    backup,
+    connect,
+    explore,
+    list_backups,
+    rollback,
+    run_ladder,
+    verify,
+    write_records,
+)
 from estateflow_nb.plots import (
     FAIL,
     PASS,
+    _label,
     _weighted_box,
+    backups_over_time,
     city_distribution,
     distributions,
     featured_by_city,
@@ -31,6 +43,7 @@ from estateflow_nb.plots import (
     rating_histogram,
     rating_vs_reviews,
     ratings_by,
+    rollback_rows,
     throughput,
     top_cities,
 )
@@ -181,6 +194,28 @@ def test_exploration_figures(explore_db: str) -> None:
     assert "no city matches" in texts(city_distribution([], top=5))
 
 
+def test_rollback_and_backup_figures(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, _first, second = two_imports
+    with connect(url) as target:
+        backup(target, backups_dir=tmp_path / "kept")
+        plan = rollback(target, import_id=second, dry_run=True)
+        done = rollback(target, import_id=second, yes=True, backups_dir=tmp_path / "kept")
+    fig = rollback_rows(plan)
+    (ax,) = fig.axes
+    rows = plan.by_industry_state
+    # Removed, then restored stacked after it: one bar of each per industry and state.
+    assert widths(ax) == [r["removed"] for r in rows] + [r["restored"] for r in rows]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{_label(r['industry'])}, {r['state']}" for r in rows]
+    assert ax.get_title() == "Would remove 20 rows and restore 10, by industry and state"
+    assert rollback_rows(done).axes[0].get_title() == "Removed 20 rows and restored 10, by industry and state"
+
+    backups = list_backups(backups_dir=tmp_path / "kept")
+    assert [b.rows for b in backups] == [60, 60]
+    (line,) = backups_over_time(backups).axes[0].get_lines()
+    assert list(line.get_ydata()) == [60, 60] and "60" in texts(backups_over_time(backups))
+    assert "no backups" in texts(backups_over_time([]))
+
+
 def test_figures_of_an_empty_database_say_so(tmp_path: Path) -> None:
     with connect(f"sqlite:///{tmp_path / 'empty.db'}") as target:
         empty = verify(target, runs=1)
@@ -211,7 +246,7 @@ def test_no_pyplot_and_no_backend_choice() -> None:
 import sys, matplotlib
 # The raw setting: matplotlib.get_backend() would itself import pyplot to resolve it.
 backend = dict.__getitem__(matplotlib.rcParams, "backend")
-from estateflow_nb import connect, verify, write_records, import_file, explore
+from estateflow_nb import connect, verify, write_records, import_file, explore, rollback, BackupInfo
 from estateflow_nb import plots, views, widgets
 import tempfile, pathlib
 folder = pathlib.Path(tempfile.mkdtemp())
@@ -219,7 +254,10 @@ with connect(str(folder / "x.db")) as target:
     import_file(target, write_records(folder / "x.csv", 50))
     report = verify(target, runs=1)
     rows = explore.city_counts(target)
-for fig in (plots.latency(report.benchmarks), plots.distributions(report), plots.city_distribution(rows)):
+    plan = rollback(target, last_hours=1, dry_run=True)
+taken = [BackupInfo("a", "2026-11-01T10:00:00Z", 1, rows=5), BackupInfo("b", "2026-11-02T10:00:00Z", 1, rows=9)]
+for fig in (plots.latency(report.benchmarks), plots.distributions(report), plots.city_distribution(rows),
+            plots.rollback_rows(plan), plots.backups_over_time(taken)):
     views.figure_png(fig)
 assert "matplotlib.pyplot" not in sys.modules, "pyplot was imported"
 assert dict.__getitem__(matplotlib.rcParams, "backend") == backend

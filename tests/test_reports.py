@@ -7,9 +7,7 @@ HTML is checked for what makes it a report (no code, no script, nothing from the
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,14 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 import estateflow_nb
-from estateflow_nb import EstateFlowError, connect, explore, status, verify
+from estateflow_nb import EstateFlowError, backup, connect, explore, list_backups, rollback, status, verify
 from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
 from estateflow_nb.verify import brief
+from estateflow_nb.views import FAIL_MARK, PASS_MARK
 
-from .conftest import CLI, ROOT
+from .conftest import ROOT, count, run_cli, snapshot
+from .d1_fixtures import LocalD1Engine
 
 STAMPED = r"\d{8}T\d{6}Z(-\d+)?"
 
@@ -58,6 +58,15 @@ def table_rows(soup: BeautifulSoup) -> list[list[str]]:
 
 def header_facts(soup: BeautifulSoup) -> dict[str, str]:
     return {row.th.get_text(strip=True): row.td.get_text(strip=True) for row in soup.select(".ef-facts tr")}
+
+
+def headers(soups: list[BeautifulSoup]) -> list[BeautifulSoup]:
+    """Every report header shown, in order."""
+    return [soup for soup in soups if soup.select_one(".ef-report-header") is not None]
+
+
+def verdict(header: BeautifulSoup) -> str:
+    return header.select_one(".ef-verdict").get_text(strip=True)
 
 
 def find(soups: list[BeautifulSoup], selector: str) -> BeautifulSoup:
@@ -174,17 +183,11 @@ def test_ladder_report_from_the_command_line(tmp_path: Path) -> None:
     browser = tmp_path / "browser.py"
     browser.write_text(f"import sys, pathlib; pathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
     db = f"sqlite:///{tmp_path / 'ladder.db'}"
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "BROWSER": f"{sys.executable} {browser} %s"}
-    env.pop("ESTATEFLOW_DB", None)
     parameters = ["-p", "directory", str(tmp_path / "data"), "-p", "yes", "true", "-p", "runs", "1"]
-    done = subprocess.run(
-        [*CLI, "report", "ladder", "--db", db, *parameters, "--out-dir", str(tmp_path / "reports"), "--open"],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
+    done = run_cli(
+        *["report", "ladder", "--db", db, *parameters, "--out-dir", str(tmp_path / "reports"), "--open"],
         cwd=tmp_path,
-        timeout=240,
+        env={"BROWSER": f"{sys.executable} {browser} %s"},
     )
     assert done.returncode == 0, done.stderr
     html = Path(done.stdout.strip().splitlines()[-1])
@@ -232,6 +235,166 @@ def test_explore_report_filters_cities_as_the_engine_does(explore_db: str, tmp_p
     # Ratings by industry and state, rating against reviews, cities, featured by city.
     assert len(images(result.notebook)) == 4
     assert_self_contained(result.html.read_text(encoding="utf-8"))
+
+
+# --- the rollback report ------------------------------------------------------------------------------
+
+
+def test_rollback_report_shows_the_plan_and_changes_nothing(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, first, second = two_imports
+    kept = tmp_path / "kept"
+    with connect(url) as target:
+        backup(target, backups_dir=kept)
+        backup(target, backups_dir=kept)
+        before, ledger = snapshot(target), status(target, backups_dir=kept)
+        plan = rollback(target, import_id=second, dry_run=True)
+    backups = list_backups(backups_dir=kept)
+    result = run_report(
+        "rollback", db=url, parameters={"import_id": second, "backups_dir": str(kept)}, out_dir=tmp_path / "reports"
+    )
+    assert result.parameters == {"db": url, "import_id": second, "backups_dir": str(kept), "interactive": False}
+    with connect(url) as target:
+        assert snapshot(target) == before and status(target).imports == ledger.imports
+        assert count(target, "SELECT COUNT(*) FROM ef_rollbacks") == 0
+    assert list_backups(backups_dir=kept) == backups
+
+    soups = html_outputs(result.notebook)
+    state, planned = headers(soups)
+    facts = header_facts(state)
+    assert facts["Database"] == url and facts["Professionals"] == f"{len(before):,}" == "60"
+    assert facts["Imports"] == "2 completed" and facts["Newest backup"].startswith(Path(backups[0].path).name)
+    (tables,) = tables_with(soups, "table")
+    assert table_rows(tables) == [[name, f"{n:,}"] for name, n in ledger.tables.items()]
+    ledger_shown, plan_imports = tables_with(soups, "import")
+    assert [r[0] for r in table_rows(ledger_shown)] == [second, first]
+    (listed,) = tables_with(soups, "backup")
+    assert [[r[0], r[3]] for r in table_rows(listed)] == [[Path(b.path).name, "60"] for b in backups]
+
+    assert verdict(planned) == "PLAN ONLY"
+    facts = header_facts(planned)
+    assert facts["Rollback of"] == f"import {second}"
+    assert (
+        (facts["Rows it would remove"], facts["Rows it would restore"])
+        == (
+            f"{plan.rows_removed:,}",
+            f"{plan.rows_restored:,}",
+        )
+        == ("20", "10")
+    )
+    assert table_rows(plan_imports) == [[second, "b.csv", plan.imports[0]["started_at"], "completed", "20", "10", "0"]]
+    (rows,) = tables_with(soups, "industry")
+    assert table_rows(rows) == [
+        [r["industry"], r["state"], f"{r['removed']:,}", f"{r['restored']:,}"] for r in plan.by_industry_state
+    ]
+    note = find(soups, ".ef-plan-only").get_text(" ", strip=True)
+    assert note.startswith("Plan only: nothing was changed.") and "would remove 20 rows and restore 10" in note
+    assert len(images(result.notebook)) == 2  # rows per backup over time, the plan's rows
+    html = result.html.read_text(encoding="utf-8")
+    assert_self_contained(html)
+    assert "RollbackPanel" not in html and "Choose how to roll back" not in html
+
+
+def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    """`estateflow report rollback -p confirm true`: the plan, then the rollback, with its backup first."""
+    url, first, second = two_imports
+    kept = tmp_path / "kept"
+    with connect(url) as target:
+        plan = rollback(target, import_id=second, dry_run=True)
+    parameters = ["-p", "import_id", second, "-p", "confirm", "true", "-p", "backups_dir", str(kept)]
+    done = run_cli("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    notebook = Path(done.stdout.strip().splitlines()[-1]).with_suffix(".ipynb")
+
+    (taken,) = list_backups(backups_dir=kept)
+    assert taken.rows == 60 and taken.imports == 2
+    with connect(url) as target:
+        assert count(target) == 60 - plan.rows_removed == 40
+        assert count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
+        (undone,) = target.query("SELECT * FROM ef_rollbacks")
+        statuses = {r["id"]: r["status"] for r in target.query("SELECT id, status FROM ef_imports")}
+    assert statuses == {first: "completed", second: "rolled_back"}
+    assert (undone["rows_removed"], undone["rows_restored"]) == (plan.rows_removed, plan.rows_restored)
+    assert undone["backup_path"] == taken.path
+
+    soups = html_outputs(notebook)
+    _state, planned, rolled = headers(soups)
+    assert (verdict(planned), verdict(rolled)) == ("PLAN ONLY", "ROLLED BACK")
+    facts = header_facts(rolled)
+    assert (facts["Rows removed"], facts["Rows restored"]) == ("20", "10")
+    assert facts["Rollback"] == undone["id"] and facts["Backup taken before"] == taken.path
+    *_, undone_imports, ledger_now = tables_with(soups, "import")
+    assert [(r[0], r[3]) for r in table_rows(undone_imports)] == [(second, "rolled_back")]
+    assert [(r[0], r[3]) for r in table_rows(ledger_now)] == [(second, "rolled_back"), (first, "completed")]
+    assert not [s for s in soups if s.select_one(".ef-plan-only")]
+
+
+# --- the notebooks on D1 ------------------------------------------------------------------------------
+
+
+def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:
+    """The same notebooks on the local D1 engine: the token reaches the kernel through its environment
+    only, and appears in no executed notebook, report or backup."""
+    out = tmp_path / "reports"
+    ladder = run_report(
+        "ladder",
+        db=d1_url,
+        parameters={"directory": str(tmp_path / "data"), "yes": "true", "runs": "1"},
+        out_dir=out,
+    )
+    with connect(d1_url) as target:
+        assert count(target) == 11_110
+        ledger = target.query("SELECT id, rung, checkpoint, inserted FROM ef_imports ORDER BY started_at, rowid")
+    soups = html_outputs(ladder.notebook)
+    header = find(soups, ".ef-report-header")
+    assert verdict(header) == "LADDER PASSED"
+    assert header_facts(header)["Database"] == d1_url and header_facts(header)["Records handled"] == "11,110"
+    (rungs,) = tables_with(soups, "rung")
+    assert [[r[0], r[2], r[3], r[9]] for r in table_rows(rungs)] == [
+        [row["rung"], f"{row['checkpoint']:,}", f"{row['inserted']:,}", "-" if row["rung"] == "test" else "yes"]
+        for row in ledger
+    ]
+
+    verification = run_report("verification", db=d1_url, parameters={"runs": "1"}, out_dir=out)
+    with connect(d1_url) as target:
+        engine = verify(target, benchmarks=False)
+        shown = status(target)
+    soups = html_outputs(verification.notebook)
+    facts = header_facts(find(soups, ".ef-report-header"))
+    assert facts["Database"] == d1_url and facts["Checks"] == "12 of 12 passed"
+    (checks,) = tables_with(soups, "#")
+    assert [[r[1], r[2], r[3], r[5]] for r in table_rows(checks)] == [
+        [c.title, PASS_MARK if c.passed else FAIL_MARK, brief(c.observed), f"{c.failing:,}"] for c in engine.checks
+    ]
+    # The verdict is the notebook's own: every check and every latency benchmark of its run within limits.
+    (latency,) = tables_with(soups, "benchmark")
+    marks = [r[2] for r in table_rows(checks)] + [r[1] for r in table_rows(latency)]
+    passed = all(mark == PASS_MARK for mark in marks)
+    assert verdict(find(soups, ".ef-report-header")) == ("PASSED" if passed else "FAILED")
+    (ledger_table,) = tables_with(soups, "import")
+    assert [r[0] for r in table_rows(ledger_table)] == [row["id"] for row in shown.imports]
+
+    large = ledger[-1]["id"]
+    kept = tmp_path / "kept"
+    undo = run_report(
+        "rollback", db=d1_url, parameters={"import_id": large, "confirm": "true", "backups_dir": str(kept)}, out_dir=out
+    )
+    with connect(d1_url) as target:
+        assert count(target) == 1_110
+        (undone,) = target.query("SELECT id, rows_removed, bookmark FROM ef_rollbacks")
+    (taken,) = list_backups(backups_dir=kept)
+    assert taken.rows == 11_110 and taken.sql_dump
+    rolled = headers(html_outputs(undo.notebook))[-1]
+    facts = header_facts(rolled)
+    assert verdict(rolled) == "ROLLED BACK" and facts["Rows removed"] == f"{undone['rows_removed']:,}" == "10,000"
+    assert facts["Time Travel bookmark before"] == undone["bookmark"] and facts["Backup taken before"] == taken.path
+
+    for result in (ladder, verification, undo):
+        parameters = nbformat.read(str(result.notebook), as_version=4).metadata.papermill.parameters
+        assert not {name for name in parameters if "token" in name.casefold() or "cloudflare" in name.casefold()}
+    written = [p for p in [*out.rglob("*"), *kept.rglob("*")] if p.is_file()]
+    assert len([p for p in written if p.suffix in (".ipynb", ".html")]) == 6
+    for path in written:
+        assert d1_engine.token.encode() not in path.read_bytes(), path
 
 
 # --- failures and refusals ---------------------------------------------------------------------------
@@ -289,7 +452,7 @@ def test_the_command_refuses_in_one_line_before_running_anything(tmp_path: Path)
 
 
 def test_every_report_has_its_notebook() -> None:
-    assert set(REPORTS) == {"ladder", "verification", "explore"}
+    assert set(REPORTS) == {"ladder", "verification", "explore", "rollback"}
     for name, notebook in REPORTS.items():
         assert (ROOT / "notebooks" / notebook).exists(), name
     assert json.loads((ROOT / "notebooks" / REPORTS["verification"]).read_text())["metadata"]["kernelspec"]["name"] == (

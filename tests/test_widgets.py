@@ -6,17 +6,16 @@ JupyterLab does, and the outputs are the display data the browser would render.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from bs4 import BeautifulSoup
 
-from estateflow_nb import connect, explore, verify
-from estateflow_nb.widgets import ROLLBACK_MODULE, CityExplorer, LadderPanel, VerifyPanel, roll_back_last_import
+from estateflow_nb import connect, explore, import_file, list_backups, rollback, verify, write_records
+from estateflow_nb.widgets import CityExplorer, LadderPanel, RollbackPanel, VerifyPanel
 
-from .conftest import count
+from .conftest import count, snapshot, write_csv
 
 
 def shown(output: Any) -> list[dict[str, Any]]:
@@ -31,6 +30,19 @@ def text_of(output: Any) -> str:
 
 def pngs(output: Any) -> int:
     return sum("image/png" in d for d in shown(output))
+
+
+def roll_back_a_changed_plan(tick: Any, button: Any, messages: Any, db: str, before: dict[str, Any]) -> None:
+    """Tick and press after the database changed under the plan shown: refused, and nothing changed."""
+    tick.value = True
+    button.click()
+    assert "the database changed since the plan was shown, so nothing was rolled back" in text_of(messages)
+    with connect(db) as target:
+        assert snapshot(target) == before
+
+
+def ledger_statuses(target: Any) -> list[str]:
+    return [row["status"] for row in target.query("SELECT status FROM ef_imports ORDER BY started_at, rowid")]
 
 
 @pytest.fixture
@@ -92,20 +104,140 @@ def test_a_bad_database_url_is_a_message_not_a_traceback(panel: LadderPanel) -> 
     assert "EstateFlowError: unknown database URL 'postgres://elsewhere/db'" in text_of(panel.messages)
 
 
-def test_roll_back_says_when_the_rollback_engine_is_not_in_this_build(
-    panel: LadderPanel, db_url: str, monkeypatch: pytest.MonkeyPatch
+def test_roll_back_last_import_shows_the_plan_and_acts_only_with_the_tick(
+    panel: LadderPanel, db_url: str, tmp_path: Path
 ) -> None:
-    # The rollback engine arrives on its own branch; without it the button explains and changes nothing.
-    # (None in sys.modules is Python's own way to make an import fail as if the module did not exist.)
-    monkeypatch.setitem(sys.modules, ROLLBACK_MODULE, None)
+    panel.run_button.click()
+    panel.run_button.click()  # the test rung, then the small one: 110 rows
+    small = panel.result.rungs[-1].imported.import_id
+    with connect(db_url) as target:
+        before = snapshot(target)
+        plan = rollback(target, import_id=small, dry_run=True)
+    assert plan.rows_removed == 100
+
+    panel.rollback_button.click()  # unticked: the plan, nothing else
+    shown = text_of(panel.messages)
+    assert f"rolling back import {small} would change this (nothing was changed)" in shown
+    assert "removes 100 rows" in shown and "Tick 'really roll back' and press again" in shown
+    assert all(line.strip() in shown for line in plan.plan().splitlines())
+    with connect(db_url) as target:
+        assert snapshot(target) == before and ledger_statuses(target) == ["completed", "completed"]
+    assert not list_backups(backups_dir=tmp_path / "backups")
+
+    panel.rollback_confirm.value = True
+    panel.rollback_button.click()  # ticked, after the plan: that plan is carried out
+    assert panel.rollback_confirm.value is False
+    shown = text_of(panel.messages)
+    assert f"Rolled back import {small}" in shown and "removed 100 rows" in shown
+    (taken,) = list_backups(backups_dir=tmp_path / "backups")
+    assert f"backup taken before: {taken.path}" in shown and taken.rows == 110
+    with connect(db_url) as target:
+        assert count(target) == 10 and ledger_statuses(target) == ["completed", "rolled_back"]
+        assert count(target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (small,)) == 0
+
+
+def test_the_tick_alone_never_rolls_back_what_was_not_shown(panel: LadderPanel, db_url: str, tmp_path: Path) -> None:
     panel.run_button.click()
     panel.rollback_confirm.value = True
-    panel.rollback_button.click()
-    assert "Rollback is not available in this build" in text_of(panel.messages)
+    panel.rollback_button.click()  # ticked before any plan: the plan is shown, nothing done
+    assert "Not rolled back: the plan above had not been shown yet" in text_of(panel.messages)
     assert panel.rollback_confirm.value is False
+    panel.run_button.click()  # a new rung: the plan shown was about an import that is no longer the last
+    panel.rollback_confirm.value = True
+    panel.rollback_button.click()
+    assert "Not rolled back" in text_of(panel.messages)
     with connect(db_url) as target:
-        assert count(target) == 10
-        assert "Nothing was changed." in roll_back_last_import(target, confirm=True)
+        assert count(target) == 110 and ledger_statuses(target) == ["completed", "completed"]
+        newest = panel.result.rungs[-1].imported.import_id
+        # Plan shown, then the database changes under it (an import updates the planned rows): refused.
+        assert f"rolling back import {newest}" in text_of(panel.messages)
+        records = target.query("SELECT * FROM professionals WHERE import_id = ? LIMIT 10", (newest,))
+        import_file(
+            target,
+            write_csv(tmp_path / "moved.csv", [{**r, "city": "Key West"} for r in records]),
+            on_conflict="update",
+        )
+        before = snapshot(target)
+    roll_back_a_changed_plan(panel.rollback_confirm, panel.rollback_button, panel.messages, db_url, before)
+    assert not list_backups(backups_dir=tmp_path / "backups")
+
+
+# --- the rollback panel ---------------------------------------------------------------------------
+
+
+def test_rollback_panel_plans_first_and_rolls_back_only_with_the_tick(
+    two_imports: tuple[str, str, str], tmp_path: Path
+) -> None:
+    url, first, second = two_imports
+    backups = tmp_path / "kept"
+    rollback_panel = RollbackPanel(db=url, import_id=second, backups_dir=str(backups))
+    assert rollback_panel.strategy.value == "import_id" and rollback_panel.import_id.options == (second, first)
+    assert rollback_panel.confirm.disabled and rollback_panel.rollback_button.disabled
+    with connect(url) as target:
+        before = snapshot(target)
+        plan = rollback(target, import_id=second, dry_run=True)
+    assert (plan.rows_removed, plan.rows_restored) == (20, 10)
+
+    rollback_panel.rollback_button.click()  # no plan yet
+    assert "Press Plan first" in text_of(rollback_panel.messages)
+    rollback_panel.plan_button.click()
+    assert "Plan only: nothing was changed." in text_of(rollback_panel.messages)
+    header = BeautifulSoup(shown(rollback_panel.output)[0]["text/html"], "html.parser")
+    assert header.select_one(".ef-verdict").get_text(strip=True) == "PLAN ONLY"
+    rows_table = next(d for d in shown(rollback_panel.output) if "restored</th>" in d.get("text/html", ""))
+    rows = BeautifulSoup(rows_table["text/html"], "html.parser").select("tbody tr")
+    assert [[td.get_text() for td in row.find_all("td")] for row in rows] == [
+        [r["industry"], r["state"], f"{r['removed']:,}", f"{r['restored']:,}"] for r in plan.by_industry_state
+    ]
+    assert pngs(rollback_panel.output) == 1
+    assert not rollback_panel.confirm.disabled and rollback_panel.rollback_button.disabled
+
+    rollback_panel.rollback_button.click()  # a plan, but no tick
+    assert "Tick the box to confirm the plan first: nothing was changed." in text_of(rollback_panel.messages)
+    rollback_panel.confirm.value = True
+    assert not rollback_panel.rollback_button.disabled
+    rollback_panel.strategy.value = "last_hours"  # another choice withdraws the plan and the tick
+    assert rollback_panel.confirm.value is False and rollback_panel.confirm.disabled
+    rollback_panel.confirm.value = True
+    rollback_panel.rollback_button.click()
+    assert "Press Plan first" in text_of(rollback_panel.messages)
+    with connect(url) as target:
+        assert snapshot(target) == before
+    assert not backups.exists()
+
+    rollback_panel.strategy.value = "import_id"
+    rollback_panel.plan_button.click()
+    rollback_panel.confirm.value = True
+    rollback_panel.rollback_button.click()
+    assert f"Rolled back import {second}" in text_of(rollback_panel.messages)
+    assert "ROLLED BACK" in text_of(rollback_panel.output) and "The import ledger now" in text_of(rollback_panel.output)
+    assert rollback_panel.confirm.value is False and rollback_panel.rollback_button.disabled
+    assert rollback_panel.import_id.options == (first,)
+    (taken,) = list_backups(backups_dir=backups)
+    assert taken.rows == 60
+    with connect(url) as target:
+        assert count(target) == 40 and count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
+        assert ledger_statuses(target) == ["completed", "rolled_back"]
+        assert set(snapshot(target)) < set(before)
+
+
+def test_rollback_panel_refuses_a_plan_the_database_no_longer_gives(
+    two_imports: tuple[str, str, str], tmp_path: Path
+) -> None:
+    url, _first, _second = two_imports
+    rollback_panel = RollbackPanel(db=url, last_hours=1, backups_dir=str(tmp_path / "kept"))
+    assert rollback_panel.strategy.value == "last_hours" and rollback_panel.last_hours.value == 1
+    rollback_panel.plan_button.click()
+    assert "imports started in the last 1 hours" in text_of(rollback_panel.output)
+    with connect(url) as target:
+        import_file(target, write_records(tmp_path / "c.csv", 5, start=500))  # a third import, in the window
+        before = snapshot(target)
+    panel = rollback_panel
+    roll_back_a_changed_plan(panel.confirm, panel.rollback_button, panel.messages, url, before)
+    assert not (tmp_path / "kept").exists()
+    rollback_panel.strategy.value = "since/until"
+    rollback_panel.plan_button.click()
+    assert "give a date 'from' or 'to'" in text_of(rollback_panel.messages)
 
 
 def test_verify_panel_shows_the_whole_report(explore_db: str) -> None:
