@@ -84,7 +84,8 @@ def table(rows: int, big: dict[str, tuple[float, int]], small: dict[str, tuple[f
     lines += [
         "",
         f"Wall time of the whole command on {os.cpu_count()} cores: Python and kernel start, the notebook's",
-        "queries and figures, the HTML. The 1,000-row column is the fixed cost.",
+        "queries and figures, the HTML. The 1,000-row column is the fixed cost. The rollback report plans",
+        "undoing every row (the imports of the last 24 hours) and changes nothing.",
     ]
     return "\n".join(lines)
 

@@ -486,7 +486,8 @@ def rollback_rows(result: RollbackResult) -> Figure:
         labels = [f"{a:,}" + (f" + {b:,} restored" if b else "") for a, b in zip(removed, restored, strict=True)]
         ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
         ax.invert_yaxis()
-        ax.margins(x=0.2)
+        # Room for the labels: bars' sticky edges keep margins() from widening past the longest one.
+        ax.set_xlim(0, max(a + b for a, b in zip(removed, restored, strict=True)) * 1.25 or 1)
         ax.legend(fontsize=8, loc="lower right")
         ax.tick_params(axis="y", labelsize=8)
     removes, restores = ("Removed", "restored") if done else ("Would remove", "restore")
