@@ -1,10 +1,11 @@
 """The batch importer: validate, batch, write each batch with its checkpoint, retry what is transient.
 
 `import_file(target, path)` is the one call. It scans the file first (structure, record count,
-SHA-256), picks the rung, and then streams: a background thread reads and validates the next batch
-while the current one is written. Each batch, the ledger counters that describe it and the checkpoint
-commit in one transaction, so a killed process resumes after the last committed batch and a replayed
-batch adds nothing twice (inserts are idempotent on `license_number`).
+SHA-256), picks the rung, and then streams: for a big file a child process reads and validates the
+next batch while this one writes the current batch (see batches.py). Each batch, the ledger counters
+that describe it and the checkpoint commit in one transaction, so a killed process resumes after the
+last committed batch and a replayed batch adds nothing twice (inserts are idempotent on
+`license_number`).
 """
 
 from __future__ import annotations

@@ -462,10 +462,11 @@ class _Replay:
     def __init__(self, path: Path, layout: _Layout) -> None:
         self.path = path
         self.layout = layout
-        # check_same_thread=False: the importer may read the rows in a background thread.
         # cached_statements=3: our SELECT and DELETE stay prepared between dump statements
         # (preparing the SELECT afresh would double the time of a one-row-per-INSERT dump), and
         # the cache never holds more than the one dump statement just run (it may be 100 KB).
+        # check_same_thread=False: a row stream may be consumed (and closed) on another thread than
+        # the one that started it, as a notebook or a caller's own prefetching does.
         self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=3)
         # The dump's own schema is not trusted: functions in its DEFAULTs (which the authorizer does
         # not see) are then limited to SQLite's innocuous built-ins.
