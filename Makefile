@@ -21,6 +21,10 @@ $(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
+$(BIN)/.installed-bench: pyproject.toml $(BIN)/.installed-dev
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	touch $@
+
 # Generate the ladder files, run the whole ladder (verifying after each rung), verify once more, and
 # write the verification report (its path is the last line printed).
 demo: $(BIN)/.installed
@@ -51,14 +55,14 @@ $(D1_ENGINE)/node_modules/.installed: $(D1_ENGINE)/package-lock.json
 	cd $(D1_ENGINE) && npm ci
 	touch $@
 
-test: $(BIN)/.installed-dev system-deps $(D1_ENGINE)/node_modules/.installed
-	$(BIN)/ruff check estateflow_nb tests benchmarks
-	$(BIN)/ruff format --check estateflow_nb tests benchmarks
+test: lint system-deps $(D1_ENGINE)/node_modules/.installed
 	$(BIN)/pytest -q
 
+# Style and types: ruff on everything, mypy on the package (settings in pyproject.toml).
 lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check estateflow_nb tests benchmarks
 	$(BIN)/ruff format --check estateflow_nb tests benchmarks
+	$(BIN)/mypy
 
 # For contributors: strip outputs, execution counts and papermill/widget metadata from notebooks as
 # they are staged (the filter is named in .gitattributes; this puts it into your git config).
@@ -66,19 +70,19 @@ hooks: $(BIN)/.installed-dev
 	$(BIN)/nbstripout --install
 	git config filter.nbstripout.extrakeys "metadata.papermill cell.metadata.papermill"
 
-bench: $(BIN)/.installed-dev
+bench: $(BIN)/.installed-bench
 	$(BIN)/python benchmarks/bench_import.py
 
 # The D1 path against the local engine, beside a minimal reference client (see benchmarks/bench_d1.py).
-bench-d1: $(BIN)/.installed-dev $(D1_ENGINE)/node_modules/.installed
+bench-d1: $(BIN)/.installed-bench $(D1_ENGINE)/node_modules/.installed
 	$(BIN)/python benchmarks/bench_d1.py
 
 # Backup, rollback and restore timings on a 500,000-row database (working files in benchmarks/work/).
-bench-rollback: $(BIN)/.installed
+bench-rollback: $(BIN)/.installed-bench
 	$(BIN)/python benchmarks/bench_rollback.py
 
 # How long each report takes to render on 500,000 rows.
-bench-reports: $(BIN)/.installed-dev
+bench-reports: $(BIN)/.installed-bench
 	$(BIN)/python benchmarks/bench_reports.py
 
 clean:

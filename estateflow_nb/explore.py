@@ -9,7 +9,7 @@ as they are; `filter_cities` narrows the city rows without another query, for a 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .targets import Target
@@ -68,7 +68,7 @@ def filter_cities(rows: Iterable[dict[str, Any]], search: str = "", industry: st
     ]
 
 
-def cities(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def cities(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """`city_counts` rows summed over industries: one row per city and state, most professionals first."""
     merged: dict[tuple[Any, Any], dict[str, Any]] = {}
     for row in rows:

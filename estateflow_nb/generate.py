@@ -25,8 +25,8 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+from ._files import atomic_text
 from .errors import EstateFlowError, SourceError
-from .files import atomic_text
 from .schema import RECORD_COLUMNS
 
 __all__ = ["FORMATS", "LADDER_FILES", "generate_records", "invalid_count", "write_ladder", "write_records"]
@@ -808,7 +808,7 @@ def _rows(n: int, seed: int, start: int, invalid_share: float) -> Iterator[tuple
         if breakage is not None:
             values = list(row)
             breakage(values, breaker)
-            row = tuple(values)
+            row = tuple(values)  # type: ignore[assignment]  # broken on purpose: any types
         yield row
 
 

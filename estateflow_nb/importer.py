@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
+from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from .errors import (
     ConfirmationRequired,
     EstateFlowError,

@@ -395,7 +395,7 @@ def rating_vs_reviews(sample: Sequence[Mapping[str, Any]], means: Sequence[Mappi
                 [r["review_count"] for r in points],
                 s=9,
                 alpha=0.5,
-                color=INDUSTRY_COLOURS.get(industry, MUTED),
+                color=INDUSTRY_COLOURS.get(industry or "", MUTED),
                 label=_label(industry or "other"),
             )
     if means:
@@ -509,7 +509,14 @@ def backups_over_time(backups: Sequence[BackupInfo]) -> Figure:
     else:
         times = [datetime.fromisoformat(b.taken_at.replace("Z", "+00:00")) for b in counted]
         rows = [int(b.rows or 0) for b in counted]
-        ax.plot(times, rows, color=NEUTRAL, marker="o", drawstyle="steps-post", linewidth=1.5)
+        ax.plot(
+            times,  # type: ignore[arg-type]  # matplotlib's units take datetimes
+            rows,
+            color=NEUTRAL,
+            marker="o",
+            drawstyle="steps-post",
+            linewidth=1.5,
+        )
         for moment, value in zip(times, rows, strict=True):
             ax.annotate(
                 f"{value:,}", (moment, value), xytext=(0, 6), textcoords="offset points", ha="center", fontsize=8

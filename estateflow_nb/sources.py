@@ -110,8 +110,11 @@ def scan(path: str | Path, *, count_up_to: int | None = None) -> SourceInfo:
     # hashlib releases the GIL on large reads: the digest is computed while the records are counted.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(file_sha256, path)
-        with closing(reader(path, layout)) as rows:
+        rows = reader(path, layout)
+        try:
             records = sum(1 for _ in itertools.islice(rows, limit))
+        finally:
+            rows.close()  # type: ignore[attr-defined]  # a generator: closing it closes the file
         exact = limit is None or records < limit
         if not exact:
             records = max(records, _line_count(path) - (kind == "csv"))

@@ -226,7 +226,7 @@ class _Checker:
         self, number: int, name: str, title: str, column: str, prefix: str, allowed: tuple[str, ...]
     ) -> CheckResult:
         """Counts of a column with few allowed values (tier, status), from the listing pass."""
-        observed = [{column: v, "count": self.listing[f"{prefix}_{v}"]} for v in allowed]
+        observed: list[dict[str, Any]] = [{column: v, "count": self.listing[f"{prefix}_{v}"]} for v in allowed]
         other = self.listing["total"] - sum(r["count"] for r in observed)
         if other:
             observed.append({column: "(other)", "count": other})

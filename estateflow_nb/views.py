@@ -91,7 +91,7 @@ def show(*things: Any) -> None:
         display(displayable(thing))
 
 
-def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[str, str] | None = None) -> Styler:
+def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[Any, Any] | None = None) -> Styler:
     """The frame as a table without its index, text to the left; `marks` green where it passed, red where not."""
 
     def colour(value: Any) -> str:
@@ -100,7 +100,7 @@ def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[str, str
         bad = text.startswith(("✘", "FAIL", "NO")) or "failed" in text or "below" in text
         return "color: #2e7d32; font-weight: bold" if good else "color: #c62828; font-weight: bold" if bad else ""
 
-    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    text: list[Any] = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = frame.style.hide(axis="index").set_properties(subset=text, **{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     if marks is not None:

@@ -6,7 +6,7 @@ import pytest
 
 from estateflow_nb import SourceError, connect, import_file, write_records
 from estateflow_nb import importer as importer_module
-from estateflow_nb.batches import read_batches, read_batches_in_subprocess
+from estateflow_nb._batches import read_batches, read_batches_in_subprocess
 
 from .test_importer import table_rows
 

@@ -9,7 +9,7 @@ import pytest
 from estateflow_nb import ConfirmationRequired, SqlError, connect, run_ladder, rung_for, write_records
 from estateflow_nb.rungs import check_confirmation
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
-from estateflow_nb.targets.base import ExecuteResult, Statement
+from estateflow_nb.targets._base import ExecuteResult, Statement
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,8 @@ from __future__ import annotations
 import os
 
 from ..errors import EstateFlowError
-from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
-from .sqlite import SQLiteTarget
+from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+from ._sqlite import SQLiteTarget
 
 DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
 

@@ -56,6 +56,7 @@ from urllib.parse import quote
 
 import httpx
 
+from .._files import atomic_text
 from ..errors import (
     AuthError,
     ConflictError,
@@ -65,9 +66,8 @@ from ..errors import (
     TransientError,
     until_reset,
 )
-from ..files import atomic_text
 from ..schema import SCHEMA_STATEMENTS
-from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import ConflictError, SqlError, TargetError, TransientError
 from ..schema import SCHEMA_STATEMENTS
-from .base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
 # WAL lets readers (verify, a notebook) look while an import writes; synchronous=NORMAL in WAL
 # mode still survives a killed process, it only risks the last commit on power loss.

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any
 
 from . import errors
 from .schema import RecordRejected, clean_record
@@ -64,7 +64,7 @@ def read_batches_in_subprocess(
 ) -> Iterator[Batch]:
     """The same batches as `read_batches`, produced by a child process while the caller writes.
 
-    The child is a plain `python -m estateflow_nb.batches`, not multiprocessing: that would run the
+    The child is a plain `python -m estateflow_nb._batches`, not multiprocessing: that would run the
     caller's main module again in the child, which breaks scripts without a `__main__` guard.
     """
     arguments = json.dumps([str(path), start, batch_size, import_id, imported_at])
@@ -72,7 +72,7 @@ def read_batches_in_subprocess(
     home = str(Path(__file__).resolve().parent.parent)
     pythonpath = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
     child = subprocess.Popen(
-        [sys.executable, "-m", "estateflow_nb.batches", arguments],
+        [sys.executable, "-m", "estateflow_nb._batches", arguments],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -90,7 +90,8 @@ def read_batches_in_subprocess(
             yield Batch(*payload)
     except EOFError:
         child.wait()
-        detail = (child.stderr.read().decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        said = child.stderr.read() if child.stderr is not None else b""
+        detail = (said.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
         raise RuntimeError(f"the reader process for {path} stopped: {detail}") from None
     finally:
         if child.poll() is None:
@@ -104,13 +105,13 @@ def read_batches_in_subprocess(
 _LENGTH = struct.Struct("<Q")
 
 
-def _send(stream: BinaryIO, message: tuple[str, Any]) -> None:
+def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
     blob = marshal.dumps(message)
     stream.write(_LENGTH.pack(len(blob)) + blob)
     stream.flush()
 
 
-def _receive(stream: BinaryIO) -> tuple[str, Any]:
+def _receive(stream: IO[bytes]) -> tuple[str, Any]:
     header = stream.read(_LENGTH.size)
     if len(header) < _LENGTH.size:
         raise EOFError
