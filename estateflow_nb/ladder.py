@@ -8,7 +8,7 @@ keywords.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Unpack
@@ -109,7 +109,7 @@ def run_ladder(
     options: ImportOptions | None = None,
     *,
     directory: str | Path = "data",
-    files: list[str | Path] | None = None,
+    files: Sequence[str | Path] | None = None,
     confirm: Confirm | None = None,
     verify_runs: int = 5,
     benchmarks: bool = True,
