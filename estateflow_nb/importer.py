@@ -23,9 +23,10 @@ from typing import Any, TypedDict, Unpack
 
 from . import _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
+from ._confirm import Confirm
 from ._rejects import RejectsFile
 from ._retry import ATTEMPTS, BASE_SECONDS, with_retries
-from ._testing import KILL_HOOK_ENV as KILL_HOOK_ENV
+from ._testing import KILL_HOOK_ENV as KILL_HOOK_ENV  # where tests of other modules look for it
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id
 from .errors import (
@@ -45,7 +46,6 @@ RETRY_ATTEMPTS = ATTEMPTS
 # Read when each batch is written, so that a test can make retries immediate.
 RETRY_BASE_SECONDS = BASE_SECONDS
 
-Confirm = Callable[[str], bool]
 Log = Callable[[str], None]
 
 

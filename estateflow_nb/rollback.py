@@ -46,14 +46,13 @@ keeps only its own row in `ef_rollbacks` (which names the backup of what was the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from . import _rollback_sql
-from ._confirm import require_confirmation
+from ._confirm import Confirm, require_confirmation
 from ._rollback_sql import IN_JSON, Selection, ledger_rows
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
@@ -237,7 +236,7 @@ def rollback(
     dry_run: bool = False,
     backup: bool = True,
     yes: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    confirm: Confirm | None = None,
     backups_dir: str | Path | None = None,
 ) -> RollbackResult:
     """Undo imports: one of `last_hours`, `since`/`until` (dates are inclusive, whole UTC days),
