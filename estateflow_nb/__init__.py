@@ -14,7 +14,16 @@ import importlib as _importlib
 
 __version__ = "0.1.0"
 
-from .backup import BackupInfo, RestoreResult, backup, list_backups, newest_backup, prune_backups, restore
+from .backup import (
+    BackupInfo,
+    RestoreResult,
+    backup,
+    backups_folder,
+    list_backups,
+    newest_backup,
+    prune_backups,
+    restore,
+)
 from .errors import (
     AuthError,
     BackupError,
@@ -29,17 +38,18 @@ from .errors import (
     TargetError,
     TransientError,
     UnsafeDumpError,
+    until_reset,
 )
-from .generate import LADDER_FILES, generate_records, write_ladder, write_records
-from .importer import BatchMetrics, ImportResult, import_file
+from .generate import LADDER_FILES, generate_records, invalid_count, write_ladder, write_records
+from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
 from .ladder import LadderResult, RungResult, run_ladder, run_rung
-from .rollback import RollbackResult, rollback
-from .rungs import RUNGS, Rung, rung_for
-from .schema import RecordRejected, clean_record
-from .sources import SourceInfo, read_rows, scan
+from .rollback import RollbackResult, chosen_strategy, rollback
+from .rungs import RUNGS, Rung, check_confirmation, rung_for
+from .schema import RecordRejected, clean_record, unknown_columns
+from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
-from .targets import DEFAULT_DB_URL, Target, connect
-from .verify import BenchmarkResult, CheckResult, VerifyReport, run_benchmarks, verify
+from .targets import DEFAULT_DB_URL, Target, connect, resolve_url
+from .verify import BenchmarkResult, CheckResult, VerifyReport, brief, run_benchmarks, verify
 
 # Public names that live in heavy modules (matplotlib, papermill): imported when first asked for.
 _LAZY = {"ReportResult": "reports", "run_report": "reports"}
@@ -67,7 +77,9 @@ __all__ = [
     "ConflictError",
     "EstateFlowError",
     "ImportFailedError",
+    "ImportOptions",
     "ImportResult",
+    "ImportSettings",
     "LadderResult",
     "QuotaExceededError",
     "RecordRejected",
@@ -87,14 +99,21 @@ __all__ = [
     "UnsafeDumpError",
     "VerifyReport",
     "backup",
+    "backups_folder",
+    "brief",
+    "check_confirmation",
+    "chosen_strategy",
     "clean_record",
     "connect",
+    "file_sha256",
     "generate_records",
     "import_file",
+    "invalid_count",
     "list_backups",
     "newest_backup",
     "prune_backups",
     "read_rows",
+    "resolve_url",
     "restore",
     "rollback",
     "run_benchmarks",
@@ -103,7 +122,10 @@ __all__ = [
     "run_rung",
     "rung_for",
     "scan",
+    "source_format",
     "status",
+    "unknown_columns",
+    "until_reset",
     "verify",
     "write_ladder",
     "write_records",

@@ -26,12 +26,14 @@ from .sources import read_rows
 # Below this many records the child's start-up (a fresh interpreter) costs more than it saves.
 SUBPROCESS_MIN_RECORDS = 50_000
 
+Reject = tuple[int, str, dict[str, Any]]  # (record number, reason, the raw row)
+
 
 @dataclass
 class Batch:
     rows: list[tuple[Any, ...]]  # clean records with their provenance, in STORED_COLUMNS order
     licenses: list[str]
-    rejects: list[tuple[int, str, dict[str, Any]]]  # (record number, reason, the raw row)
+    rejects: list[Reject]
     end: int  # source records handled once this batch is in: the checkpoint after it
 
     @property

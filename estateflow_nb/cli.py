@@ -21,11 +21,11 @@ from . import __version__
 from .backup import backup, list_backups, prune_backups, restore
 from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
 from .generate import write_ladder, write_records
-from .importer import BatchMetrics, import_file
+from .importer import BatchMetrics, ImportOptions, import_file
 from .ladder import RungResult, run_ladder
 from .reports import REPORTS
 from .rollback import rollback
-from .schema import INDUSTRIES, ON_CONFLICT
+from .schema import INDUSTRIES, ON_CONFLICT, OnConflict
 from .status import status
 from .targets import connect
 from .verify import verify
@@ -42,7 +42,7 @@ class _Group(click.Group):
             ctx.exit(2)
         except ImportFailedError as error:
             if ctx.meta.get("json"):
-                click.echo(json.dumps(error.result.to_dict(), default=str))  # type: ignore[attr-defined]
+                click.echo(json.dumps(error.result.to_dict(), default=str))
             click.echo(f"Error: {error}", err=True)
             ctx.exit(1)
         except EstateFlowError as error:
@@ -232,7 +232,7 @@ def import_(
     batch_size: int | None,
     delay_ms: float,
     dry_run: bool,
-    on_conflict: str,
+    on_conflict: OnConflict,
     yes: bool,
     force: bool,
     no_resume: bool,
@@ -244,25 +244,21 @@ def import_(
 ) -> None:
     """Import FILE (.csv, .jsonl or .sql) in batches, resuming an unfinished import of it."""
     ctx.meta["json"] = as_json
+    options = ImportOptions(
+        batch_size=batch_size,
+        delay_ms=delay_ms,
+        dry_run=dry_run,
+        on_conflict=on_conflict,
+        yes=yes,
+        force=force,
+        resume=not no_resume,
+        rejects_dir=rejects_dir,
+        free_tier=free_tier,
+        split_days=split_days,
+    )
     log = (lambda message: click.echo(message, err=True)) if verbose else None
     with connect(db) as target, _progress_bar(not as_json) as bar:
-        result = import_file(
-            target,
-            file,
-            batch_size=batch_size,
-            delay_ms=delay_ms,
-            dry_run=dry_run,
-            on_conflict=on_conflict,
-            yes=yes,
-            force=force,
-            confirm=_confirmer(),
-            resume=not no_resume,
-            rejects_dir=rejects_dir,
-            progress=bar,
-            log=log,
-            free_tier=free_tier,
-            split_days=split_days,
-        )
+        result = import_file(target, file, options, confirm=_confirmer(), progress=bar, log=log)
     click.echo(json.dumps(result.to_dict(), default=str) if as_json else result.summary())
 
 
@@ -312,19 +308,17 @@ def ladder(
                 err=True,
             )
 
+    options = ImportOptions(yes=yes, force=force, free_tier=free_tier, split_days=split_days)
     with connect(db) as target, _progress_bar(not as_json) as bar:
         result = run_ladder(
             target,
+            options,
             directory=directory,
             files=list(files) or None,
-            yes=yes,
-            force=force,
             confirm=_confirmer(),
             verify_runs=runs,
             progress=bar,
             on_rung=announce,
-            free_tier=free_tier,
-            split_days=split_days,
         )
     data = {"passed": result.passed, "stopped": result.stopped, "rungs": result.rows()}
     _show(as_json, data, result.table(), passed=result.passed)

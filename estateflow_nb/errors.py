@@ -21,6 +21,9 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ._time import utc_now
 
 
 class EstateFlowError(Exception):
@@ -50,9 +53,9 @@ class ConfirmationRequired(EstateFlowError):
 class ImportFailedError(EstateFlowError):
     """An import stopped part way; `result` holds what it did, `__cause__` why it stopped."""
 
-    def __init__(self, message: str, result: object) -> None:
+    def __init__(self, message: str, result: Any) -> None:
         super().__init__(message)
-        self.result = result
+        self.result = result  # the importer's ImportResult
 
 
 class BackupError(EstateFlowError):
@@ -81,7 +84,7 @@ class QuotaExceededError(TargetError):
 
 def until_reset(now: datetime | None = None) -> str:
     """When D1's daily quotas reset (00:00 UTC), for messages: 'at 00:00 UTC (in 5 h 12 min)'."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = (now or utc_now()).astimezone(UTC)
     reset = (now + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
     minutes = math.ceil((reset - now).total_seconds() / 60)
     return f"at 00:00 UTC (in {minutes // 60} h {minutes % 60} min)"

@@ -2,20 +2,24 @@
 
 Each rung imports one ladder file (generated when absent) and, from the small rung on, verifies the
 whole database before the next rung may start. The first failed import or verification stops it.
+Both runners take the import's settings as `import_file` does: an `ImportOptions`, or its fields as
+keywords.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
+from ._confirm import Confirm
 from .errors import ConfirmationRequired, ImportFailedError
 from .generate import LADDER_FILES, write_ladder
-from .importer import BatchMetrics, ImportResult, import_file
+from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
 from .quota import combine, plan_import
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
+from .schema import RungVerdict
 from .sources import scan
 from .targets import Target
 from .verify import VerifyReport, verify
@@ -45,7 +49,7 @@ class RungResult:
         return self.rung.target_rate is None or self.records_per_second >= self.rung.target_rate
 
     @property
-    def verdict(self) -> str:
+    def verdict(self) -> RungVerdict:
         if self.imported.dry_run:
             return "dry run"
         if self.imported.status != "completed":
@@ -102,47 +106,35 @@ class LadderResult:
 
 def run_ladder(
     target: Target,
+    options: ImportOptions | None = None,
     *,
     directory: str | Path = "data",
-    files: list[str | Path] | None = None,
-    yes: bool = False,
-    force: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    files: Sequence[str | Path] | None = None,
+    confirm: Confirm | None = None,
     verify_runs: int = 5,
+    benchmarks: bool = True,
     progress: Callable[[BatchMetrics], None] | None = None,
     on_rung: Callable[[RungResult], None] | None = None,
     log: Callable[[str], None] | None = None,
-    free_tier: bool = False,
-    split_days: bool = False,
+    **settings: Unpack[ImportSettings],
 ) -> LadderResult:
     """Import each ladder file in turn, verifying after each rung from small on.
 
-    `files` defaults to the four generated ladder files in `directory`. `on_rung` is called after
-    each rung (and its verification) with its result, for a live table or chart. `free_tier` (D1)
-    plans the whole ladder against today's free-tier row-write budget first and refuses it when it does
-    not fit, unless `split_days` (each rung then stops cleanly at the budget; rerun after the reset).
+    `files` defaults to the four generated ladder files in `directory`. Every rung's safety rule
+    (`yes`, `force` or `confirm`) is settled before the first rung runs, and so is the free-tier plan
+    (`free_tier`: the whole ladder against today's D1 budget, refused when it does not fit unless
+    `split_days`; each rung then stops cleanly at the budget, to be rerun after the reset).
+    `on_rung` is called after each rung (and its verification) with its result, for a live table
+    or chart. `verify_runs` and `benchmarks` are passed to each verification.
     """
+    options = ImportOptions.given(options, settings)
     paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
-    # Every rung's safety rule is settled before the first rung runs: a refusal leaves nothing half done.
-    counts = [scan(path, count_up_to=RUNGS[-1].min_records).records for path in paths]
-    for records in counts:
-        check_confirmation(rung_for(records), records, yes=yes, force=force, confirm=confirm)
-    if free_tier and target.kind == "d1" and not split_days:
-        plan = combine([plan_import(target, n, rung_for(n).batch_size) for n in counts])
-        if not plan.fits:
-            raise ConfirmationRequired(plan.refusal("the same ladder command"), flag="--split-days")
+    _settle_before_the_first_rung(target, paths, options, confirm)
+    settled = replace(options, yes=True)
     result = LadderResult()
     for path in paths:
         step = run_rung(
-            target,
-            path,
-            yes=True,  # every rung's rule was settled above
-            force=force,
-            verify_runs=verify_runs,
-            progress=progress,
-            log=log,
-            free_tier=free_tier,
-            split_days=split_days,
+            target, path, settled, verify_runs=verify_runs, benchmarks=benchmarks, progress=progress, log=log
         )
         if step.error is not None:
             result.stopped = f"{path.name}: {step.error}"
@@ -157,48 +149,51 @@ def run_ladder(
     return result
 
 
+def _settle_before_the_first_rung(
+    target: Target, paths: list[Path], options: ImportOptions, confirm: Confirm | None
+) -> None:
+    """Raise now what a rung would refuse later, so that a refusal leaves nothing half done."""
+    counts = [scan(path, count_up_to=RUNGS[-1].min_records).records for path in paths]
+    if options.batch_size is None:  # as in import_file: a chosen batch size overrides the rungs' rules
+        for records in counts:
+            check_confirmation(rung_for(records), records, yes=options.yes, force=options.force, confirm=confirm)
+    if options.free_tier and not options.split_days and not options.dry_run and target.kind == "d1":
+        plan = combine(
+            [plan_import(target, n, options.batch_size or rung_for(n).batch_size, options.on_conflict) for n in counts]
+        )
+        if not plan.fits:
+            raise ConfirmationRequired(plan.refusal("the same ladder command"), flag="--split-days")
+
+
 def run_rung(
     target: Target,
     path: str | Path,
+    options: ImportOptions | None = None,
     *,
-    batch_size: int | None = None,
-    dry_run: bool = False,
-    yes: bool = False,
-    force: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    confirm: Confirm | None = None,
     verify_runs: int = 5,
+    benchmarks: bool = True,
     progress: Callable[[BatchMetrics], None] | None = None,
     log: Callable[[str], None] | None = None,
-    free_tier: bool = False,
-    split_days: bool = False,
+    **settings: Unpack[ImportSettings],
 ) -> RungResult:
     """One step of the ladder on one file: import it, then verify the database if its rung calls for it.
 
     `run_ladder` takes each of its steps here, and a notebook panel steps through the ladder by hand.
     The rung's safety rule applies as in `import_file` (a `batch_size` overrides it); a dry run writes
     nothing and verifies nothing. A failed import does not raise: its result has the verdict "import
-    failed", `error` says why, and so does the ledger.
+    failed", `error` says why, and so does the ledger. `benchmarks=False` verifies with the twelve
+    checks alone, without the latency benchmarks.
     """
+    options = ImportOptions.given(options, settings)
     error = None
     try:
-        imported = import_file(
-            target,
-            path,
-            batch_size=batch_size,
-            dry_run=dry_run,
-            yes=yes,
-            force=force,
-            confirm=confirm,
-            progress=progress,
-            log=log,
-            free_tier=free_tier,
-            split_days=split_days,
-        )
+        imported = import_file(target, path, options, confirm=confirm, progress=progress, log=log)
     except ImportFailedError as failed:
-        imported, error = failed.result, str(failed)  # type: ignore[assignment]
+        imported, error = failed.result, str(failed)
     step = RungResult(rung_for(imported.records_total), str(path), imported, error=error)
-    if not dry_run and imported.status == "completed" and step.rung.name in VERIFY_AFTER:
-        step.verification = verify(target, runs=verify_runs)
+    if not options.dry_run and imported.status == "completed" and step.rung.name in VERIFY_AFTER:
+        step.verification = verify(target, benchmarks=benchmarks, runs=verify_runs)
     return step
 
 

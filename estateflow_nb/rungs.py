@@ -7,9 +7,10 @@ chooses a batch size, which is taken as knowing what they are doing.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+from ._confirm import Confirm, require_confirmation
 from .errors import ConfirmationRequired
 
 
@@ -21,7 +22,7 @@ class Rung:
     # The old tool's targets in records/second; the test rung only proves the pipeline works.
     target_rate: float | None
     # None, "confirm" (an interactive yes or --yes) or "force" (--force only).
-    needs: str | None
+    needs: Literal["confirm", "force"] | None
 
 
 RUNGS = (
@@ -44,7 +45,7 @@ def check_confirmation(
     *,
     yes: bool = False,
     force: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    confirm: Confirm | None = None,
 ) -> None:
     """Raise ConfirmationRequired unless the rung's safety rule is met.
 
@@ -57,9 +58,5 @@ def check_confirmation(
         raise ConfirmationRequired(
             f"{records:,} records is an extra large import: pass --force to run it", flag="--force"
         )
-    question = f"{records:,} records is a large import. Go ahead?"
-    if yes or (confirm is not None and confirm(question)):
-        return
-    raise ConfirmationRequired(
-        f"{records:,} records is a large import: confirm interactively or pass --yes", flag="--yes"
-    )
+    large = f"{records:,} records is a large import"
+    require_confirmation(f"{large}. Go ahead?", large, yes=yes, confirm=confirm)

@@ -11,17 +11,31 @@ import math
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args
+
+from ._time import LEDGER_FORMAT
 
 INDUSTRIES = ("real_estate", "mortgage", "insurance", "legal", "home_inspection", "appraisal")
 STATES = ("FL", "TX", "CA")
 SUBSCRIPTION_TIERS = ("free", "basic", "premium", "enterprise")
 VERIFICATION_STATUSES = ("pending", "verified", "rejected", "expired")
-IMPORT_STATUSES = ("running", "completed", "failed", "rolled_back")
-ON_CONFLICT = ("skip", "update", "fail")
-# How the ledger writes times (UTC, whole seconds): text that sorts in time order, so windows of
-# imports are selected with plain string comparisons on both targets.
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+# The words the engine answers with. Each is a Literal, so mypy catches a misspelt status, and the
+# tuple beside it is the same list for a menu or a check at run time.
+ImportStatus = Literal["running", "completed", "failed", "rolled_back"]  # an import's row in ef_imports
+IMPORT_STATUSES: tuple[ImportStatus, ...] = get_args(ImportStatus)
+# What an ImportResult says: the ledger's status, or "dry_run" for a plan that wrote nothing.
+ImportResultStatus = ImportStatus | Literal["dry_run"]
+# What a license number already in the table does to a record: skip it, update the row, or fail.
+OnConflict = Literal["skip", "update", "fail"]
+ON_CONFLICT: tuple[OnConflict, ...] = get_args(OnConflict)
+# A ladder rung's verdict: its import and verification went through, and at the old tool's pace?
+RungVerdict = Literal["pass", "below target", "import failed", "verification failed", "dry run"]
+RollbackStrategy = Literal["last", "date", "industry", "import", "reset"]
+# "planned" only while it asks for confirmation.
+RollbackStatus = Literal["rolled_back", "dry_run", "nothing", "planned"]
+# How the ledger writes times: see _time.
+TIMESTAMP_FORMAT = LEDGER_FORMAT
 
 # The columns a source may carry, in the order files are written and records are stored.
 RECORD_COLUMNS = (

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ._sql import quote_name
 from .backup import newest_backup
 from .targets import Target
 
@@ -67,7 +68,7 @@ class StatusReport:
 def status(target: Target, *, limit: int = 20, backups_dir: str | Path | None = None) -> StatusReport:
     """Counts of every table, the newest `limit` imports, the totals by status and the newest backup
     in `backups_dir` (default: $ESTATEFLOW_BACKUPS or ./backups)."""
-    tables = {name: int(target.scalar(f"SELECT COUNT(*) FROM {name}") or 0) for name in TABLES}
+    tables = {name: int(target.scalar(f"SELECT COUNT(*) FROM {quote_name(name)}") or 0) for name in TABLES}
     imports = target.query(
         "SELECT id, source_path, status, rung, records_total, checkpoint, inserted, updated, skipped, rejected,"
         " removed, batches, seconds, started_at, finished_at, rolled_back_at, error"

@@ -1,5 +1,9 @@
 """Shared fixtures: real SQLite files in a temporary folder, small generated sources, and the local D1
-engine (see d1_fixtures.py) for the D1 tests."""
+engine (see d1_fixtures.py) for the D1 tests.
+
+Tests that need the local D1 engine (Node.js) are marked `d1`, and those that drive Chromium are
+marked `browser`, here, as they are collected: `pytest -m "not d1 and not browser"` runs the rest.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,32 @@ from .d1_fixtures import d1_engine, d1_env, d1_target, d1_url  # noqa: F401 (fix
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "estateflow_nb.cli"]
+
+D1_FIXTURES = frozenset({"d1_engine", "d1_env", "d1_url", "d1_target"})
+# Where what drives Chromium comes from: our helpers (browser.py) and Playwright itself.
+BROWSER_MODULES = (f"{__package__}.browser", "playwright")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _uses_d1(item):
+            item.add_marker(pytest.mark.d1)
+        if _uses_the_browser(item):
+            item.add_marker(pytest.mark.browser)
+
+
+def _uses_d1(item: pytest.Item) -> bool:
+    """A D1 fixture, or `each_target` in its D1 turn (which asks for the engine only when it runs)."""
+    callspec = getattr(item, "callspec", None)
+    each = callspec.params.get("each_target") if callspec is not None else None
+    return bool(D1_FIXTURES & set(getattr(item, "fixturenames", ()))) or each == "d1"
+
+
+def _uses_the_browser(item: pytest.Item) -> bool:
+    """A test in a module that imports the browser helpers or Playwright."""
+    module = getattr(item, "module", None)
+    names = vars(module).values() if module is not None else ()
+    return any(str(getattr(value, "__module__", "") or "").startswith(BROWSER_MODULES) for value in names)
 
 
 @pytest.fixture

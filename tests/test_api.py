@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import ast
+import importlib
+import inspect
 import subprocess
 import sys
 import types
@@ -24,6 +27,28 @@ def test_all_is_complete_and_exists() -> None:
     for name in estateflow_nb.__all__:
         assert getattr(estateflow_nb, name) is not None
     assert estateflow_nb.run_report is estateflow_nb.reports.run_report
+
+
+def test_all_names_every_public_class_and_function_of_the_modules_it_imports() -> None:
+    """What `from estateflow_nb import ...` offers is what the public modules define: nothing public
+    left out of `__all__`, and nothing private in it."""
+    tree = ast.parse(inspect.getsource(estateflow_nb))
+    imported = {
+        node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module
+    }
+    public_modules = sorted(name for name in imported if not name.startswith("_"))
+    assert {"importer", "ladder", "rollback", "schema", "targets"} <= set(public_modules)
+    defined = [
+        f"{name}.{attribute}"
+        for name in public_modules
+        for attribute, value in vars(importlib.import_module(f"estateflow_nb.{name}")).items()
+        if (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == f"estateflow_nb.{name}"
+        and not attribute.startswith("_")
+    ]
+    missing = [where for where in defined if where.split(".")[-1] not in estateflow_nb.__all__]
+    assert missing == [], f"public but not in estateflow_nb.__all__: {missing}"
+    assert [name for name in estateflow_nb.__all__ if name.startswith("_")] == []
 
 
 def test_importing_the_package_and_the_cli_stays_light() -> None:

@@ -6,14 +6,18 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_type_hints
 
 import pytest
 
 from estateflow_nb import (
     ConfirmationRequired,
+    EstateFlowError,
     ImportFailedError,
+    ImportOptions,
+    ImportSettings,
     SourceChangedError,
     TransientError,
     UnsafeDumpError,
@@ -23,6 +27,7 @@ from estateflow_nb import (
     write_records,
 )
 from estateflow_nb import importer as importer_module
+from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.targets import SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, write_csv
@@ -54,6 +59,47 @@ def test_import_writes_every_record_with_its_provenance(target: SQLiteTarget, ma
     row = ledger(target, result.import_id)
     assert row["status"] == "completed" and row["checkpoint"] == 45 and row["batches"] == 5
     assert row["source_sha256"] and row["source_path"] == str(source.resolve()) and row["finished_at"]
+
+
+def test_options_and_keywords_are_one_and_the_same(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30, mutate={4: {"email": "nope"}})
+    options = ImportOptions(batch_size=7, dry_run=True)
+    by_options = import_file(target, source, options)
+    by_keywords = import_file(target, source, batch_size=7, dry_run=True)
+    timings = {"seconds": 0, "records_per_second": 0}
+    assert by_options.to_dict() | timings == by_keywords.to_dict() | timings
+    assert (by_options.batches, by_options.rejected) == (5, 1)
+    # Keywords win over the options they come with; the options themselves stay as they were.
+    real = import_file(target, source, options, dry_run=False, rejects_dir=source.parent / "rejects")
+    assert (real.status, real.batch_size, real.batches, real.inserted) == ("completed", 7, 5, 29)
+    assert Path(real.rejects_path or "").parent == source.parent / "rejects"
+    assert options.dry_run and count(target) == 29
+
+
+def test_every_option_can_be_a_keyword() -> None:
+    """ImportSettings, the keywords' type, lists exactly the fields of ImportOptions, typed alike."""
+    assert get_type_hints(ImportSettings) == {
+        f.name: get_type_hints(ImportOptions)[f.name] for f in fields(ImportOptions)
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"on_conflict": "merge"}, "on_conflict must be one of skip, update, fail, not 'merge'"),
+        ({"batch_size": 0}, "batch size must be at least 1, not 0"),
+        ({"retries": 0}, "retries must be at least 1, not 0"),
+        ({"delay_ms": -5}, "delay must be 0 ms or more, not -5"),
+    ],
+)
+def test_bad_options_are_one_clear_error_before_anything_is_read(
+    target: SQLiteTarget, tmp_path: Path, settings: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(EstateFlowError, match=f"^{message}$"):
+        ImportOptions(**settings)
+    with pytest.raises(EstateFlowError, match=f"^{message}$"):
+        import_file(target, tmp_path / "not-even-there.csv", **settings)
+    assert count(target, "SELECT COUNT(*) FROM ef_imports") == 0
 
 
 def test_rejected_records_are_kept_with_their_reason(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
@@ -237,7 +283,7 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
     rows[50]["license_number"] = rows[10]["license_number"]
     source = write_csv(tmp_path / "pros.csv", rows)
     url = f"sqlite:///{tmp_path / 'killed.db'}"
-    env = {**os.environ, importer_module.KILL_HOOK_ENV: f"3:{when}", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, KILL_HOOK_ENV: f"3:{when}", "PYTHONPATH": str(ROOT)}
     command = [*CLI, "import", str(source), "--db", url, "--batch-size", "10"]
     killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
@@ -246,7 +292,7 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
         assert row["status"] == "running"
         assert row["checkpoint"] == (20 if when == "before" else 30)
         assert count(t) == row["inserted"] == row["checkpoint"] - row["rejected"]
-    del env[importer_module.KILL_HOOK_ENV]
+    del env[KILL_HOOK_ENV]
     resumed = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)

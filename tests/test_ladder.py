@@ -6,8 +6,19 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import ConfirmationRequired, SqlError, connect, run_ladder, rung_for, write_records
-from estateflow_nb.rungs import check_confirmation
+from estateflow_nb import (
+    ConfirmationRequired,
+    ImportOptions,
+    ImportResult,
+    RungResult,
+    SqlError,
+    check_confirmation,
+    connect,
+    run_ladder,
+    run_rung,
+    rung_for,
+    write_records,
+)
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
 from estateflow_nb.targets._base import ExecuteResult, Statement
 
@@ -48,25 +59,95 @@ def test_safety_rules() -> None:
     check_confirmation(extra, 100_000, force=True)
 
 
-def test_the_whole_ladder_runs_and_verifies(tmp_path: Path) -> None:
+@pytest.fixture
+def three_rungs(tmp_path: Path) -> list[Path]:
+    """A test, a small and a medium rung (20, 150 and 1,500 records): the ladder's shape, a seventh of its size."""
+    return [
+        write_records(tmp_path / "a.csv", 20),
+        write_records(tmp_path / "b.csv", 150, start=20),
+        write_records(tmp_path / "c.csv", 1500, start=170),
+    ]
+
+
+def test_a_ladder_runs_and_verifies_after_every_rung_from_small_on(tmp_path: Path, three_rungs: list[Path]) -> None:
     seen: list[str] = []
     with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
         result = run_ladder(
             target,
-            directory=tmp_path / "data",
-            yes=True,
+            files=three_rungs,
             verify_runs=1,
+            benchmarks=False,
             on_rung=lambda step: seen.append(step.rung.name),
         )
-        assert target.scalar("SELECT COUNT(*) FROM professionals") == 11_110
-    assert seen == ["test", "small", "medium", "large"]
-    assert result.passed and result.stopped is None
+        assert target.scalar("SELECT COUNT(*) FROM professionals") == 1670
+        ledger = target.query("SELECT rung, status FROM ef_imports ORDER BY started_at, rowid")
+    assert [(r["rung"], r["status"]) for r in ledger] == [
+        ("test", "completed"),
+        ("small", "completed"),
+        ("medium", "completed"),
+    ]
+    assert seen == ["test", "small", "medium"] and result.stopped is None
     rows = result.rows()
-    assert [r["records"] for r in rows] == [10, 100, 1000, 10_000]
-    assert [r["verified"] for r in rows] == [None, True, True, True]
-    assert [r["target_rate"] for r in rows] == [None, 50.0, 75.0, 100.0]
-    assert all(r["verdict"] == "pass" for r in rows)
-    assert "Ladder passed." in result.table()
+    assert [r["records"] for r in rows] == [20, 150, 1500]
+    assert [r["inserted"] for r in rows] == [20, 150, 1500]
+    assert [r["verified"] for r in rows] == [None, True, True]
+    assert [r["target_rate"] for r in rows] == [None, 50.0, 75.0]
+    # Whether a rung keeps the old tool's pace is the machine's business; the verdict must follow it.
+    for step in result.rungs:
+        assert step.meets_target == (step.rung.target_rate is None or step.records_per_second >= step.rung.target_rate)
+        assert step.verdict == ("pass" if step.meets_target else "below target")
+    assert result.passed == all(step.meets_target for step in result.rungs)
+    assert ("Ladder passed." in result.table()) == result.passed
+
+
+def imported(records: int, seconds: float, **changes: Any) -> ImportResult:
+    return ImportResult(
+        **{
+            "import_id": "imp-x",
+            "source": "f.csv",
+            "target": "sqlite:///x.db",
+            "rung": rung_for(records).name,
+            "batch_size": 100,
+            "on_conflict": "skip",
+            "status": "completed",
+            "records_total": records,
+            "records_read": records,
+            "seconds": seconds,
+            **changes,
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("records", "seconds", "changes", "verdict"),
+    [
+        (150, 1.0, {}, "pass"),  # 150/s against the small rung's 50/s
+        (150, 10.0, {}, "below target"),  # 15/s
+        (1500, 10.0, {}, "pass"),  # 150/s against the medium rung's 75/s
+        (1500, 30.0, {}, "below target"),  # 50/s
+        (20, 1000.0, {}, "pass"),  # the test rung has no target
+        (150, 1.0, {"status": "failed"}, "import failed"),
+        (150, 1.0, {"status": "dry_run", "dry_run": True}, "dry run"),
+    ],
+)
+def test_the_verdict_weighs_the_pace_against_the_rungs_target(
+    records: int, seconds: float, changes: dict[str, Any], verdict: str
+) -> None:
+    step = RungResult(rung_for(records), "f.csv", imported(records, seconds, **changes))
+    assert step.verdict == verdict
+
+
+def test_options_or_keywords_reach_every_rung(tmp_path: Path, three_rungs: list[Path]) -> None:
+    """One ImportOptions for the whole ladder, keywords on top; a batch size overrides every rung's."""
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
+        planned = run_ladder(target, ImportOptions(batch_size=600, on_conflict="fail"), files=three_rungs, dry_run=True)
+        assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+        assert [s.verdict for s in planned.rungs] == ["dry run"] * 3
+        assert [(s.imported.batch_size, s.imported.on_conflict) for s in planned.rungs] == [(600, "fail")] * 3
+        assert [s.imported.batches for s in planned.rungs] == [1, 1, 3]
+        step = run_rung(target, three_rungs[1], ImportOptions(batch_size=40), benchmarks=False, verify_runs=1)
+        assert step.imported.batches == 4 and step.verification is not None and step.verification.passed
+        assert step.verification.benchmarks == []
 
 
 def test_ladder_refuses_up_front_without_confirmation(tmp_path: Path) -> None:
@@ -74,14 +155,16 @@ def test_ladder_refuses_up_front_without_confirmation(tmp_path: Path) -> None:
         with pytest.raises(ConfirmationRequired, match="--yes"):
             run_ladder(target, directory=tmp_path / "data")
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
-
-
-def test_ladder_stops_at_the_first_failed_verification(tmp_path: Path) -> None:
-    files = [
-        write_records(tmp_path / "a.csv", 20),
-        write_records(tmp_path / "b.csv", 150, start=20),
-        write_records(tmp_path / "c.csv", 1500, start=170),
+    # The four ladder files were written where asked, for the next run.
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "large-10000.sql",
+        "medium-1000.sql",
+        "small-100.sql",
+        "test-10.sql",
     ]
+
+
+def test_ladder_stops_at_the_first_failed_verification(tmp_path: Path, three_rungs: list[Path]) -> None:
     with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
         # A row no import accounts for: the total count check fails at the first verification.
         target.execute(
@@ -92,7 +175,7 @@ def test_ladder_stops_at_the_first_failed_verification(tmp_path: Path) -> None:
                 )
             ]
         )
-        result = run_ladder(target, files=files, verify_runs=1)
+        result = run_ladder(target, files=three_rungs, verify_runs=1, benchmarks=False)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 1 + 20 + 150
     assert [r.rung.name for r in result.rungs] == ["test", "small"]
     assert result.rungs[-1].verdict == "verification failed"
@@ -114,14 +197,9 @@ class FailingOnBatch(SQLiteTarget):
         return super().execute(statements, **kwargs)
 
 
-def test_ladder_stops_at_the_first_failed_import_and_says_why(tmp_path: Path) -> None:
-    files = [
-        write_records(tmp_path / "a.csv", 20),
-        write_records(tmp_path / "b.csv", 150, start=20),
-        write_records(tmp_path / "c.csv", 1500, start=170),
-    ]
+def test_ladder_stops_at_the_first_failed_import_and_says_why(tmp_path: Path, three_rungs: list[Path]) -> None:
     with FailingOnBatch(tmp_path / "ladder.db", fail_at=4) as target:  # a.csv: 2 batches, b.csv: 2
-        result = run_ladder(target, files=files, verify_runs=1)
+        result = run_ladder(target, files=three_rungs, verify_runs=1, benchmarks=False)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 20 + 100
     test, small = result.rungs
     assert test.verdict == "pass" and test.error is None

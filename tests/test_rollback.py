@@ -4,7 +4,7 @@ import json
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +20,15 @@ from estateflow_nb import (
     rollback,
     verify,
 )
-from estateflow_nb.importer import KILL_HOOK_ENV
+from estateflow_nb._testing import KILL_HOOK_ENV
+from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
 
-from .conftest import count, ledger_balances, run_cli, snapshot, write_csv
-
-FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from .conftest import count, invoke, ledger_balances, run_cli, snapshot, write_csv
 
 
 def ago(hours: float) -> str:
-    return (datetime.now(UTC) - timedelta(hours=hours)).strftime(FORMAT)
+    return ledger_time(utc_now() - timedelta(hours=hours))
 
 
 def set_started(target: Target, import_id: str, started_at: str) -> None:
@@ -324,24 +323,24 @@ def test_a_rollback_killed_by_sigkill_is_all_or_nothing(directory: Directory, tm
 def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) -> None:
     d = directory
     url = d.target.url
-    refused = run_cli("rollback", "import", d.ids["mid"], "--db", url, cwd=tmp_path)
+    refused = invoke("rollback", "import", d.ids["mid"], "--db", url, cwd=tmp_path)
     assert refused.returncode == 2 and refused.stderr.startswith("Refused: ") and "--yes" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    planned = run_cli("rollback", "date", "2000-01-01", "2100-01-01", "--db", url, "--dry-run", cwd=tmp_path)
+    planned = invoke("rollback", "date", "2000-01-01", "2100-01-01", "--db", url, "--dry-run", cwd=tmp_path)
     assert planned.returncode == 0 and "would change" in planned.stdout and count(d.target) == 49
-    done = run_cli("rollback", "import", d.ids["mid"], "--db", url, "--yes", "--json", cwd=tmp_path)
+    done = invoke("rollback", "import", d.ids["mid"], "--db", url, "--yes", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["status"] == "rolled_back" and summary["rows_removed"] == 15
     assert Path(tmp_path / summary["backup_path"]).is_file() and summary["backup_path"].startswith("backups/")
-    text = run_cli("rollback", "industry", "insurance", "--db", url, "--yes", cwd=tmp_path)
+    text = invoke("rollback", "industry", "insurance", "--db", url, "--yes", cwd=tmp_path)
     assert text.returncode == 0 and "Rolled back the imported rows of industry insurance" in text.stdout
-    unknown = run_cli("rollback", "industry", "plumbing", "--db", url, "--yes", cwd=tmp_path)
+    unknown = invoke("rollback", "industry", "plumbing", "--db", url, "--yes", cwd=tmp_path)
     assert unknown.returncode == 1 and "unknown industry" in unknown.stderr
-    missing = run_cli("rollback", "import", "imp-nope", "--db", url, "--yes", cwd=tmp_path)
+    missing = invoke("rollback", "import", "imp-nope", "--db", url, "--yes", cwd=tmp_path)
     assert missing.returncode == 1 and "no import 'imp-nope'" in missing.stderr
-    assert run_cli("db", "reset", "--db", url, cwd=tmp_path).returncode == 2
-    reset = run_cli("db", "reset", "--db", url, "--yes", "--json", cwd=tmp_path)
+    assert invoke("db", "reset", "--db", url, cwd=tmp_path).returncode == 2
+    reset = invoke("db", "reset", "--db", url, "--yes", "--json", cwd=tmp_path)
     assert reset.returncode == 0 and json.loads(reset.stdout)["strategy"] == "reset"
     assert count(d.target) == 0
 

@@ -11,7 +11,7 @@ import copy
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 
 from estateflow_nb import backup, connect, import_file, restore, rollback
+from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Sql
 
 from .conftest import write_csv
@@ -90,7 +91,7 @@ class RollbackMachine(RuleBasedStateMachine):
         self.model = Model()
         self.files: list[tuple[Path, list[dict[str, Any]]]] = []
         self.backups: list[tuple[str, Model]] = []
-        self.now = datetime.now(UTC)
+        self.now = utc_now()
 
     def teardown(self) -> None:
         self.target.close()
@@ -102,7 +103,7 @@ class RollbackMachine(RuleBasedStateMachine):
         mode = "update" if update else "skip"
         result = import_file(self.target, path, on_conflict=mode, batch_size=batch)
         import_id = result.import_id or ""
-        started = (self.now - timedelta(hours=hours_ago + 0.5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started = ledger_time(self.now - timedelta(hours=hours_ago + 0.5))
         self.target.execute([Sql("UPDATE ef_imports SET started_at = ? WHERE id = ?", (started, import_id))])
         self.model.imports[import_id] = {"started_at": started, "status": "completed"}
         seen = set()
@@ -167,7 +168,7 @@ class RollbackMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._live())
     @rule(hours=st.integers(1, 90))
     def rollback_last_hours(self, hours: int) -> None:
-        cutoff = (datetime.now(UTC) - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = ledger_time(utc_now() - timedelta(hours=hours))
         dead = {i for i in self._live() if self.model.imports[i]["started_at"] >= cutoff}
         self._rollback(dead, last_hours=hours)
 

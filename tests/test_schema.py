@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import sqlite3
+from typing import get_args
 
 import pytest
 
+from estateflow_nb._ledger import CONFLICT_TAILS
 from estateflow_nb.schema import (
+    IMPORT_STATUSES,
+    IMPORTS_DDL,
+    ON_CONFLICT,
     RECORD_COLUMNS,
     SCHEMA_STATEMENTS,
+    ImportStatus,
+    OnConflict,
     RecordRejected,
     clean_record,
     unknown_columns,
@@ -118,3 +125,9 @@ def test_schema_is_idempotent_and_enforces_the_table_rules() -> None:
     bad_rating[RECORD_COLUMNS.index("rating")] = 6.0
     with pytest.raises(sqlite3.IntegrityError, match="CHECK"):
         conn.execute(insert, bad_rating)
+
+
+def test_each_allowed_word_has_its_one_list_and_its_sql() -> None:
+    """The Literal types and the tuples beside them are one list; every conflict rule has its SQL."""
+    assert get_args(OnConflict) == ON_CONFLICT and set(CONFLICT_TAILS) == set(ON_CONFLICT)
+    assert get_args(ImportStatus) == IMPORT_STATUSES and "DEFAULT 'running'" in IMPORTS_DDL
