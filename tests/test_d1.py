@@ -215,10 +215,10 @@ def test_changes_counts_each_packed_piece_on_d1(d1_target: D1Target) -> None:
 def test_the_engine_enforces_d1_limits_that_packing_keeps_to(d1_target: D1Target) -> None:
     """The engine rejects the 101st bound parameter and the 100,001st byte; packed statements pass."""
     with pytest.raises(SqlError, match="too many SQL variables"):
-        d1_target._request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
+        d1_target.api.request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
     with pytest.raises(SqlError, match=r"too long|TOOBIG"):
-        d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
-    d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
+        d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
+    d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
     d1_target.execute([Sql("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")])
     rows = [(i, "ü" * (i * 4_999 % 70_000), "x" * (150_000 if i % 9 == 0 else 1), i / 3) for i in range(40)]
     d1_target.execute([_insert(rows)])
