@@ -29,6 +29,7 @@ from estateflow_nb import (
     verify,
     write_records,
 )
+from estateflow_nb.quota import QuotaGuard, plan_import
 from estateflow_nb.schema import MAX_TEXT_LENGTH, STORED_COLUMNS
 from estateflow_nb.targets import CHANGES, InsertRows, Sql
 from estateflow_nb.targets.d1 import (
@@ -364,6 +365,20 @@ def test_rollback_backup_and_status_on_d1(d1_target: D1Target, tmp_path: Path) -
     assert shown.bookmark and shown.bookmark["bookmark"] == bookmark and bookmark in shown.table()
     with pytest.raises(EstateFlowError, match="Time Travel bookmark"):
         restore(d1_target, saved.path, yes=True, backups_dir=tmp_path / "backups")
+
+
+def test_a_quota_guard_answers_as_its_d1_target(d1_target: D1Target, tmp_path: Path) -> None:
+    """The guard of a --free-tier import holds back writes only: the bookmark a rollback records, the
+    backup paged out of D1 and the refusal to restore a file are its target's own."""
+    from estateflow_nb import backup, restore
+
+    guard = QuotaGuard(d1_target, plan_import(d1_target, 10, 10))
+    bookmark = d1_target.bookmark()
+    assert bookmark and guard.bookmark() == bookmark
+    path = backup(guard, backups_dir=tmp_path / "backups")
+    assert path.with_suffix(".sql").exists()
+    with pytest.raises(EstateFlowError, match="Time Travel bookmark"):
+        restore(guard, path, yes=True, backups_dir=tmp_path / "backups")
 
 
 def test_a_backup_pages_through_tables_larger_than_a_page(d1_target: D1Target, tmp_path: Path) -> None:

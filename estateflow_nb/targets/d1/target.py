@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
+import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -29,13 +31,19 @@ from ..._time import ledger_time
 from ...errors import TargetError
 from ...schema import SCHEMA_STATEMENTS
 from .._base import ExecuteResult, Limits, Sql, Statement, Target
-from ._dump import dump_sql
+from ._dump import dump_sql, load_dump
 from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api, RatePacer
 from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render
 
 MAX_QUERY_SECONDS = 30.0
 READ_ATTEMPTS = 4
 READ_RETRY_BASE_SECONDS = 0.5
+
+_TIME_TRAVEL_REFUSAL = (
+    "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark"
+    " with `wrangler d1 time-travel restore DATABASE --bookmark=BOOKMARK` (`estateflow status`"
+    " shows the bookmark taken before the last rollback)"
+)
 
 
 def parse_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, str]:
@@ -155,3 +163,16 @@ class D1Target(Target):
     def dump_sql(self, path: str | Path) -> Path:
         """Write every table (schema, rows, indexes) to `path` as a SQL dump, paging through D1."""
         return dump_sql(self.query, path)
+
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path:
+        """A D1 database leaves D1 as a SQL dump (in `scratch_folder`), replayed into `connection`."""
+        dump = self.dump_sql(scratch_folder / f".d1-dump-{secrets.token_hex(4)}.sql")
+        try:
+            load_dump(dump, connection)
+        except BaseException:
+            dump.unlink(missing_ok=True)
+            raise
+        return dump
+
+    def replace_refusal(self) -> str:
+        return _TIME_TRAVEL_REFUSAL
