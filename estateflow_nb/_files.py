@@ -1,9 +1,10 @@
-"""Files that appear complete or not at all."""
+"""File helpers: text files that appear complete or not at all, and SQLite files opened only to read."""
 
 from __future__ import annotations
 
 import os
 import secrets
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,3 +31,9 @@ def atomic_text(path: str | Path) -> Iterator[TextIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def open_read_only(path: str | Path) -> sqlite3.Connection:
+    """The SQLite database at `path`, opened only to read and with `immutable=1`: no locks, and no
+    -wal or -shm file created beside it, so reading a file that lives elsewhere writes nothing there."""
+    return sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1", uri=True)

@@ -8,13 +8,16 @@
 The folder is `backups_dir=`, else `ESTATEFLOW_BACKUPS`, else `backups/` in the working directory.
 Names come only from this module: a backup is written under a temporary name, checked with
 `PRAGMA integrity_check`, switched to a self-contained rollback-journal file, and hard-linked to
-its final name, which fails rather than overwrite an earlier backup. Copies in both directions use
-SQLite's online backup API: a backup taken while an import writes is a consistent snapshot, and a
-restore is seen at once through the target's open connection.
+its final name, which fails rather than overwrite an earlier backup.
+
+The copies themselves are the target's (`Target.copy_into`, `Target.replace_with`), so this module
+never asks which kind of database it holds. A SQLite file uses SQLite's online backup API in both
+directions: a backup taken while an import writes is a consistent snapshot, and a restore is seen at
+once through the target's open connection. A D1 database leaves D1 as a SQL dump, kept beside the
+copy; restoring into D1 is Time Travel's job, and the target says so before anything is done.
 
 Files are read with `immutable=1` (no locks, no -wal or -shm files beside them), so checking a FILE
-that lives elsewhere writes nothing there. A D1 database is backed up through a SQL dump paged out of
-D1 (kept beside the copy); restoring into D1 is Time Travel's job, not this module's.
+that lives elsewhere writes nothing there.
 """
 
 from __future__ import annotations
@@ -24,20 +27,21 @@ import re
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .errors import BackupError, ConfirmationRequired, EstateFlowError
-from .schema import CORE_TABLES, SCHEMA_STATEMENTS, TIMESTAMP_FORMAT
-from .targets import Sql, SQLiteTarget, Target
+from ._confirm import Confirm, require_confirmation
+from ._files import open_read_only
+from ._sql import quote_name
+from ._time import compact_time, ledger_time, new_id, parse_time
+from .errors import BackupError, EstateFlowError, TargetError
+from .schema import CORE_TABLES, SCHEMA_STATEMENTS
+from .targets import Sql, Target
 
 BACKUPS_ENV = "ESTATEFLOW_BACKUPS"
 DEFAULT_BACKUPS_DIR = "backups"
-_STAMP = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(r"^backup-(\d{8}T\d{6}Z)(?:-(\d+))?\.sqlite$")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -91,47 +95,6 @@ def backups_folder(backups_dir: str | Path | None = None) -> Path:
     return Path(backups_dir or os.environ.get(BACKUPS_ENV) or DEFAULT_BACKUPS_DIR)
 
 
-def _sqlite_connection(target: Target) -> sqlite3.Connection:
-    """The live connection a restore copies into; SQLite only."""
-    if isinstance(target, SQLiteTarget):
-        return target.connection
-    if target.kind == "d1":
-        raise EstateFlowError(
-            "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark"
-            " with `wrangler d1 time-travel restore DATABASE --bookmark=BOOKMARK` (`estateflow status`"
-            " shows the bookmark taken before the last rollback)"
-        )
-    raise EstateFlowError(f"restores of {target.kind} databases are not supported")
-
-
-def _copy_into(target: Target, copy: sqlite3.Connection, tmp: Path) -> Path | None:
-    """Copy the whole database into `copy`: the one place that tells kinds of targets apart.
-
-    SQLite uses the online backup API. D1 is paged out into a SQL dump, which is then replayed into
-    the local copy; the dump is returned so that it can be kept beside the backup.
-    """
-    if isinstance(target, SQLiteTarget):
-        target.connection.backup(copy)
-        return None
-    dump_sql = getattr(target, "dump_sql", None)
-    if dump_sql is None:
-        raise EstateFlowError(f"backups of {target.kind} databases are not supported")
-    dump = dump_sql(tmp.with_name(f"{tmp.name}.sql"))
-    with open(dump, encoding="utf-8", newline="") as lines:
-        statement = ""
-        for line in lines:
-            statement += line
-            # complete_statement scans the whole text: ask only where a statement may end.
-            if line.rstrip().endswith(";") and sqlite3.complete_statement(statement):
-                copy.execute(statement)
-                statement = ""
-    return dump
-
-
-def _open_read_only(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
-
-
 def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
     found = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
     if found != ["ok"]:
@@ -143,14 +106,14 @@ def _expected_columns() -> dict[str, frozenset[str]]:
     conn = sqlite3.connect(":memory:")
     for statement in SCHEMA_STATEMENTS:
         conn.execute(statement)
-    columns = {t: frozenset(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in CORE_TABLES}
+    columns = {t: frozenset(r[1] for r in conn.execute(f"PRAGMA table_info({quote_name(t)})")) for t in CORE_TABLES}
     conn.close()
     return columns
 
 
 def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
     for table, expected in _expected_columns().items():
-        found = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        found = {row[1] for row in conn.execute(f"PRAGMA table_info({quote_name(table)})")}
         if not found:
             raise BackupError(f"{path} is not an EstateFlow database: it has no {table} table")
         if missing := sorted(expected - found):
@@ -176,7 +139,7 @@ def _checked(path: Path) -> tuple[int, int]:
             " first, or back that database up with `estateflow backup`"
         )
     try:
-        conn = _open_read_only(path)
+        conn = open_read_only(path)
         try:
             _check_integrity(conn, path)
             _check_schema(conn, path)
@@ -203,18 +166,18 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
     """Copy the whole database to a new file in the backups folder and return its path.
 
     With `sql=True` a plain SQL dump of the same snapshot is written beside it (same name, `.sql`).
-    A D1 database is always dumped first (the dump is how it leaves D1), so its dump is always kept.
+    A target that writes a dump on the way (D1: the dump is how it leaves D1) always has it kept.
     """
     folder = backups_folder(backups_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(UTC).strftime(_STAMP)
+    stamp = compact_time()
     tmp = folder / f".backup-{stamp}-{secrets.token_hex(4)}.tmp"
     dump = None
     try:
         try:
             copy = sqlite3.connect(tmp, isolation_level=None)
             try:
-                dump = _copy_into(target, copy, tmp)
+                dump = target.copy_into(copy, folder)
                 copy.execute("PRAGMA journal_mode=DELETE")
                 _check_integrity(copy, tmp)
             finally:
@@ -237,7 +200,7 @@ def _write_dump(path: Path) -> Path:
     dump = path.with_suffix(".sql")
     tmp = path.parent / f".{path.stem}-{secrets.token_hex(4)}.sql.tmp"
     try:
-        conn = _open_read_only(path)
+        conn = open_read_only(path)
         try:
             with tmp.open("w", encoding="utf-8") as f:
                 for line in conn.iterdump():
@@ -266,14 +229,12 @@ def _backup_files(folder: Path) -> list[Path]:
 
 
 def _info(path: Path, counts: bool) -> BackupInfo:
-    stamp = datetime.strptime(_sort_key(path)[0], _STAMP).replace(tzinfo=UTC)
+    taken_at = ledger_time(parse_time(_sort_key(path)[0]))
     dump = path.with_suffix(".sql")
-    info = BackupInfo(
-        str(path), stamp.strftime(TIMESTAMP_FORMAT), path.stat().st_size, sql_dump=str(dump) if dump.exists() else None
-    )
+    info = BackupInfo(str(path), taken_at, path.stat().st_size, sql_dump=str(dump) if dump.exists() else None)
     if counts:
         try:
-            conn = _open_read_only(path)
+            conn = open_read_only(path)
             try:
                 info.rows, info.imports = _counts(conn)
             finally:
@@ -294,18 +255,13 @@ def newest_backup(*, backups_dir: str | Path | None = None) -> BackupInfo | None
     return _info(files[0], counts=False) if files else None
 
 
-def _confirmed(question: str, refusal: str, yes: bool, confirm: Callable[[str], bool] | None) -> None:
-    if not (yes or (confirm is not None and confirm(question))):
-        raise ConfirmationRequired(f"{refusal}: confirm interactively or pass --yes", flag="--yes")
-
-
 def prune_backups(
     keep: int,
     *,
     backups_dir: str | Path | None = None,
     dry_run: bool = False,
     yes: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    confirm: Confirm | None = None,
 ) -> list[Path]:
     """Delete all but the newest `keep` backups (and their SQL dumps); return what goes.
 
@@ -317,7 +273,9 @@ def prune_backups(
     if dry_run or not doomed:
         return doomed
     names = ", ".join(p.name for p in doomed)
-    _confirmed(f"Delete {len(doomed)} older backups ({names})?", f"deleting {len(doomed)} backups", yes, confirm)
+    require_confirmation(
+        f"Delete {len(doomed)} older backups ({names})?", f"deleting {len(doomed)} backups", yes=yes, confirm=confirm
+    )
     for path in doomed:
         path.with_suffix(".sql").unlink(missing_ok=True)
         path.unlink()
@@ -339,7 +297,7 @@ def restore(
     *,
     dry_run: bool = False,
     yes: bool = False,
-    confirm: Callable[[str], bool] | None = None,
+    confirm: Confirm | None = None,
     backup_first: bool = True,
     backups_dir: str | Path | None = None,
 ) -> RestoreResult:
@@ -351,10 +309,12 @@ def restore(
     backup was taken are created empty. The restore is recorded in `ef_rollbacks`.
     """
     began = time.perf_counter()
-    started_at = datetime.now(UTC).strftime(TIMESTAMP_FORMAT)
-    live = _sqlite_connection(target)
+    started_at = ledger_time()
+    refusal = target.replace_refusal()
+    if refusal:
+        raise EstateFlowError(refusal)
     file = _resolve(path, backups_dir)
-    if isinstance(target, SQLiteTarget) and file.exists() and file.resolve() == target.path.resolve():
+    if target.is_same_file(file):
         raise BackupError(f"{file} is the database itself; restore a backup of it instead")
     rows, imports = _checked(file)
     rows_before = int(target.scalar("SELECT COUNT(*) FROM professionals") or 0)
@@ -362,24 +322,26 @@ def restore(
     result = RestoreResult(str(file), target.url, rows, imports, rows_before, imports_before, dry_run=dry_run)
     if dry_run:
         return result
-    _confirmed(
+    require_confirmation(
         f"Replace {target.url} ({rows_before:,} rows, {imports_before:,} imports) with {file}"
         f" ({rows:,} rows, {imports:,} imports)? A backup of the current database is taken first.",
         f"restoring {file} replaces {rows_before:,} rows with {rows:,}",
-        yes,
-        confirm,
+        yes=yes,
+        confirm=confirm,
     )
     if backup_first:
         result.backup_path = str(backup(target, backups_dir=backups_dir))
     try:
-        source = _open_read_only(file)
-        try:
-            source.backup(live)
-        finally:
-            source.close()
-    except sqlite3.Error as error:
+        target.replace_with(file)
+    except TargetError as error:
         raise BackupError(f"restoring {file} failed, the database is as it was: {error}") from None
-    restore_id = f"rs-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    _record_restore(target, file, result, started_at)
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _record_restore(target: Target, file: Path, result: RestoreResult, started_at: str) -> None:
+    """Recreate any table added to the schema since the backup, and record the restore in `ef_rollbacks`."""
     target.execute(
         [
             *(Sql(statement) for statement in SCHEMA_STATEMENTS),
@@ -387,16 +349,14 @@ def restore(
                 "INSERT INTO ef_rollbacks (id, strategy, arguments, backup_path, started_at, finished_at)"
                 " VALUES (?, 'restore', json_object('file', ?, 'rows', ?, 'imports', ?), ?, ?, ?)",
                 (
-                    restore_id,
+                    new_id("rs"),
                     str(file.resolve()),
-                    rows,
-                    imports,
+                    result.rows,
+                    result.imports,
                     result.backup_path,
                     started_at,
-                    datetime.now(UTC).strftime(TIMESTAMP_FORMAT),
+                    ledger_time(),
                 ),
             ),
         ]
     )
-    result.seconds = time.perf_counter() - began
-    return result

@@ -19,11 +19,14 @@ import counts on the day it last ran.
 from __future__ import annotations
 
 import math
+import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
 from .targets import ExecuteResult, InsertRows, Statement, Target
 
@@ -37,7 +40,7 @@ RECORDS_PER_PIECE = 200
 
 
 def _today(now: datetime | None) -> datetime:
-    return (now or datetime.now(UTC)).astimezone(UTC)
+    return (now or utc_now()).astimezone(UTC)
 
 
 def rows_per_record(target: Target) -> int:
@@ -55,7 +58,7 @@ def rows_per_record(target: Target) -> int:
 
 def written_today(target: Target, now: datetime | None = None) -> int:
     """Rows the ledger says this database's imports wrote today (UTC), as D1 reported them."""
-    day = _today(now).strftime("%Y-%m-%dT00:00:00Z")
+    day = ledger_time(_today(now).replace(hour=0, minute=0, second=0, microsecond=0))
     total = target.scalar(
         "SELECT COALESCE(SUM(rows_written), 0) FROM ef_imports WHERE COALESCE(finished_at, started_at) >= ?",
         (day,),
@@ -83,7 +86,7 @@ class QuotaPlan:
     per_record: int
     written_today: int
     daily_limit: int = FREE_TIER_ROWS_PER_DAY
-    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    now: datetime = field(default_factory=utc_now)
 
     @property
     def remaining(self) -> int:
@@ -163,7 +166,8 @@ class QuotaGuard(Target):
 
     Only writes that insert records are held back; the ledger's own small updates (a failed import
     must still be marked failed) always go through and are counted. What D1 reports as written is
-    added up as it comes.
+    added up as it comes. Every other method of the Target interface is `inner`'s, forwarded one by
+    one: a method left to the base class would answer for the guard instead of the target.
     """
 
     def __init__(self, inner: Target, plan: QuotaPlan) -> None:
@@ -203,13 +207,23 @@ class QuotaGuard(Target):
     def size_bytes(self) -> int | None:
         return self.inner.size_bytes()
 
+    def bookmark(self) -> str | None:
+        return self.inner.bookmark()
+
     def close(self) -> None:
         self.inner.close()
 
-    def __getattr__(self, name: str) -> Any:  # bookmark(), dump_sql() and the like of the inner target
-        if name == "inner":
-            raise AttributeError(name)
-        return getattr(self.inner, name)
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path | None:
+        return self.inner.copy_into(connection, scratch_folder)
+
+    def replace_refusal(self) -> str | None:
+        return self.inner.replace_refusal()
+
+    def replace_with(self, path: Path) -> None:
+        self.inner.replace_with(path)
+
+    def is_same_file(self, path: Path) -> bool:
+        return self.inner.is_same_file(path)
 
 
 def stop_advice(target: Target, import_id: str, now: datetime | None = None) -> str:

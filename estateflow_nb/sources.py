@@ -24,12 +24,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
+from ._sql import quote_name
 from .errors import SourceError, UnsafeDumpError
 from .schema import STORED_COLUMNS, unknown_columns
 
-FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".sql": "sql"}
+SourceFormat = Literal["csv", "jsonl", "sql"]
+FORMATS: dict[str, SourceFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".sql": "sql"}
 TABLE = "professionals"
 
 
@@ -38,7 +40,7 @@ class SourceInfo:
     """What `scan` learned about a file: enough to plan an import and to recognise the file again."""
 
     path: Path
-    format: str
+    format: SourceFormat
     records: int
     sha256: str
     columns: tuple[str, ...]
@@ -54,7 +56,7 @@ class _Layout:
     ignored_tables: list[str] = field(default_factory=list)
 
 
-def source_format(path: str | Path) -> str:
+def source_format(path: str | Path) -> SourceFormat:
     """The file's format by its suffix: "csv", "jsonl" (also .ndjson) or "sql"."""
     suffix = Path(path).suffix.lower()
     if suffix not in FORMATS:
@@ -139,8 +141,7 @@ def _reader_for(path: Path) -> Callable[[Path, _Layout], Iterator[dict[str, Any]
     # A missing file is reported as such even when its suffix is wrong too: that is the likelier typo.
     if not path.exists():
         raise SourceError(f"{path}: no such file")
-    readers = {"csv": _csv_rows, "jsonl": _jsonl_rows, "sql": _sql_rows}
-    return readers[source_format(path)]
+    return _READERS[source_format(path)]
 
 
 def _open_text(path: Path, newline: str | None = None) -> TextIO:
@@ -411,10 +412,6 @@ def _excerpt(statement: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _statements(path: Path, lines: TextIO) -> Iterator[tuple[int, str]]:
     """(line number, text) of each statement, comments and whitespace before it removed."""
     buffer: list[str] = []
@@ -499,7 +496,7 @@ class _Replay:
                     yield from self._take_rows(table)
                 else:
                     # Rows of other tables are not wanted, and keeping them would grow memory.
-                    self.db.execute(f"DELETE FROM {_quoted(table)}")
+                    self.db.execute(f"DELETE FROM {quote_name(table)}")
         if not self.have_table:
             raise SourceError(f"{self.path}: no {TABLE} table: the dump neither creates nor fills it")
 
@@ -566,16 +563,23 @@ class _Replay:
     def _take_rows(self, table: str) -> Iterator[dict[str, Any]]:
         # The scratch table never holds more than one statement's rows: read them, then drop them.
         try:
-            cursor = self.db.execute(f"SELECT * FROM {_quoted(table)} ORDER BY rowid")
+            cursor = self.db.execute(f"SELECT * FROM {quote_name(table)} ORDER BY rowid")
         except sqlite3.OperationalError:  # a WITHOUT ROWID table
-            cursor = self.db.execute(f"SELECT * FROM {_quoted(table)}")
+            cursor = self.db.execute(f"SELECT * FROM {quote_name(table)}")
         names = [column[0] for column in cursor.description]
         # map() keeps the per-row work in C: this is a third of the time of reading a dump.
         yield from map(dict, map(zip, itertools.repeat(names), cursor))
-        self.db.execute(f"DELETE FROM {_quoted(table)}")
+        self.db.execute(f"DELETE FROM {quote_name(table)}")
 
 
 def _sql_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
     with _open_text(path, newline="") as lines, closing(_Replay(path, layout)) as replay:
         # newline="": a raw "\r" inside a string value must reach SQLite unchanged.
         yield from replay.rows(lines)
+
+
+_READERS: dict[SourceFormat, Callable[[Path, _Layout], Iterator[dict[str, Any]]]] = {
+    "csv": _csv_rows,
+    "jsonl": _jsonl_rows,
+    "sql": _sql_rows,
+}

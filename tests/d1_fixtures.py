@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from estateflow_nb._sql import quote_name
 from estateflow_nb.targets import Sql, connect
 from estateflow_nb.targets.d1 import ACCOUNT_ENV, BASE_URL_ENV, DATABASE_ENV, RATE_ENV, TOKEN_ENV, D1Target
 
@@ -142,7 +143,7 @@ class LocalD1Engine:
                 " AND name NOT LIKE 'sqlite/_%' ESCAPE '/' AND name NOT LIKE '/_cf/_%' ESCAPE '/'"
             )
             if tables:
-                t.execute([Sql(f'DROP TABLE "{row["name"]}"') for row in tables])
+                t.execute([Sql(f"DROP TABLE {quote_name(row['name'])}") for row in tables])
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from estateflow_nb import (
 )
 from estateflow_nb.targets import SQLiteTarget
 
-from .conftest import count, run_cli, snapshot, write_csv
+from .conftest import count, invoke, snapshot, write_csv
 
 NAME = re.compile(r"^backup-\d{8}T\d{6}Z(-\d+)?\.sqlite$")
 
@@ -181,7 +181,7 @@ def test_a_restored_database_verifies_exactly_as_when_it_was_backed_up(tmp_path:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
 
     def estateflow(*args: str) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, "--db", url, cwd=tmp_path)
+        return invoke(*args, "--db", url, cwd=tmp_path)
 
     def checks() -> dict[str, Any]:
         return without_timings(estateflow("verify", "--json", "--runs", "1").stdout)
@@ -202,7 +202,7 @@ def test_a_restored_database_verifies_exactly_as_when_it_was_backed_up(tmp_path:
     done = estateflow("restore", path, "--yes")
     assert done.returncode == 0 and "Restored" in done.stdout, done.stderr
     assert checks() == verified
-    listed = json.loads(run_cli("backups", "--json", cwd=tmp_path).stdout)["backups"]
+    listed = json.loads(invoke("backups", "--json", cwd=tmp_path).stdout)["backups"]
     assert len(listed) == 3  # on demand, before the rollback, before the restore
     assert f"Newest backup: {listed[0]['path']}" in estateflow("status").stdout
 
@@ -210,8 +210,8 @@ def test_a_restored_database_verifies_exactly_as_when_it_was_backed_up(tmp_path:
 def test_cli_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     (tmp_path / "x.sqlite").write_text("hello")
-    done = run_cli("restore", "x.sqlite", "--db", url, "--yes", cwd=tmp_path)
+    done = invoke("restore", "x.sqlite", "--db", url, "--yes", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("Error: ") and "not a SQLite database" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "backups").exists()
-    pruned = run_cli("backups", "--keep", "1", cwd=tmp_path)
+    pruned = invoke("backups", "--keep", "1", cwd=tmp_path)
     assert pruned.returncode == 0 and "no backups yet" in pruned.stdout

@@ -4,7 +4,6 @@ through the local D1 engine (Cloudflare's workerd and D1, see d1_fixtures.py).""
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -29,6 +28,7 @@ from estateflow_nb import (
     verify,
     write_records,
 )
+from estateflow_nb.quota import QuotaGuard, plan_import
 from estateflow_nb.schema import MAX_TEXT_LENGTH, STORED_COLUMNS
 from estateflow_nb.targets import CHANGES, InsertRows, Sql
 from estateflow_nb.targets.d1 import (
@@ -45,7 +45,7 @@ from estateflow_nb.targets.d1 import (
     sql_literal,
 )
 
-from .conftest import CLI, ROOT, count, write_csv
+from .conftest import count, invoke, write_csv
 from .d1_fixtures import LocalD1Engine
 from .test_importer import table_rows
 
@@ -215,10 +215,10 @@ def test_changes_counts_each_packed_piece_on_d1(d1_target: D1Target) -> None:
 def test_the_engine_enforces_d1_limits_that_packing_keeps_to(d1_target: D1Target) -> None:
     """The engine rejects the 101st bound parameter and the 100,001st byte; packed statements pass."""
     with pytest.raises(SqlError, match="too many SQL variables"):
-        d1_target._request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
+        d1_target.api.request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
     with pytest.raises(SqlError, match=r"too long|TOOBIG"):
-        d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
-    d1_target._request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
+        d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
+    d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
     d1_target.execute([Sql("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")])
     rows = [(i, "ü" * (i * 4_999 % 70_000), "x" * (150_000 if i % 9 == 0 else 1), i / 3) for i in range(40)]
     d1_target.execute([_insert(rows)])
@@ -366,6 +366,20 @@ def test_rollback_backup_and_status_on_d1(d1_target: D1Target, tmp_path: Path) -
         restore(d1_target, saved.path, yes=True, backups_dir=tmp_path / "backups")
 
 
+def test_a_quota_guard_answers_as_its_d1_target(d1_target: D1Target, tmp_path: Path) -> None:
+    """The guard of a --free-tier import holds back writes only: the bookmark a rollback records, the
+    backup paged out of D1 and the refusal to restore a file are its target's own."""
+    from estateflow_nb import backup, restore
+
+    guard = QuotaGuard(d1_target, plan_import(d1_target, 10, 10))
+    bookmark = d1_target.bookmark()
+    assert bookmark and guard.bookmark() == bookmark
+    path = backup(guard, backups_dir=tmp_path / "backups")
+    assert path.with_suffix(".sql").exists()
+    with pytest.raises(EstateFlowError, match="Time Travel bookmark"):
+        restore(guard, path, yes=True, backups_dir=tmp_path / "backups")
+
+
 def test_a_backup_pages_through_tables_larger_than_a_page(d1_target: D1Target, tmp_path: Path) -> None:
     """More rows than one page of the dump: pages follow the rowid, which a table with an INTEGER
     PRIMARY KEY (professionals.id) would otherwise name after that column."""
@@ -398,17 +412,16 @@ def test_bad_credentials_and_ids_stop_with_one_line(d1_engine: LocalD1Engine, d1
         ({}, f"d1://{d1_engine.account_id}/no-such-db", "not found"),
     ]
     for extra, url, message in cases:
-        done = _cli(d1_engine, "import", str(source), "--db", url, extra=extra)
+        done = _cli(d1_engine, "import", str(source), "--db", url, extra=extra, cwd=tmp_path)
         assert done.returncode == 1, done.stderr
         assert done.stderr.startswith("Error: ") and message in done.stderr
         assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
         assert d1_engine.token not in done.stdout + done.stderr and wrong not in done.stdout + done.stderr
 
 
-def _cli(engine: LocalD1Engine, *args: str, extra: dict[str, str] | None = None, cwd: Path | None = None) -> Any:
-    env = {**os.environ, **engine.env(), "PYTHONPATH": str(ROOT), **(extra or {})}
-    env.pop("ESTATEFLOW_DB", None)
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=cwd, stdin=subprocess.DEVNULL)
+def _cli(engine: LocalD1Engine, *args: str, extra: dict[str, str] | None = None, cwd: Path) -> Any:
+    """The command in this process, pointed at the local engine (`extra` overrides its settings)."""
+    return invoke(*args, cwd=cwd, env={**engine.env(), **(extra or {})})
 
 
 def test_the_token_never_appears_in_output_files_or_the_database(
@@ -463,12 +476,13 @@ def test_cli_free_tier_refuses_a_plan_that_does_not_fit(d1_engine: LocalD1Engine
                 )
             ]
         )
-    refused = _cli(d1_engine, "import", str(source), "--db", d1_url, "--free-tier")
+    refused = _cli(d1_engine, "import", str(source), "--db", d1_url, "--free-tier", cwd=tmp_path)
     assert refused.returncode == 2, refused.stderr
     assert "Refused: 5,000 records write about 30," in refused.stderr
     assert "80,000 of today's 100,000 free-tier row writes are used, 20,000 remain" in refused.stderr
     assert "--split-days" in refused.stderr and "00:00 UTC" in refused.stderr
-    ladder = _cli(d1_engine, "ladder", "--db", d1_url, "--dir", str(tmp_path / "data"), "--yes", "--free-tier")
+    # The ladder plans all its files before the first rung: this one alone does not fit either.
+    ladder = _cli(d1_engine, "ladder", str(source), "--db", d1_url, "--yes", "--free-tier", cwd=tmp_path)
     assert ladder.returncode == 2 and "--split-days" in ladder.stderr
     with d1_engine.target() as target:
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 1 and count(target) == 0

@@ -18,12 +18,12 @@ import pytest
 
 from estateflow_nb import ConfirmationRequired, ImportFailedError, connect, generate_records, import_file, verify
 from estateflow_nb import importer as importer_module
+from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.quota import plan_import
 from estateflow_nb.targets import Sql
-from estateflow_nb.targets import d1 as d1_module
 from estateflow_nb.targets.d1 import D1Target
 
-from .conftest import CLI, ROOT, count, write_csv
+from .conftest import CLI, ROOT, count, invoke, write_csv
 from .d1_fixtures import FaultyTransport, LocalD1Engine, envelope_error
 from .test_importer import table_rows
 
@@ -49,8 +49,8 @@ STOPPING: dict[str, Callable[[], Any]] = {
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The importer's retries without their waits (the target's reads take a `sleep` instead)."""
     monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
-    monkeypatch.setattr(d1_module, "READ_RETRY_BASE_SECONDS", 0.0)
 
 
 def awkward_source(tmp_path: Path) -> Path:
@@ -67,8 +67,9 @@ def clean_rows(tmp_path: Path, source: Path) -> list[tuple[Any, ...]]:
         return table_rows(clean)
 
 
-def d1_with(url: str, transport: httpx.BaseTransport) -> D1Target:
-    return D1Target.from_url(url, transport=transport)
+def d1_with(url: str, transport: httpx.BaseTransport, waits: list[float] | None = None) -> D1Target:
+    """A target for `url` through `transport`; its read retries wait by adding to `waits`, not sleeping."""
+    return D1Target.from_url(url, transport=transport, sleep=(waits if waits is not None else []).append)
 
 
 @pytest.mark.parametrize("stage", ["before", "after"])
@@ -136,9 +137,12 @@ def test_reads_are_retried_by_the_target(d1_url: str, tmp_path: Path, no_backoff
         import_file(target, awkward_source(tmp_path), batch_size=10)
     faults = {1: ("before", TRANSIENT["502"]()), 2: ("after", httpx.ReadTimeout), 5: ("before", TRANSIENT["429"]())}
     transport = FaultyTransport(faults, match="FROM professionals")
-    with d1_with(d1_url, transport) as target:
+    waits: list[float] = []
+    with d1_with(d1_url, transport, waits) as target:
         report = verify(target, runs=1)
     assert report.passed and report.checks[0].observed == 38
+    # Backoff with jitter after the 502 and the timeout; the 429's Retry-After: 0 as it asked.
+    assert len(waits) == 3 and 0.25 <= waits[0] <= 0.75 and 0.5 <= waits[1] <= 1.5 and waits[2] == 0.0
 
 
 class AccountQuota(httpx.BaseTransport):
@@ -232,16 +236,15 @@ def test_resume_after_sigkill_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_p
         rows[bad]["email"] = "broken"
     rows[50]["license_number"] = rows[10]["license_number"]
     source = write_csv(tmp_path / "pros.csv", rows)
-    env = {**os.environ, **d1_engine.env(), "PYTHONPATH": str(ROOT), importer_module.KILL_HOOK_ENV: f"3:{when}"}
-    command = [*CLI, "import", str(source), "--db", d1_url, "--batch-size", "10"]
-    killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    env = {**os.environ, **d1_engine.env(), "PYTHONPATH": str(ROOT), KILL_HOOK_ENV: f"3:{when}"}
+    command = ["import", str(source), "--db", d1_url, "--batch-size", "10"]
+    killed = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
     with connect(d1_url) as target:
         (row,) = target.query("SELECT * FROM ef_imports")
         assert row["status"] == "running" and row["checkpoint"] == (20 if when == "before" else 30)
         assert count(target) == row["inserted"] == row["checkpoint"] - row["rejected"]
-    del env[importer_module.KILL_HOOK_ENV]
-    resumed = subprocess.run([*command, "--json"], env=env, capture_output=True, text=True, cwd=tmp_path)
+    resumed = invoke(*command, "--json", cwd=tmp_path, env=d1_engine.env())
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert (summary["inserted"], summary["skipped"], summary["rejected"]) == (90, 1, 4)

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from estateflow_nb._sql import quote_text
 from estateflow_nb.errors import SourceError, UnsafeDumpError
 from estateflow_nb.schema import RECORD_COLUMNS, SCHEMA_STATEMENTS, STORED_COLUMNS
 from estateflow_nb.sources import SourceInfo, file_sha256, read_rows, scan, source_format
@@ -63,7 +64,7 @@ def sql_literal(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return quote_text(value)
     return repr(value)
 
 

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from estateflow_nb import EstateFlowError, SqlError, TargetError, connect
+from estateflow_nb import EstateFlowError, SqlError, TargetError, backup, connect, restore
+from estateflow_nb.quota import QuotaGuard, plan_import
 from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, Target, resolve_url
 
 
@@ -95,3 +96,29 @@ def test_before_commit_failure_rolls_back(target: SQLiteTarget) -> None:
 def test_limits_and_size(target: SQLiteTarget) -> None:
     assert target.limits.max_params >= 999
     assert target.size_bytes() and target.size_bytes() > 0
+
+
+def test_a_quota_guard_forwards_every_method_of_the_interface() -> None:
+    """Each method is forwarded by name: one left to the base class would answer for the guard
+    (a bookmark of None, a refusal to back up) instead of the target it guards."""
+    interface = {name for name, value in vars(Target).items() if callable(value) and not name.startswith("_")}
+    built_on_query = {"scalar"}
+    assert interface - built_on_query <= set(vars(QuotaGuard))
+
+
+def test_a_quota_guard_backs_up_and_restores_its_sqlite_target(target: SQLiteTarget, tmp_path: Path) -> None:
+    target.execute(
+        [
+            Sql(
+                "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status,"
+                " started_at) VALUES ('imp-1', 'a.csv', 'abc', 'x', 10, 'completed', '2026-01-01T00:00:00Z')"
+            )
+        ]
+    )
+    guard = QuotaGuard(target, plan_import(target, 10, 10))
+    assert guard.is_same_file(target.path) and not guard.is_same_file(tmp_path / "other.db")
+    assert guard.replace_refusal() is None and guard.bookmark() is None
+    path = backup(guard, backups_dir=tmp_path / "backups")
+    target.execute([Sql("DELETE FROM ef_imports")])
+    restore(guard, path, yes=True, backup_first=False)
+    assert target.scalar("SELECT id FROM ef_imports") == "imp-1"

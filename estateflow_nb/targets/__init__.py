@@ -6,6 +6,10 @@
     d1://ACCOUNT_ID/DATABASE_ID       Cloudflare D1 (the token comes from CLOUDFLARE_API_TOKEN)
 
 Without a URL, `ESTATEFLOW_DB` is used, then `DEFAULT_DB_URL`.
+
+`_base` holds the interface every target offers (`Target`, the statement shapes, `Limits`), `_sqlite`
+the SQLite file, and the `d1` package Cloudflare D1. Nothing outside this package asks which kind of
+target it holds: what differs (backups, restores, bookmarks, limits) is a method or an attribute.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ..errors import EstateFlowError
-from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
+from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target, TargetKind
 from ._sqlite import SQLiteTarget
 
 DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
@@ -28,6 +32,7 @@ __all__ = [
     "Sql",
     "Statement",
     "Target",
+    "TargetKind",
     "connect",
     "resolve_url",
 ]

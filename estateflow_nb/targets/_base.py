@@ -11,14 +11,24 @@ Two statement shapes exist:
 - `InsertRows`: many rows of one table; each target packs them the fastest way its limits allow
   (SQLite: one `executemany`; D1: multi-row literal INSERTs under 100 KB each). Its `then`
   statement runs after each packed piece, with `CHANGES` bound to that piece's count.
+
+Backups and restores go through the interface too: `copy_into` copies the whole database into a
+local SQLite connection, `replace_with` replaces it with a checked SQLite file (where the target
+can), and `is_same_file` answers whether a file is the database itself.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import EstateFlowError
+
+TargetKind = Literal["sqlite", "d1"]
 
 
 class _Changes:
@@ -67,7 +77,7 @@ class Target(ABC):
     """A database the toolkit reads and writes. Create one with `estateflow_nb.connect(url)`."""
 
     url: str
-    kind: str
+    kind: TargetKind
     limits: Limits
 
     @abstractmethod
@@ -94,6 +104,29 @@ class Target(ABC):
 
     def close(self) -> None:  # noqa: B027 - a target may hold nothing to release
         """Release connections; the target is not used afterwards."""
+
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path | None:
+        """Copy the whole database (schema and rows) into `connection`, an empty SQLite database.
+
+        A target that writes a SQL dump on the way (D1) writes it in `scratch_folder` and returns its
+        path, for the caller to keep or delete; others return None.
+        """
+        raise EstateFlowError(f"backups of {self.kind} databases are not supported")
+
+    def replace_refusal(self) -> str | None:
+        """Why `replace_with` cannot work on this target, and what to do instead; None when it can."""
+        return f"restores of {self.kind} databases are not supported"
+
+    def replace_with(self, path: Path) -> None:
+        """Replace the whole database, in one step, with the SQLite file at `path` (already checked).
+
+        Raises TargetError if the copy fails, leaving the database as it was.
+        """
+        raise EstateFlowError(self.replace_refusal() or f"restores of {self.kind} databases are not supported")
+
+    def is_same_file(self, path: Path) -> bool:
+        """Whether `path` is this database's own file (restoring it onto itself would destroy it)."""
+        return False
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         rows = self.query(sql, params)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from .._files import open_read_only
 from ..errors import ConflictError, SqlError, TargetError, TransientError
 from ..schema import SCHEMA_STATEMENTS
 from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
@@ -40,7 +41,7 @@ def _translate(error: sqlite3.Error) -> TargetError:
 
 
 class SQLiteTarget(Target):
-    kind = "sqlite"
+    kind: Literal["sqlite"] = "sqlite"
 
     def __init__(self, path: str | Path, url: str | None = None) -> None:
         self.path = Path(path)
@@ -61,7 +62,7 @@ class SQLiteTarget(Target):
 
     @property
     def connection(self) -> sqlite3.Connection:
-        """The open connection, for backup and restore that need SQLite's own API."""
+        """The open connection, for what needs SQLite's own API."""
         return self._conn
 
     def execute(
@@ -127,3 +128,26 @@ class SQLiteTarget(Target):
 
     def close(self) -> None:
         self._conn.close()
+
+    # -- backups: SQLite's online backup API, in both directions ----------------------------------
+
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> None:
+        """A consistent snapshot, even while an import writes."""
+        self._conn.backup(connection)
+
+    def replace_refusal(self) -> None:
+        return None
+
+    def replace_with(self, path: Path) -> None:
+        """Copy the file in through the open connection, so that it is seen at once."""
+        try:
+            source = open_read_only(path)
+            try:
+                source.backup(self._conn)
+            finally:
+                source.close()
+        except sqlite3.Error as error:
+            raise TargetError(str(error)) from None
+
+    def is_same_file(self, path: Path) -> bool:
+        return path.exists() and path.resolve() == self.path.resolve()

@@ -1,0 +1,178 @@
+"""Cloudflare D1 as a target: statements as one batch request, queries, size, bookmarks, backups.
+
+    d1://ACCOUNT_ID/DATABASE_ID     (either part may be left empty and come from the environment)
+
+`execute` sends all its statements as one `{"batch": [...]}` request to `/query`, which D1 runs as
+one transaction: a batch and its checkpoint commit together or not at all (`_sql` says how values
+and rows are written into it). Queries go to `/raw`, whose rows come as arrays beside their column
+names, in order.
+
+Writes are not retried here: a request that timed out may have been applied, and only the caller
+knows whether replaying it is safe (the importer's batches are). Reads are retried here, since
+reading twice is harmless.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from ..._retry import with_retries
+from ..._time import ledger_time
+from ...errors import TargetError
+from ...schema import SCHEMA_STATEMENTS
+from .._base import ExecuteResult, Limits, Sql, Statement, Target
+from ._dump import dump_sql, load_dump
+from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api, RatePacer
+from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render
+
+MAX_QUERY_SECONDS = 30.0
+READ_ATTEMPTS = 4
+READ_RETRY_BASE_SECONDS = 0.5
+
+_TIME_TRAVEL_REFUSAL = (
+    "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark"
+    " with `wrangler d1 time-travel restore DATABASE --bookmark=BOOKMARK` (`estateflow status`"
+    " shows the bookmark taken before the last rollback)"
+)
+
+
+def parse_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, str]:
+    """(account id, database id) of `d1://ACCOUNT/DATABASE`, empty parts filled from the environment."""
+    env = os.environ if environ is None else environ
+    if not url.startswith("d1://"):
+        raise TargetError(f"not a D1 URL: {url!r}; expected d1://ACCOUNT_ID/DATABASE_ID")
+    account, _, database = url.removeprefix("d1://").partition("/")
+    account = account or env.get(ACCOUNT_ENV, "")
+    database = database.strip("/") or env.get(DATABASE_ENV, "")
+    if not account or not database:
+        raise TargetError(
+            f"bad D1 URL {url!r}: expected d1://ACCOUNT_ID/DATABASE_ID (or set {ACCOUNT_ENV} and {DATABASE_ENV})"
+        )
+    if "/" in database or not re.fullmatch(r"[\w.-]+", account + database):
+        raise TargetError(f"bad D1 URL {url!r}: account and database are IDs like 0123abcd..., without '/'")
+    return account, database
+
+
+class D1Target(Target):
+    kind: Literal["d1"] = "d1"
+    limits = Limits(max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS)
+
+    def __init__(
+        self,
+        account_id: str,
+        database_id: str,
+        *,
+        token: str,
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        pacer: RatePacer | None = None,
+        timeout: float = 120.0,
+        read_attempts: int = READ_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
+        ensure_schema: bool = True,
+    ) -> None:
+        """`sleep` waits between the attempts of a read (tests pass one that records instead)."""
+        self.api = D1Api(
+            account_id, database_id, token=token, base_url=base_url, transport=transport, pacer=pacer, timeout=timeout
+        )
+        self.account_id, self.database_id = account_id, database_id
+        self.url = f"d1://{account_id}/{database_id}"
+        self.base_url = self.api.base_url
+        self.read_attempts = read_attempts
+        self._sleep = sleep
+        if ensure_schema:
+            self.execute([Sql(statement) for statement in SCHEMA_STATEMENTS])
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> D1Target:
+        """A target for `d1://ACCOUNT/DATABASE`, with the token from CLOUDFLARE_API_TOKEN."""
+        account, database = parse_url(url)
+        return cls(account, database, token=os.environ.get(TOKEN_ENV, ""), **kwargs)
+
+    @property
+    def requests(self) -> int:
+        """HTTP requests sent so far, for benchmarks and tests."""
+        return self.api.requests
+
+    def _read(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
+        """A request that is safe to repeat, retried with backoff while the fault is transient."""
+        return with_retries(
+            lambda: self.api.request(method, path, body, params),
+            attempts=self.read_attempts,
+            base_seconds=READ_RETRY_BASE_SECONDS,
+            sleep=self._sleep,
+        )
+
+    def execute(
+        self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
+    ) -> ExecuteResult:
+        """Send `statements` as one batch request, which D1 commits as one transaction.
+
+        D1 cannot pause between the last statement and the commit, so `before_commit` runs just
+        before the request is sent: what it interrupts has not been applied.
+        """
+        items, owners = compile_batch(statements)
+        if before_commit is not None:
+            before_commit()
+        if not items:
+            return ExecuteResult(changes=[0] * len(owners))
+        results = self.api.request("POST", "/query", {"batch": items})
+        if not isinstance(results, list) or len(results) != len(items):
+            raise TargetError(f"D1 answered {len(results or ())} results for {len(items)} statements")
+        metas = [r.get("meta") or {} for r in results]
+        return ExecuteResult(
+            changes=[sum(int(metas[i].get("changes") or 0) for i in own) for own in owners],
+            rows_written=sum(int(m.get("rows_written") or 0) for m in metas),
+        )
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        text, bound = render(sql, params, changes="0")
+        results = self._read("POST", "/raw", item(text, bound))
+        table = (results[-1].get("results") if results else None) or {}
+        columns = table.get("columns") or []
+        return [dict(zip(columns, row, strict=True)) for row in table.get("rows") or ()]
+
+    def size_bytes(self) -> int | None:
+        """The database's size as Cloudflare reports it (`file_size`)."""
+        details = self._read("GET", "")
+        size = details.get("file_size") if isinstance(details, dict) else None
+        return int(size) if size is not None else None
+
+    def bookmark(self, at: datetime | None = None) -> str | None:
+        """D1's Time Travel bookmark for now (or the nearest one at or before `at`): restoring to it
+        undoes everything after. Record it before a destructive step."""
+        params = {"timestamp": ledger_time(at)} if at else None
+        result = self._read("GET", "/time_travel/bookmark", params=params)
+        return result.get("bookmark") if isinstance(result, dict) else None
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- backups ------------------------------------------------------------------------------------
+
+    def dump_sql(self, path: str | Path) -> Path:
+        """Write every table (schema, rows, indexes) to `path` as a SQL dump, paging through D1."""
+        return dump_sql(self.query, path)
+
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path:
+        """A D1 database leaves D1 as a SQL dump (in `scratch_folder`), replayed into `connection`."""
+        dump = self.dump_sql(scratch_folder / f".d1-dump-{secrets.token_hex(4)}.sql")
+        try:
+            load_dump(dump, connection)
+        except BaseException:
+            dump.unlink(missing_ok=True)
+            raise
+        return dump
+
+    def replace_refusal(self) -> str:
+        return _TIME_TRAVEL_REFUSAL
