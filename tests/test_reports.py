@@ -19,10 +19,10 @@ from click.testing import CliRunner
 
 import estateflow_nb
 from estateflow_nb import EstateFlowError, backup, connect, explore, list_backups, rollback, status, verify
+from estateflow_nb._look import FAIL_MARK, PASS_MARK
 from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
 from estateflow_nb.verify import brief
-from estateflow_nb.views import FAIL_MARK, PASS_MARK
 
 from .conftest import ROOT, count, run_cli, snapshot
 from .d1_fixtures import LocalD1Engine
@@ -137,7 +137,7 @@ def test_verification_report_shows_what_the_engine_finds(verification_report: Re
     assert "ada.hand-at-example" in samples[1].get_text()
 
     (cities,) = tables_with(soups, "city")
-    top = next(c for c in engine.checks if c.name == "top_cities").observed
+    top = engine.check("top_cities").observed
     assert [[r[0], r[1], r[2]] for r in table_rows(cities)] == [[c["city"], c["state"], f"{c['count']:,}"] for c in top]
 
     (ledger_table,) = tables_with(soups, "import")
