@@ -18,7 +18,7 @@ from estateflow_nb.schema import (
     clean_record,
 )
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget, Target
-from estateflow_nb.verify import CHECKS, Check, Evidence, Finding, check
+from estateflow_nb.verify import BENCHMARKS, CHECKS, BenchmarkResult, Check, Evidence, Finding, check
 
 NOW = "2026-11-01T00:00:00Z"
 CHECKS_RUN = [
@@ -77,13 +77,30 @@ BREAKERS = {
 }
 
 
-def test_a_clean_database_passes_everything(tmp_path: Path) -> None:
-    report = verify(loose_target(tmp_path), runs=2)
+def test_a_clean_database_passes_every_check(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    report = verify(target, runs=2)
     assert [c.name for c in report.checks] == CHECKS_RUN
     assert [c.number for c in report.checks] == list(range(1, 13))
-    assert report.passed, report.table()
-    assert len(report.benchmarks) == 5 and all(b.median_ms > 0 and b.passed for b in report.benchmarks)
-    assert "All verification checks passed" in report.table()
+    assert all(c.passed for c in report.checks), report.table()
+    assert [b.name for b in report.benchmarks] == [name for name, *_ in BENCHMARKS]
+    assert all(len(b.runs_ms) == 2 and b.median_ms > 0 for b in report.benchmarks)
+    checks_only = verify(target, benchmarks=False)
+    assert checks_only.passed and "All verification checks passed" in checks_only.table()
+
+
+def test_the_terminal_table_marks_each_benchmark_against_its_limit(tmp_path: Path) -> None:
+    """Timings made up, so that the marks do not depend on this machine's speed."""
+    report = verify(loose_target(tmp_path), benchmarks=False)
+    report.benchmarks = [
+        BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [3.0, 5.0, 4.0]),
+        BenchmarkResult("city_search", "City search", "SELECT 2", 150.0, [120.0, 180.0, 170.0]),
+    ]
+    lines = report.table().splitlines()
+    assert "    PASS  COUNT query     4.00 ms  (limit 100 ms)" in lines
+    assert "    FAIL  City search   170.00 ms  (limit 150 ms)" in lines
+    assert " 5. PASS  Email format" in "\n".join(lines)
+    assert not report.passed and lines[-1].startswith("Verification FAILED. (")
 
 
 @pytest.mark.parametrize("broken", CHECKS_RUN)
