@@ -34,7 +34,7 @@ from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
 from estateflow_nb.verify import brief
 
-from .conftest import ROOT, count, run_cli, snapshot
+from .conftest import ROOT, count, invoke, run_cli, snapshot
 from .d1_fixtures import LocalD1Engine
 
 STAMPED = r"\d{8}T\d{6}Z(-\d+)?"
@@ -314,7 +314,7 @@ def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str
     with connect(url) as target:
         plan = rollback(target, import_id=second, dry_run=True)
     parameters = ["-p", "import_id", second, "-p", "confirm", "true", "-p", "backups_dir", str(kept)]
-    done = run_cli("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
+    done = invoke("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     notebook = Path(done.stdout.strip().splitlines()[-1]).with_suffix(".ipynb")
 
