@@ -53,8 +53,16 @@ Verdict = Literal[
     "NOTHING TO ROLL BACK",
 ]
 
-# Table cells that say how something went, by how they begin or a word they hold: "✔ pass", "yes",
-# "completed" and "pass" are good; "✘ FAIL", "NO", "failed", "import failed", "below target" bad.
+# A ladder's verdict when one of its rungs missed: that rung's own verdict, in capitals.
+MISSED_RUNG: dict[str | None, Verdict] = {
+    "import failed": "IMPORT FAILED",
+    "verification failed": "VERIFICATION FAILED",
+    "below target": "BELOW TARGET",
+}
+
+# Table cells that say how something went, by how they begin or a word they hold: "✔ pass", "yes" and
+# "pass" are good; "✘ FAIL", "NO", "failed", "import failed" and "below target" bad; "completed",
+# "dry run" or "-" neither.
 _GOOD_STARTS = ("✔", "pass", "yes")
 _BAD_STARTS = ("✘", "FAIL", "NO")
 _BAD_WORDS = ("failed", "below")
@@ -66,6 +74,10 @@ def mark(passed: bool) -> Mark:
 
 def terminal_mark(passed: bool) -> TerminalMark:
     return "PASS" if passed else "FAIL"
+
+
+def verdict_of(passed: bool) -> Verdict:
+    return "PASSED" if passed else "FAILED"
 
 
 def verification_line(passed: bool) -> VerificationLine:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from . import __version__, plots
-from ._look import COLOURS, Outcome, Verdict, cell_style, mark, yes_no
+from ._look import COLOURS, MISSED_RUNG, Outcome, Verdict, cell_style, mark, verdict_of, yes_no
 from ._time import display_time, parse_time
 from .backup import BackupInfo, backups_folder
 from .errors import EstateFlowError
@@ -127,7 +127,7 @@ def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
     latency = f"{within} of {len(report.benchmarks)} within their limits" if report.benchmarks else "not measured"
     return _header(
         "EstateFlow verification report",
-        "PASSED" if report.passed else "FAILED",
+        verdict_of(report.passed),
         "pass" if report.passed else "fail",
         [
             ("Database", report.target),
@@ -138,14 +138,6 @@ def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
             ("Verification took", f"{report.seconds:.3f} s"),
         ],
     )
-
-
-# The header's verdict when a rung missed: its own verdict, in capitals.
-_MISSED: dict[str | None, Verdict] = {
-    "import failed": "IMPORT FAILED",
-    "verification failed": "VERIFICATION FAILED",
-    "below target": "BELOW TARGET",
-}
 
 
 def ladder_header(result: LadderResult, database: str, *, version: str = __version__) -> HTML:
@@ -159,7 +151,7 @@ def ladder_header(result: LadderResult, database: str, *, version: str = __versi
     elif missed == "dry run":
         verdict, outcome = "DRY RUN", "neutral"
     else:
-        verdict, outcome = _MISSED.get(missed, "STOPPED"), "fail"
+        verdict, outcome = MISSED_RUNG.get(missed, "STOPPED"), "fail"
     facts = [
         ("Database", database),
         ("Run at", display_time()),
