@@ -26,6 +26,18 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from ._files import atomic_text
+from ._vocabulary import (
+    BRANDS,
+    CITIES,
+    COMPANY_TEMPLATES,
+    FIRST_NAMES,
+    FIRST_NAMES_SPECIAL,
+    LAST_NAMES,
+    LAST_NAMES_SPECIAL,
+    LAW_ENTITY,
+    city_rows,
+    words,
+)
 from .errors import EstateFlowError, SourceError
 from .schema import RECORD_COLUMNS
 
@@ -75,254 +87,12 @@ def _even(values: Iterable[T]) -> Callable[[float], T]:
 
 # --- people -------------------------------------------------------------------------------------
 
-_FIRST = _even(
-    [
-        "James",
-        "Mary",
-        "Michael",
-        "Patricia",
-        "Robert",
-        "Jennifer",
-        "John",
-        "Linda",
-        "David",
-        "Elizabeth",
-        "William",
-        "Barbara",
-        "Richard",
-        "Susan",
-        "Joseph",
-        "Jessica",
-        "Thomas",
-        "Sarah",
-        "Christopher",
-        "Karen",
-        "Daniel",
-        "Lisa",
-        "Matthew",
-        "Nancy",
-        "Anthony",
-        "Sandra",
-        "Mark",
-        "Ashley",
-        "Steven",
-        "Emily",
-        "Andrew",
-        "Michelle",
-        "Joshua",
-        "Amanda",
-        "Kevin",
-        "Melissa",
-        "Brian",
-        "Stephanie",
-        "Ryan",
-        "Rebecca",
-        "Jason",
-        "Laura",
-        "Carlos",
-        "Maria",
-        "Luis",
-        "Ana",
-        "Juan",
-        "Carmen",
-        "Miguel",
-        "Rosa",
-        "Jorge",
-        "Sofia",
-        "Wei",
-        "Mei",
-        "Minh",
-        "Linh",
-        "Priya",
-        "Raj",
-        "Aisha",
-        "Omar",
-        "Hannah",
-        "Tyler",
-        "Brandon",
-        "Megan",
-        "Kimberly",
-        "Derek",
-        "Tiffany",
-        "Marcus",
-        "Jasmine",
-        "DeShawn",
-        "Ethan",
-        "Olivia",
-        "Noah",
-        "Ava",
-        "Liam",
-        "Emma",
-        "Gabriel",
-        "Isabella",
-        "Diego",
-        "Valentina",
-        "Hiroshi",
-        "Yuki",
-    ]
-)
-# Apostrophes, hyphens and letters beyond ASCII are what break naive SQL quoting, CSV handling and
-# email derivation, so they appear often enough to be in every small file.
-_FIRST_SPECIAL = _even(
-    [
-        "José",
-        "Zoë",
-        "Søren",
-        "Renée",
-        "Chloé",
-        "François",
-        "Björn",
-        "Jürgen",
-        "Noémie",
-        "Íñigo",
-        "Thảo",
-        "Ramón",
-        "Raúl",
-        "Sebastián",
-        "Inés",
-        "Andrés",
-        "Joël",
-        "Mónica",
-        "Héctor",
-        "Lucía",
-        "Łukasz",
-        "Siobhán",
-        "D'Andre",
-        "Mary-Kate",
-        "Jean-Luc",
-    ]
-)
-_LAST = _even(
-    [
-        "Smith",
-        "Johnson",
-        "Williams",
-        "Brown",
-        "Jones",
-        "Miller",
-        "Davis",
-        "Wilson",
-        "Anderson",
-        "Taylor",
-        "Thomas",
-        "Moore",
-        "Jackson",
-        "Martin",
-        "Lee",
-        "Thompson",
-        "White",
-        "Harris",
-        "Clark",
-        "Lewis",
-        "Robinson",
-        "Walker",
-        "Young",
-        "Allen",
-        "King",
-        "Wright",
-        "Scott",
-        "Hill",
-        "Green",
-        "Adams",
-        "Baker",
-        "Nelson",
-        "Carter",
-        "Mitchell",
-        "Roberts",
-        "Turner",
-        "Phillips",
-        "Campbell",
-        "Parker",
-        "Evans",
-        "Edwards",
-        "Collins",
-        "Stewart",
-        "Morris",
-        "Rogers",
-        "Reed",
-        "Cook",
-        "Morgan",
-        "Bell",
-        "Murphy",
-        "Rivera",
-        "Torres",
-        "Flores",
-        "Ramirez",
-        "Nguyen",
-        "Kim",
-        "Patel",
-        "Chen",
-        "Wang",
-        "Singh",
-        "Tran",
-        "Cohen",
-        "Shapiro",
-        "Kowalski",
-        "Schmidt",
-        "Russo",
-        "Romano",
-        "Sullivan",
-        "Kelly",
-        "Hughes",
-        "Price",
-        "Bennett",
-        "Wood",
-        "Barnes",
-        "Ross",
-        "Henderson",
-        "Coleman",
-        "Jenkins",
-        "Perry",
-        "Powell",
-        "Long",
-        "Patterson",
-        "McDonald",
-        "Diaz",
-        "Castillo",
-        "Ortiz",
-        "Vargas",
-        "Reyes",
-    ]
-)
-_LAST_SPECIAL = _even(
-    [
-        "O'Brien",
-        "D'Angelo",
-        "O'Connor",
-        "O'Neill",
-        "D'Souza",
-        "Dell'Aquila",
-        "Nguyễn",
-        "Trần",
-        "Lê",
-        "Phạm",
-        "Muñoz",
-        "García",
-        "Hernández",
-        "Pérez",
-        "Núñez",
-        "Gómez",
-        "Rodríguez",
-        "Martínez",
-        "López",
-        "González",
-        "Sánchez",
-        "Peña",
-        "Ibáñez",
-        "Müller",
-        "Schröder",
-        "Søndergaard",
-        "Jørgensen",
-        "Łukaszewski",
-        "Côté",
-        "Lefèvre",
-        "Smith-Jones",
-        "García-López",
-        "De la Cruz",
-        "Van der Berg",
-        "St. Clair",
-    ]
-)
+# The words themselves (names, cities, brands, company templates) are in _vocabulary.py; here they
+# become draws, in the order they are written there.
+_FIRST = _even(words(FIRST_NAMES))
+_FIRST_SPECIAL = _even(words(FIRST_NAMES_SPECIAL))
+_LAST = _even(words(LAST_NAMES))
+_LAST_SPECIAL = _even(words(LAST_NAMES_SPECIAL))
 _FIRST_SPECIAL_SHARE = 0.06
 _LAST_SPECIAL_SHARE = 0.08
 
@@ -374,91 +144,9 @@ _MAIL_LOCALS = _weighted(
 
 # --- places ---------------------------------------------------------------------------------------
 
-# City, population in thousands (the weight), the area codes that really serve it.
-_CITY_TABLE: dict[str, list[tuple[str, int, tuple[str, ...]]]] = {
-    "FL": [
-        ("Jacksonville", 950, ("904",)),
-        ("Miami", 450, ("305", "786")),
-        ("Tampa", 400, ("813",)),
-        ("Orlando", 310, ("407", "689")),
-        ("St. Petersburg", 260, ("727",)),
-        ("Port St. Lucie", 230, ("772",)),
-        ("Hialeah", 220, ("305", "786")),
-        ("Cape Coral", 215, ("239",)),
-        ("Tallahassee", 200, ("850",)),
-        ("Fort Lauderdale", 183, ("954", "754")),
-        ("Pembroke Pines", 170, ("954", "754")),
-        ("Hollywood", 155, ("954", "754")),
-        ("Gainesville", 145, ("352",)),
-        ("Miramar", 135, ("954", "754")),
-        ("Coral Springs", 134, ("954", "754")),
-        ("Palm Bay", 125, ("321",)),
-        ("Lakeland", 120, ("863",)),
-        ("West Palm Beach", 120, ("561",)),
-        ("Clearwater", 117, ("727",)),
-        ("Pompano Beach", 112, ("954",)),
-        ("Boca Raton", 100, ("561",)),
-        ("Fort Myers", 95, ("239",)),
-        ("Daytona Beach", 80, ("386",)),
-        ("Sarasota", 57, ("941",)),
-        ("Pensacola", 54, ("850",)),
-    ],
-    "TX": [
-        ("Houston", 2300, ("713", "281", "832", "346")),
-        ("San Antonio", 1450, ("210", "726")),
-        ("Dallas", 1300, ("214", "469", "972")),
-        ("Austin", 960, ("512", "737")),
-        ("Fort Worth", 930, ("817", "682")),
-        ("El Paso", 680, ("915",)),
-        ("Arlington", 395, ("817", "682")),
-        ("Corpus Christi", 317, ("361",)),
-        ("Plano", 285, ("469", "972")),
-        ("Lubbock", 260, ("806",)),
-        ("Laredo", 255, ("956",)),
-        ("Irving", 255, ("972", "469")),
-        ("Garland", 240, ("972", "469")),
-        ("Frisco", 200, ("469", "972")),
-        ("Amarillo", 200, ("806",)),
-        ("Grand Prairie", 196, ("972",)),
-        ("McKinney", 195, ("469", "972")),
-        ("Brownsville", 186, ("956",)),
-        ("Killeen", 153, ("254",)),
-        ("Waco", 138, ("254",)),
-        ("Midland", 132, ("432",)),
-        ("College Station", 120, ("979",)),
-        ("The Woodlands", 114, ("281", "832")),
-        ("Sugar Land", 110, ("281", "832")),
-    ],
-    "CA": [
-        ("Los Angeles", 3900, ("213", "310", "323", "818")),
-        ("San Diego", 1390, ("619", "858")),
-        ("San Jose", 1010, ("408", "669")),
-        ("San Francisco", 850, ("415", "628")),
-        ("Fresno", 540, ("559",)),
-        ("Sacramento", 525, ("916", "279")),
-        ("Long Beach", 465, ("562",)),
-        ("Oakland", 435, ("510", "341")),
-        ("Bakersfield", 405, ("661",)),
-        ("Anaheim", 345, ("714", "657")),
-        ("Stockton", 320, ("209",)),
-        ("Riverside", 315, ("951",)),
-        ("Santa Ana", 310, ("714", "657")),
-        ("Irvine", 305, ("949",)),
-        ("Chula Vista", 275, ("619",)),
-        ("Fremont", 230, ("510",)),
-        ("Santa Clarita", 228, ("661",)),
-        ("San Bernardino", 222, ("909",)),
-        ("Modesto", 218, ("209",)),
-        ("Huntington Beach", 197, ("714", "657")),
-        ("Pasadena", 138, ("626",)),
-        ("Santa Monica", 93, ("310", "424")),
-        ("Santa Barbara", 88, ("805",)),
-        ("Palo Alto", 68, ("650",)),
-    ],
-}
 _CITIES = {
-    state: _weighted(((city, codes), population) for city, population, codes in rows)
-    for state, rows in _CITY_TABLE.items()
+    state: _weighted(((city, codes), population) for city, population, codes in city_rows(rows))
+    for state, rows in CITIES.items()
 }
 # Florida first: the directory started there, so it has more professionals than its population says.
 _STATES = _weighted([("FL", 40), ("TX", 30), ("CA", 30)])
@@ -469,116 +157,11 @@ _LINES = [f"{line:04d}" for line in range(10000)]
 
 # --- companies ------------------------------------------------------------------------------------
 
-_BRANDS = {
-    "FL": _even(
-        [
-            "Sunshine",
-            "Coastal",
-            "Gulf Coast",
-            "Suncoast",
-            "Palm",
-            "Atlantic",
-            "Emerald Coast",
-            "Biscayne",
-            "Seminole",
-            "Sawgrass",
-            "Manatee",
-            "Tropical",
-        ]
-    ),
-    "TX": _even(
-        [
-            "Lone Star",
-            "Alamo",
-            "Bluebonnet",
-            "Hill Country",
-            "Gulf Coast",
-            "Longhorn",
-            "Panhandle",
-            "Pecos",
-            "Red River",
-            "Brazos",
-            "Texan",
-            "Big Country",
-        ]
-    ),
-    "CA": _even(
-        [
-            "Golden State",
-            "Pacific",
-            "Bay Area",
-            "Redwood",
-            "Sierra",
-            "Golden Gate",
-            "Sunset",
-            "Mission",
-            "Coastal",
-            "Del Mar",
-            "Sequoia",
-            "SoCal",
-        ]
-    ),
-}
-# What a professional firm calls itself in each state.
-_LAW_ENTITY = {"FL": "P.A.", "TX": "PLLC", "CA": "APC"}
+_BRANDS = {state: _even(words(brands)) for state, brands in BRANDS.items()}
 _COMPANY_FIELDS = ("brand", "city", "first", "last", "last2", "entity")
-_COMPANY_TEMPLATES = {
-    "real_estate": [
-        "{brand} Realty Group",
-        "{brand} Realty",
-        "{brand} Properties",
-        "{city} Real Estate",
-        "{last} Realty",
-        "{brand} Homes & Land",
-        "{last} & Associates Real Estate",
-        "{brand} Realty Partners",
-        "{city} Premier Properties",
-        "{last} Real Estate Group, LLC",
-        "{brand} Realty, Inc.",
-    ],
-    "mortgage": [
-        "{brand} Mortgage",
-        "{brand} Home Loans",
-        "{city} Lending Group",
-        "{last} Mortgage Company",
-        "{brand} Funding, LLC",
-        "{brand} Home Lending",
-        "{brand} Mortgage Brokers",
-    ],
-    "insurance": [
-        "{brand} Insurance Agency",
-        "{last} Insurance Agency, Inc.",
-        "{brand} Insurance Group",
-        "{city} Insurance Services",
-        "{last} & {last2} Insurance",
-    ],
-    "legal": [
-        "{last} Law, {entity}",
-        "{last} & {last2}, LLP",
-        "Law Offices of {first} {last}",
-        "{brand} Title & Escrow",
-        "{city} Real Estate Law Group",
-        "{last} Law Group, {entity}",
-    ],
-    "home_inspection": [
-        "{brand} Home Inspections",
-        "{city} Property Inspections",
-        "{last} Inspection Services",
-        "{brand} Home Inspectors, LLC",
-        "Top to Bottom Inspections of {city}",
-        "{brand} Property Inspection Co.",
-    ],
-    "appraisal": [
-        "{brand} Appraisal Group",
-        "{city} Appraisal Services",
-        "{last} Appraisals, Inc.",
-        "{brand} Valuation Services",
-        "{last} & Associates Appraisers",
-    ],
-}
 _COMPANIES = {
-    industry: _even(_positional(t, *_COMPANY_FIELDS) for t in templates)
-    for industry, templates in _COMPANY_TEMPLATES.items()
+    industry: _even(_positional(t, *_COMPANY_FIELDS) for t in words(templates, "|"))
+    for industry, templates in COMPANY_TEMPLATES.items()
 }
 _NO_COMPANY_SHARE = 0.08
 
@@ -763,7 +346,7 @@ def _rows(n: int, seed: int, start: int, invalid_share: float) -> Iterator[tuple
         else:
             # In the order of _COMPANY_FIELDS.
             company = _COMPANIES[industry](u()).format(
-                _BRANDS[state](u()), city, first, last, _LAST(u()), _LAW_ENTITY[state]
+                _BRANDS[state](u()), city, first, last, _LAST(u()), LAW_ENTITY[state]
             )
         given, family = _fold(first), _fold(last)
         local = _MAIL_LOCALS(u()).format(given, family, given[0], number)

@@ -20,21 +20,21 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ._look import (
+    BAR_COLOUR,
+    FAIL_COLOUR,
+    FEATURED_COLOUR,
+    INDUSTRY_COLOURS,
+    MUTED_COLOUR,
+    PASS_COLOUR,
+    SERIES,
+)
 from .backup import BackupInfo
 from .explore import cities as merge_cities
 from .ladder import LadderResult, RungResult
 from .rollback import RollbackResult
 from .schema import INDUSTRIES, STATES, SUBSCRIPTION_TIERS, VERIFICATION_STATUSES
 from .verify import BenchmarkResult, CheckResult, VerifyReport
-
-PASS = "#2e7d32"
-FAIL = "#c62828"
-NEUTRAL = "#1f77b4"
-MUTED = "#9e9e9e"
-FEATURED = "#f9a825"
-# One colour per rung and per industry, the same in every figure.
-SERIES = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-INDUSTRY_COLOURS = dict(zip(INDUSTRIES, SERIES, strict=False))
 
 __all__ = [
     "backups_over_time",
@@ -61,16 +61,9 @@ def _thousands(ax: Axes, axis: str = "y") -> None:
 
 
 def _empty(ax: Axes, message: str) -> None:
-    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color=MUTED, fontsize=11)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color=MUTED_COLOUR, fontsize=11)
     ax.set_xticks([])
     ax.set_yticks([])
-
-
-def _check(report: VerifyReport, name: str) -> CheckResult:
-    for check in report.checks:
-        if check.name == name:
-            return check
-    raise KeyError(f"the report has no check {name!r}")
 
 
 def _label(text: Any) -> str:
@@ -110,7 +103,12 @@ def throughput(result: LadderResult | Sequence[RungResult]) -> Figure:
             rate_ax.bar(xs, rates, color=colour, width=0.8, label=label)
             if step.rung.target_rate is not None:
                 rate_ax.hlines(
-                    step.rung.target_rate, xs[0] - 0.45, xs[-1] + 0.45, colors=FAIL, linestyles="--", linewidth=1.5
+                    step.rung.target_rate,
+                    xs[0] - 0.45,
+                    xs[-1] + 0.45,
+                    colors=FAIL_COLOUR,
+                    linestyles="--",
+                    linewidth=1.5,
                 )
                 rate_ax.annotate(
                     f"target {step.rung.target_rate:.0f}/s",
@@ -118,7 +116,7 @@ def throughput(result: LadderResult | Sequence[RungResult]) -> Figure:
                     xytext=(0, 3),
                     textcoords="offset points",
                     fontsize=8,
-                    color=FAIL,
+                    color=FAIL_COLOUR,
                 )
             times = [clock] + [clock + m.elapsed for m in metrics]
             totals = [records]
@@ -162,7 +160,12 @@ def latency(benchmarks: Sequence[BenchmarkResult]) -> Figure:
         fontweight="bold",
     )
     ys = list(range(len(benchmarks)))
-    ax.barh(ys, [b.median_ms for b in benchmarks], color=[PASS if b.passed else FAIL for b in benchmarks], height=0.5)
+    ax.barh(
+        ys,
+        [b.median_ms for b in benchmarks],
+        color=[PASS_COLOUR if b.passed else FAIL_COLOUR for b in benchmarks],
+        height=0.5,
+    )
     for y, b in zip(ys, benchmarks, strict=True):
         ax.scatter(b.runs_ms, [y] * len(b.runs_ms), s=12, color="black", alpha=0.45, zorder=3)
         ax.vlines(b.threshold_ms, y - 0.38, y + 0.38, colors="black", linewidth=3, zorder=4)
@@ -190,7 +193,7 @@ def _barh(ax: Axes, names: Sequence[str], values: Sequence[float], labels: Seque
 
 def _bars(ax: Axes, labels: Sequence[Any], counts: Sequence[int], allowed: Iterable[Any], title: str) -> None:
     allowed = set(allowed)
-    colours = [NEUTRAL if label in allowed else FAIL for label in labels]
+    colours = [BAR_COLOUR if label in allowed else FAIL_COLOUR for label in labels]
     bars = ax.bar([_label(v) for v in labels], counts, color=colours)
     ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8, padding=2)
     ax.set_title(title)
@@ -220,7 +223,7 @@ def distributions(report: VerifyReport, featured: Sequence[Mapping[str, Any]] = 
         ("verification_statuses", "verification_status", VERIFICATION_STATUSES, "By verification status"),
     ]
     for ax, (name, column, allowed, title) in zip(axes.flat, panels, strict=False):
-        labels, counts = _observed_counts(_check(report, name), column, allowed)
+        labels, counts = _observed_counts(report.check(name), column, allowed)
         if counts:
             _bars(ax, labels, counts, allowed, title)
         else:
@@ -231,8 +234,8 @@ def distributions(report: VerifyReport, featured: Sequence[Mapping[str, Any]] = 
         names = [_label(row["industry"]) for row in featured]
         yes = [int(row["featured"] or 0) for row in featured]
         no = [int(row["count"]) - y for row, y in zip(featured, yes, strict=True)]
-        ax.bar(names, no, color=MUTED, label="not featured")
-        bars = ax.bar(names, yes, bottom=no, color=FEATURED, label="featured")
+        ax.bar(names, no, color=MUTED_COLOUR, label="not featured")
+        bars = ax.bar(names, yes, bottom=no, color=FEATURED_COLOUR, label="featured")
         ax.bar_label(bars, labels=[f"{y:,}" for y in yes], fontsize=8, padding=2)
         ax.legend(fontsize=8, loc="upper right")
         ax.margins(y=0.2)
@@ -244,11 +247,11 @@ def distributions(report: VerifyReport, featured: Sequence[Mapping[str, Any]] = 
         _empty(ax, "no professionals")
         ax.set_title("Featured")
     ax = axes.flat[5]
-    industries = _check(report, "industries").observed
+    industries = report.check("industries").observed
     rated = [row for row in industries if row.get("avg_rating") is not None]
     if rated:
         ratings = [r["avg_rating"] for r in rated]
-        _barh(ax, [_label(r["industry"]) for r in rated], ratings, [f"{v:.2f}" for v in ratings], NEUTRAL)
+        _barh(ax, [_label(r["industry"]) for r in rated], ratings, [f"{v:.2f}" for v in ratings], BAR_COLOUR)
         ax.set_xlim(1, 5.4)
         ax.set_xlabel("mean rating (1 to 5)")
         ax.tick_params(axis="y", labelsize=8)
@@ -260,7 +263,7 @@ def distributions(report: VerifyReport, featured: Sequence[Mapping[str, Any]] = 
 
 def rating_histogram(report: VerifyReport) -> Figure:
     """Professionals per half-star rating bucket; no rating in grey, out of range in red."""
-    check = _check(report, "ratings")
+    check = report.check("ratings")
     fig = _figure(11, 4)
     ax = fig.subplots()
     buckets = {row["bucket"]: int(row["count"]) for row in check.observed}
@@ -269,7 +272,7 @@ def rating_histogram(report: VerifyReport) -> Figure:
     if not labels:
         _empty(ax, "no professionals")
     else:
-        colours = [NEUTRAL if b in stars else MUTED if b == "none" else FAIL for b in labels]
+        colours = [BAR_COLOUR if b in stars else MUTED_COLOUR if b == "none" else FAIL_COLOUR for b in labels]
         counts = [buckets[b] for b in labels]
         bars = ax.bar(labels, counts, color=colours)
         ax.bar_label(bars, labels=[f"{c:,}" for c in counts], fontsize=8, padding=2)
@@ -288,7 +291,7 @@ def rating_histogram(report: VerifyReport) -> Figure:
 
 def top_cities(report: VerifyReport) -> Figure:
     """The ten cities with the most professionals, with their mean rating."""
-    check = _check(report, "top_cities")
+    check = report.check("top_cities")
     fig = _figure(11, 4.6)
     ax = fig.subplots()
     rows = check.observed
@@ -301,7 +304,7 @@ def top_cities(report: VerifyReport) -> Figure:
             f"{c:,}" + ("" if r["avg_rating"] is None else f"  (mean rating {r['avg_rating']:.2f})")
             for c, r in zip(counts, rows, strict=True)
         ]
-        _barh(ax, names, counts, labels, NEUTRAL)
+        _barh(ax, names, counts, labels, BAR_COLOUR)
         ax.margins(x=0.3)
     ax.set_title(f"Top {len(rows)} cities by professionals", fontweight="bold")
     ax.set_xlabel("professionals")
@@ -366,7 +369,7 @@ def ratings_by(rows: Sequence[Mapping[str, Any]]) -> Figure:
         stats = [_weighted_box(f"{_label(k)}\n(n={sum(groups[k].values()):,})", groups[k]) for k in keys]
         boxes = ax.bxp(stats, showmeans=True, patch_artist=True, widths=0.6)
         for patch, key in zip(boxes["boxes"], keys, strict=True):
-            patch.set_facecolor(INDUSTRY_COLOURS.get(key, NEUTRAL) if column == "industry" else NEUTRAL)
+            patch.set_facecolor(INDUSTRY_COLOURS.get(key, BAR_COLOUR) if column == "industry" else BAR_COLOUR)
             patch.set_alpha(0.55)
         ax.set_ylim(0.8, 5.2)
         ax.set_ylabel("rating")
@@ -395,7 +398,7 @@ def rating_vs_reviews(sample: Sequence[Mapping[str, Any]], means: Sequence[Mappi
                 [r["review_count"] for r in points],
                 s=9,
                 alpha=0.5,
-                color=INDUSTRY_COLOURS.get(industry or "", MUTED),
+                color=INDUSTRY_COLOURS.get(industry or "", MUTED_COLOUR),
                 label=_label(industry or "other"),
             )
     if means:
@@ -435,7 +438,9 @@ def city_distribution(rows: Sequence[Mapping[str, Any]], top: int = 15) -> Figur
         industries += sorted({i for c in merged for i in c["by_industry"]} - set(INDUSTRIES), key=str)
         for industry in industries:
             widths = [c["by_industry"].get(industry, 0) for c in merged]
-            ax.barh(names, widths, left=left, color=INDUSTRY_COLOURS.get(industry, MUTED), label=_label(industry))
+            ax.barh(
+                names, widths, left=left, color=INDUSTRY_COLOURS.get(industry, MUTED_COLOUR), label=_label(industry)
+            )
             left = [a + b for a, b in zip(left, widths, strict=True)]
         for y, total in enumerate(left):
             ax.annotate(f"{total:,}", (total, y), xytext=(3, -3), textcoords="offset points", fontsize=8)
@@ -455,7 +460,7 @@ def featured_by_city(rows: Sequence[Mapping[str, Any]], top: int = 15) -> Figure
     if merged:
         counts = [c["featured"] for c in merged]
         labels = [f"{c['featured']:,} of {c['count']:,} ({c['featured'] / c['count']:.0%})" for c in merged]
-        _barh(ax, names, counts, labels, FEATURED)
+        _barh(ax, names, counts, labels, FEATURED_COLOUR)
         ax.margins(x=0.25)
     ax.set_title(f"Featured professionals by city (top {len(merged)})", fontweight="bold")
     ax.set_xlabel("featured professionals")
@@ -479,9 +484,13 @@ def rollback_rows(result: RollbackResult) -> Figure:
         _empty(ax, "no rows to roll back")
     else:
         names = [f"{_label(r['industry'])}, {r['state']}" for r in rows]
-        ax.barh(names, removed, color=FAIL, label="removed" if done else "to be removed")
+        ax.barh(names, removed, color=FAIL_COLOUR, label="removed" if done else "to be removed")
         bars = ax.barh(
-            names, restored, left=removed, color=MUTED, label="restored to earlier values" if done else "to be restored"
+            names,
+            restored,
+            left=removed,
+            color=MUTED_COLOUR,
+            label="restored to earlier values" if done else "to be restored",
         )
         labels = [f"{a:,}" + (f" + {b:,} restored" if b else "") for a, b in zip(removed, restored, strict=True)]
         ax.bar_label(bars, labels=labels, fontsize=8, padding=3)
@@ -512,7 +521,7 @@ def backups_over_time(backups: Sequence[BackupInfo]) -> Figure:
         ax.plot(
             times,  # type: ignore[arg-type]  # matplotlib's units take datetimes
             rows,
-            color=NEUTRAL,
+            color=BAR_COLOUR,
             marker="o",
             drawstyle="steps-post",
             linewidth=1.5,

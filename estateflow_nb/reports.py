@@ -24,10 +24,10 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from ._time import compact_time
 from .errors import EstateFlowError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -176,7 +176,7 @@ def _check_kernel() -> None:
 
 
 def _free_stem(out_dir: Path, name: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = compact_time()
     stem = out_dir / f"{name}-{stamp}"
     number = 1
     while stem.with_suffix(".html").exists() or stem.with_suffix(".ipynb").exists():

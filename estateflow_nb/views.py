@@ -11,7 +11,6 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,8 @@ from matplotlib.figure import Figure
 from pandas.io.formats.style import Styler
 
 from . import __version__, plots
+from ._look import COLOURS, MISSED_RUNG, Outcome, Verdict, cell_style, mark, verdict_of, yes_no
+from ._time import display_time, parse_time
 from .backup import BackupInfo, backups_folder
 from .errors import EstateFlowError
 from .explore import cities as merge_cities
@@ -31,8 +32,6 @@ from .schema import INDUSTRIES
 from .status import StatusReport
 from .verify import VerifyReport, brief
 
-PASS_MARK = "✔\u00a0pass"
-FAIL_MARK = "✘\u00a0FAIL"
 PNG_DPI = 100
 
 __all__ = [
@@ -93,28 +92,16 @@ def show(*things: Any) -> None:
 
 def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[Any, Any] | None = None) -> Styler:
     """The frame as a table without its index, text to the left; `marks` green where it passed, red where not."""
-
-    def colour(value: Any) -> str:
-        text = str(value)
-        good = text.startswith(("✔", "pass", "yes"))
-        bad = text.startswith(("✘", "FAIL", "NO")) or "failed" in text or "below" in text
-        return "color: #2e7d32; font-weight: bold" if good else "color: #c62828; font-weight: bold" if bad else ""
-
     text: list[Any] = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     styler = frame.style.hide(axis="index").set_properties(subset=text, **{"text-align": "left"})
     styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
     if marks is not None:
-        styler = styler.map(colour, subset=[marks])
+        styler = styler.map(cell_style, subset=[marks])
     return styler.format(formats or {}, na_rep="-")
 
 
-PASS_COLOUR = "#2e7d32"
-FAIL_COLOUR = "#c62828"
-NEUTRAL_COLOUR = "#546e7a"
-
-
-def _header(title: str, verdict: str | None, colour: str, facts: Sequence[tuple[str, str]]) -> HTML:
-    """A report's head: the verdict in a coloured box (if there is one), the title, then facts."""
+def _header(title: str, verdict: Verdict | None, outcome: Outcome, facts: Sequence[tuple[str, str]]) -> HTML:
+    """A report's head: the verdict in a box coloured by its outcome (if there is one), the title, then facts."""
     rows = "".join(
         f"<tr><th style='text-align:left;padding:2px 16px 2px 0'>{html.escape(k)}</th>"
         f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
@@ -122,7 +109,7 @@ def _header(title: str, verdict: str | None, colour: str, facts: Sequence[tuple[
     )
     box = (
         f"<div class='ef-verdict' style='display:inline-block;padding:6px 18px;border-radius:6px;"
-        f"background:{colour};color:white;font-size:26px;font-weight:bold'>{html.escape(verdict)}</div>"
+        f"background:{COLOURS[outcome]};color:white;font-size:26px;font-weight:bold'>{html.escape(verdict)}</div>"
         if verdict
         else ""
     )
@@ -133,10 +120,6 @@ def _header(title: str, verdict: str | None, colour: str, facts: Sequence[tuple[
     )
 
 
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
     """The verification report's header: the verdict first, then database, time, version and counts."""
     checks_passed = sum(c.passed for c in report.checks)
@@ -144,11 +127,11 @@ def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
     latency = f"{within} of {len(report.benchmarks)} within their limits" if report.benchmarks else "not measured"
     return _header(
         "EstateFlow verification report",
-        "PASSED" if report.passed else "FAILED",
-        PASS_COLOUR if report.passed else FAIL_COLOUR,
+        verdict_of(report.passed),
+        "pass" if report.passed else "fail",
         [
             ("Database", report.target),
-            ("Verified at", report.checked_at.replace("T", " ").replace("Z", " UTC")),
+            ("Verified at", display_time(parse_time(report.checked_at))),
             ("estateflow_nb version", version),
             ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
             ("Latency benchmarks", latency),
@@ -161,22 +144,24 @@ def ladder_header(result: LadderResult, database: str, *, version: str = __versi
     """The ladder report's header: the verdict, then database, time, version and what ran."""
     records = sum(step.records for step in result.rungs)
     missed = next((step.verdict for step in result.rungs if step.verdict != "pass"), None)
+    verdict: Verdict
+    outcome: Outcome
     if result.passed:
-        verdict, colour = "LADDER PASSED", PASS_COLOUR
+        verdict, outcome = "LADDER PASSED", "pass"
     elif missed == "dry run":
-        verdict, colour = "DRY RUN", NEUTRAL_COLOUR
+        verdict, outcome = "DRY RUN", "neutral"
     else:
-        verdict, colour = (missed or "stopped").upper(), FAIL_COLOUR
+        verdict, outcome = MISSED_RUNG.get(missed, "STOPPED"), "fail"
     facts = [
         ("Database", database),
-        ("Run at", _now()),
+        ("Run at", display_time()),
         ("estateflow_nb version", version),
         ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
         ("Records handled", f"{records:,}"),
     ]
     if result.stopped:
         facts.append(("Stopped", result.stopped))
-    return _header("EstateFlow progressive ladder", verdict, colour, facts)
+    return _header("EstateFlow progressive ladder", verdict, outcome, facts)
 
 
 def explore_header(database: str, rows: Sequence[dict[str, Any]], *, version: str = __version__) -> HTML:
@@ -185,10 +170,10 @@ def explore_header(database: str, rows: Sequence[dict[str, Any]], *, version: st
     return _header(
         "EstateFlow ratings and cities",
         None,
-        NEUTRAL_COLOUR,
+        "neutral",
         [
             ("Database", database),
-            ("Explored at", _now()),
+            ("Explored at", display_time()),
             ("estateflow_nb version", version),
             ("Professionals", f"{sum(c['count'] for c in merged):,} in {len(merged):,} cities"),
         ],
@@ -202,7 +187,7 @@ def checks_table(report: VerifyReport) -> Styler:
             {
                 "#": c.number,
                 "check": c.title,
-                "result": PASS_MARK if c.passed else FAIL_MARK,
+                "result": mark(c.passed),
                 "observed": brief(c.observed),
                 "expected": str(c.expected),
                 "failing": c.failing,
@@ -242,7 +227,7 @@ def benchmarks_table(report: VerifyReport) -> Styler:
         [
             {
                 "benchmark": b.title,
-                "result": PASS_MARK if b.passed else FAIL_MARK,
+                "result": mark(b.passed),
                 "median ms": round(b.median_ms, 3),
                 "limit ms": b.threshold_ms,
                 "runs": len(b.runs_ms),
@@ -257,7 +242,7 @@ def benchmarks_table(report: VerifyReport) -> Styler:
 
 def top_cities_table(report: VerifyReport) -> Styler:
     """The top 10 cities as the verification counted them."""
-    rows = next(c.observed for c in report.checks if c.name == "top_cities")
+    rows = report.check("top_cities").observed
     frame = pd.DataFrame(rows, columns=["city", "state", "count", "avg_rating"])
     frame = frame.rename(columns={"count": "professionals", "avg_rating": "mean rating"})
     return _table(frame, formats={"professionals": "{:,}", "mean rating": "{:.2f}"})
@@ -307,7 +292,7 @@ def rung_table(result: LadderResult) -> Styler:
                 "seconds": r["seconds"],
                 "records/s": r["records_per_second"],
                 "target/s": "-" if r["target_rate"] is None else f"{r['target_rate']:.0f}",
-                "verified": {None: "-", True: "yes", False: "NO"}[r["verified"]],
+                "verified": yes_no(r["verified"]),
                 "verdict": r["verdict"],
             }
             for r in rows
@@ -359,7 +344,7 @@ def status_header(report: StatusReport, *, version: str = __version__) -> HTML:
     newest = report.newest_backup
     facts = [
         ("Database", report.target),
-        ("Shown at", _now()),
+        ("Shown at", display_time()),
         ("estateflow_nb version", version),
         ("Professionals", f"{report.tables.get('professionals', 0):,}"),
         ("Imports", statuses),
@@ -368,7 +353,7 @@ def status_header(report: StatusReport, *, version: str = __version__) -> HTML:
     ]
     if report.bookmark:
         facts.append(("Time Travel bookmark", f"{report.bookmark['bookmark']} (before {report.bookmark['id']})"))
-    return _header("EstateFlow rollback and backups", None, NEUTRAL_COLOUR, facts)
+    return _header("EstateFlow rollback and backups", None, "neutral", facts)
 
 
 def tables_table(report: StatusReport) -> Styler:
@@ -419,12 +404,14 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
 def rollback_header(result: RollbackResult, database: str, *, version: str = __version__) -> HTML:
     """A rollback's head: plan only, rolled back or nothing to do; what it undoes; the backup taken first."""
     done = result.status == "rolled_back"
+    verdict: Verdict
+    outcome: Outcome
     if done:
-        verdict, colour, title = "ROLLED BACK", PASS_COLOUR, "Rollback"
+        verdict, outcome, title = "ROLLED BACK", "pass", "Rollback"
     elif result.imports or result.by_industry_state:
-        verdict, colour, title = "PLAN ONLY", NEUTRAL_COLOUR, "Rollback plan"
+        verdict, outcome, title = "PLAN ONLY", "neutral", "Rollback plan"
     else:
-        verdict, colour, title = "NOTHING TO ROLL BACK", NEUTRAL_COLOUR, "Rollback plan"
+        verdict, outcome, title = "NOTHING TO ROLL BACK", "neutral", "Rollback plan"
     facts = [
         ("Database", database),
         ("Rollback of", result.description),
@@ -440,7 +427,7 @@ def rollback_header(result: RollbackResult, database: str, *, version: str = __v
         ]
     if result.bookmark:
         facts.append(("Time Travel bookmark before", result.bookmark))
-    return _header(title, verdict, colour, facts)
+    return _header(title, verdict, outcome, facts)
 
 
 ROLLBACK_IMPORT_COLUMNS = ("id", "source_path", "started_at", "status", "inserted", "updated", "removed")

@@ -8,6 +8,9 @@ could set, and each button calls the same engine function the headless path call
 - `CityExplorer`: search cities and filter by industry, redrawing the city charts and table.
 - `RollbackPanel`: choose how to roll back, see the plan, and only then, with a tick, roll it back.
 
+The three panels on a database share `_DatabasePanel`: the database box, and buttons that are
+disabled while one of them runs and that show an error the user can cause as one line.
+
 A rollback from a panel is always planned first and carried out only as planned: the plan shown is
 what `rollback` must find again when it asks for its confirmation (`RollbackResult.confirms`), so a
 database that changed in between refuses the rollback instead of undoing something nobody saw.
@@ -22,11 +25,12 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import ipywidgets as w
 from IPython.display import HTML
 
+from ._look import FAIL_COLOUR, passed_word, verification_line
 from .backup import backups_folder
 from .errors import ConfirmationRequired, EstateFlowError
 from .explore import featured_by_industry
@@ -63,38 +67,56 @@ def _fill(output: w.Output, things: Sequence[Any]) -> None:
 
 
 def _message(output: w.Output, text: str, *, error: bool = False) -> None:
-    colour = "#c62828" if error else "inherit"
+    colour = FAIL_COLOUR if error else "inherit"
     output.outputs = ()
     output.append_display_data(
         HTML(f"<pre class='ef-message' style='color:{colour};white-space:pre-wrap;margin:0'>{html.escape(text)}</pre>")
     )
 
 
-class _Connections:
-    """One open target per database URL, so that pressing a button twice does not reconnect."""
+def _checkbox(value: bool, description: str, **options: Any) -> w.Checkbox:
+    return w.Checkbox(value=value, description=description, indent=False, layout=_FIT, **options)
 
-    def __init__(self) -> None:
+
+class _DatabasePanel(w.VBox):
+    """A panel on one database: the database box, one open target per URL (pressing a button twice
+    does not reconnect), and buttons that are all disabled while one of them runs. An error the user
+    can cause (EstateFlowError) becomes a one-line message in `messages`, not a traceback.
+
+    A subclass calls `_open` first, makes its buttons with `_button`, then `super().__init__(children)`.
+    """
+
+    def _open(self, db: str, messages: w.Output) -> None:
         self._targets: dict[str, Target] = {}
+        self._buttons: list[w.Button] = []
+        self._messages = messages
+        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
 
-    def get(self, db: str) -> Target:
-        url = resolve_url(db.strip() or None)
+    @property
+    def target(self) -> Target:
+        url = resolve_url(self.db.value.strip() or None)
         if url not in self._targets:
             self._targets[url] = connect(url)
         return self._targets[url]
 
+    def _button(self, action: Callable[[], Any], description: str, **options: Any) -> w.Button:
+        """A button that runs `action` through `_guarded`."""
+        button = w.Button(description=description, layout=_FIT, **options)
+        button.on_click(lambda _button: self._guarded(action))
+        self._buttons.append(button)
+        return button
 
-def _guarded(buttons: Sequence[w.Button], output: w.Output, action: Callable[[], Any]) -> None:
-    """Run a button's action with `buttons` disabled; an error the user can cause becomes a one-line
-    message in `output`, not a traceback. The buttons are enabled again afterwards."""
-    for button in buttons:
-        button.disabled = True
-    try:
-        action()
-    except EstateFlowError as error:
-        _message(output, f"{type(error).__name__}: {error}", error=True)
-    finally:
-        for button in buttons:
-            button.disabled = False
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        """Run `action` with every button disabled, and enable them again afterwards."""
+        for button in self._buttons:
+            button.disabled = True
+        try:
+            action()
+        except EstateFlowError as error:
+            _message(self._messages, f"{type(error).__name__}: {error}", error=True)
+        finally:
+            for button in self._buttons:
+                button.disabled = False
 
 
 @dataclass(frozen=True)
@@ -134,14 +156,21 @@ def _live_imports(target: Target, limit: int) -> list[str]:
     return [row["id"] for row in rows]
 
 
-class LadderPanel(w.VBox):
-    """Step through the progressive ladder one rung at a time."""
+def _file_list(files: str) -> list[str]:
+    """The paths of a comma-separated `files` parameter."""
+    return [name.strip() for name in files.split(",") if name.strip()]
+
+
+class LadderPanel(_DatabasePanel):
+    """Step through the progressive ladder one rung at a time: the generated ladder files in
+    `directory` (written when first run), or the comma-separated `files` in their order."""
 
     def __init__(
         self,
         *,
         db: str = "",
         directory: str = "data",
+        files: str = "",
         file: str = "",
         batch_size: int = 0,
         dry_run: bool = False,
@@ -150,50 +179,25 @@ class LadderPanel(w.VBox):
         runs: int = 5,
     ) -> None:
         self.directory = Path(directory)
-        self.ladder_files = [str(self.directory / name) for name, _ in LADDER_FILES]
+        chosen = _file_list(files)
+        self._generated = not chosen  # the generated ladder files, written when a rung first needs them
+        self.ladder_files = chosen or [str(self.directory / name) for name, _ in LADDER_FILES]
         self.result = LadderResult()
-        self._connections = _Connections()
         self._planned: _Plan | None = None  # the rollback whose plan is on show
-        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
-        self.file = w.Combobox(
-            value=file or self.ladder_files[0],
-            options=self.ladder_files,
-            description="rung file",
-            ensure_option=False,
-            layout=_WIDE,
-            style=_LABEL,
+        self.messages, self.table, self.chart = w.Output(), w.Output(), w.Output()
+        self.messages.add_class("ef-messages")
+        self.table.add_class("ef-rung-table")
+        self.chart.add_class("ef-throughput")
+        self._open(db, self.messages)
+        self._rung_controls(file, batch_size, runs, dry_run=dry_run, yes=yes, force=force)
+        self.run_button = self._button(self.run_rung, "Run rung", button_style="primary", icon="play")
+        self.verify_button = self._button(self.verify, "Verify", icon="check")
+        self.rollback_button = self._button(
+            self.roll_back, "Roll back last import", button_style="warning", icon="undo"
         )
-        self.batch_size = w.BoundedIntText(
-            value=batch_size, min=0, max=1_000_000, description="batch size (0: rung's)", style=_LABEL
-        )
-        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
-        self.dry_run = w.Checkbox(value=dry_run, description="dry run (write nothing)", indent=False, layout=_FIT)
-        large, extra = RUNGS[3], RUNGS[4]
-        self.yes = w.Checkbox(
-            value=yes, description=f"confirm a large rung ({large.min_records:,}+)", indent=False, layout=_FIT
-        )
-        self.force = w.Checkbox(
-            value=force, description=f"force an extra large rung ({extra.min_records:,}+)", indent=False, layout=_FIT
-        )
-        self.run_button = w.Button(description="Run rung", button_style="primary", icon="play", layout=_FIT)
-        self.verify_button = w.Button(description="Verify", icon="check", layout=_FIT)
-        self.rollback_button = w.Button(
-            description="Roll back last import", button_style="warning", icon="undo", layout=_FIT
-        )
-        self.rollback_confirm = w.Checkbox(
-            value=False, description="really roll back the plan shown (unticked: plan only)", indent=False, layout=_FIT
-        )
+        self.rollback_confirm = _checkbox(False, "really roll back the plan shown (unticked: plan only)")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=_LABEL, layout=_WIDE)
         self.progress_label = w.Label(value="")
-        self.messages = w.Output()
-        self.table = w.Output()
-        self.chart = w.Output()
-        self.chart.add_class("ef-throughput")
-        self.table.add_class("ef-rung-table")
-        self.messages.add_class("ef-messages")
-        self.run_button.on_click(lambda _b: self._guarded(self.run_rung))
-        self.verify_button.on_click(lambda _b: self._guarded(self.verify))
-        self.rollback_button.on_click(lambda _b: self._guarded(self.roll_back))
         super().__init__(
             [
                 w.HTML("<b>Progressive ladder</b>: run a rung, verify, roll back"),
@@ -209,12 +213,24 @@ class LadderPanel(w.VBox):
             ]
         )
 
-    @property
-    def target(self) -> Target:
-        return self._connections.get(self.db.value)
-
-    def _guarded(self, action: Callable[[], Any]) -> None:
-        _guarded((self.run_button, self.verify_button, self.rollback_button), self.messages, action)
+    def _rung_controls(self, file: str, batch_size: int, runs: int, *, dry_run: bool, yes: bool, force: bool) -> None:
+        """The rung's file and how to run it: the controls the ladder notebook's parameters stand for."""
+        self.file = w.Combobox(
+            value=file or self.ladder_files[0],
+            options=self.ladder_files,
+            description="rung file",
+            ensure_option=False,
+            layout=_WIDE,
+            style=_LABEL,
+        )
+        self.batch_size = w.BoundedIntText(
+            value=batch_size, min=0, max=1_000_000, description="batch size (0: rung's)", style=_LABEL
+        )
+        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
+        self.dry_run = _checkbox(dry_run, "dry run (write nothing)")
+        large, extra = RUNGS[3], RUNGS[4]
+        self.yes = _checkbox(yes, f"confirm a large rung ({large.min_records:,}+)")
+        self.force = _checkbox(force, f"force an extra large rung ({extra.min_records:,}+)")
 
     def _on_batch(self, metrics: BatchMetrics) -> None:
         self.progress.max = max(1, metrics.total)
@@ -227,7 +243,7 @@ class LadderPanel(w.VBox):
     def run_rung(self) -> RungResult:
         """Import the chosen file as one rung (verifying after it from the small rung on) and redraw."""
         path = Path(self.file.value.strip())
-        if str(path) in self.ladder_files and not path.exists():
+        if self._generated and str(path) in self.ladder_files and not path.exists():
             write_ladder(self.directory)
         self._planned = None  # a rollback planned before this rung is no longer about the last import
         self.progress.value = 0
@@ -246,7 +262,7 @@ class LadderPanel(w.VBox):
         self.result.rungs.append(step)
         summary = step.imported.summary()
         if step.verification is not None:
-            summary += f"\n  verification: {'passed' if step.verification.passed else 'FAILED'}"
+            summary += f"\n  verification: {passed_word(step.verification.passed)}"
         _message(self.messages, summary, error=step.verdict in ("import failed", "verification failed"))
         self._redraw()
         if step.verdict == "pass" and str(path) in self.ladder_files:
@@ -265,8 +281,7 @@ class LadderPanel(w.VBox):
         if self.result.rungs and not self.result.rungs[-1].imported.dry_run:
             self.result.rungs[-1].verification = report
             self._redraw()
-        verdict = "All verification checks passed." if report.passed else "Verification FAILED."
-        _message(self.messages, f"{verdict} ({report.seconds:.2f} s)", error=not report.passed)
+        _message(self.messages, f"{verification_line(report.passed)} ({report.seconds:.2f} s)", error=not report.passed)
         self.messages.append_display_data(displayable(checks_table(report)))
 
     def roll_back(self) -> None:
@@ -294,26 +309,24 @@ class LadderPanel(w.VBox):
         _message(self.messages, f"{self._planned.shown.summary()}\n{then}")
 
 
-class VerifyPanel(w.VBox):
+class VerifyPanel(_DatabasePanel):
     """Verify a database (again) and show the whole verification report below."""
 
     def __init__(self, *, db: str = "", runs: int = 5) -> None:
-        self._connections = _Connections()
-        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
-        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
-        self.verify_button = w.Button(description="Verify", button_style="primary", icon="check")
         self.report = w.Output()
         self.report.add_class("ef-verification")
-        self.verify_button.on_click(lambda _b: self.verify())
+        self._open(db, self.report)  # an error shows where the report would have
+        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
+        self.verify_button = self._button(self._draw, "Verify", button_style="primary", icon="check")
         super().__init__([w.HBox([self.db, self.runs, self.verify_button]), self.report])
 
     def verify(self) -> None:
-        def draw() -> None:
-            target = self._connections.get(self.db.value)
-            report = verify(target, runs=self.runs.value)
-            _fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
+        self._guarded(self._draw)
 
-        _guarded((self.verify_button,), self.report, draw)
+    def _draw(self) -> None:
+        target = self.target
+        report = verify(target, runs=self.runs.value)
+        _fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
 
 
 class CityExplorer(w.VBox):
@@ -341,7 +354,8 @@ class CityExplorer(w.VBox):
 
 
 # The panel's ways to roll back: (label, key); the key names the notebook parameter(s) it stands for.
-STRATEGY_CHOICES = (
+Strategy = Literal["last_hours", "since/until", "import_id", "industry", "reset"]
+STRATEGY_CHOICES: tuple[tuple[str, Strategy], ...] = (
     ("imports of the last hours", "last_hours"),
     ("imports between two dates", "since/until"),
     ("one import", "import_id"),
@@ -350,7 +364,7 @@ STRATEGY_CHOICES = (
 )
 
 
-class RollbackPanel(w.VBox):
+class RollbackPanel(_DatabasePanel):
     """Choose how to roll back and see the plan; then, and only with the tick, roll back exactly that plan.
 
     Every control sets a value one of the rollback notebook's parameters could set: the database, one
@@ -370,13 +384,45 @@ class RollbackPanel(w.VBox):
         reset: bool = False,
         backups_dir: str = "",
     ) -> None:
-        self._connections = _Connections()
         self._planned: _Plan | None = None
+        self.messages, self.output = w.Output(), w.Output()
+        self.messages.add_class("ef-messages")
+        self.output.add_class("ef-rollback")
+        self._open(db, self.messages)
+        self._strategy_controls(
+            last_hours=last_hours, since=since, until=until, industry=industry, import_id=import_id, reset=reset
+        )
+        self.backups_dir = w.Text(
+            value=backups_dir, description="backups folder", placeholder=str(backups_folder()), style=_LABEL
+        )
+        self.plan_button = self._button(self.plan, "Plan", button_style="primary", icon="list")
+        self.confirm = _checkbox(False, "I have read this plan: roll it back (a backup is taken first)", disabled=True)
+        self.rollback_button = self._button(
+            self.roll_back, "Roll back", button_style="danger", icon="undo", disabled=True
+        )
+        super().__init__(
+            [
+                w.HTML("<b>Rollback</b>: plan first; roll back only what the plan shows, after ticking the box"),
+                self.db,
+                self.strategy,
+                *self._arguments.values(),
+                self.backups_dir,
+                w.HBox([self.plan_button, self.confirm, self.rollback_button]),
+                self.messages,
+                self.output,
+            ]
+        )
+        self._wire()
+        self._show_arguments()
+
+    def _strategy_controls(
+        self, *, last_hours: float, since: str, until: str, industry: str, import_id: str, reset: bool
+    ) -> None:
+        """The strategy (the first one the arguments choose) and, in a box of its own, each one's argument."""
         given = chosen_strategy(
             last_hours=last_hours, since=since, until=until, industry=industry, import_id=import_id, reset=reset
         )
         first = next(iter(given), "last_hours")
-        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
         self.strategy = w.Dropdown(
             options=STRATEGY_CHOICES,
             value="since/until" if first in ("since", "until") else first,
@@ -397,54 +443,20 @@ class RollbackPanel(w.VBox):
             description="industry",
             style=_LABEL,
         )
-        self.backups_dir = w.Text(
-            value=backups_dir, description="backups folder", placeholder=str(backups_folder()), style=_LABEL
-        )
-        self.plan_button = w.Button(description="Plan", button_style="primary", icon="list", layout=_FIT)
-        self.confirm = w.Checkbox(
-            value=False,
-            description="I have read this plan: roll it back (a backup is taken first)",
-            indent=False,
-            disabled=True,
-            layout=_FIT,
-        )
-        self.rollback_button = w.Button(
-            description="Roll back", button_style="danger", icon="undo", disabled=True, layout=_FIT
-        )
-        self.messages = w.Output()
-        self.output = w.Output()
-        self.messages.add_class("ef-messages")
-        self.output.add_class("ef-rollback")
-        self._arguments = {
+        self._arguments: dict[Strategy, w.HBox] = {
             "last_hours": w.HBox([self.last_hours]),
             "since/until": w.HBox([self.since, self.until]),
             "import_id": w.HBox([self.import_id]),
             "industry": w.HBox([self.industry]),
             "reset": w.HBox([]),
         }
+
+    def _wire(self) -> None:
+        """Another choice withdraws the plan shown; the tick enables the button."""
         for control in (self.db, self.strategy, self.last_hours, self.since, self.until, self.import_id, self.industry):
             control.observe(lambda _change: self._withdraw_plan(), names="value")
         self.strategy.observe(lambda _change: self._show_arguments(), names="value")
         self.confirm.observe(lambda _change: self._sync(), names="value")
-        self.plan_button.on_click(lambda _b: self._guarded(self.plan))
-        self.rollback_button.on_click(lambda _b: self._guarded(self.roll_back))
-        super().__init__(
-            [
-                w.HTML("<b>Rollback</b>: plan first; roll back only what the plan shows, after ticking the box"),
-                self.db,
-                self.strategy,
-                *self._arguments.values(),
-                self.backups_dir,
-                w.HBox([self.plan_button, self.confirm, self.rollback_button]),
-                self.messages,
-                self.output,
-            ]
-        )
-        self._show_arguments()
-
-    @property
-    def target(self) -> Target:
-        return self._connections.get(self.db.value)
 
     def arguments(self) -> dict[str, Any]:
         """The `rollback` arguments of the chosen strategy."""
@@ -488,7 +500,7 @@ class RollbackPanel(w.VBox):
         self.rollback_button.disabled = not (ready and self.confirm.value)
 
     def _guarded(self, action: Callable[[], Any]) -> None:
-        _guarded((self.plan_button, self.rollback_button), self.messages, action)
+        super()._guarded(action)
         self._sync()
 
     def plan(self) -> RollbackResult:

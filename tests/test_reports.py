@@ -18,13 +18,23 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 import estateflow_nb
-from estateflow_nb import EstateFlowError, backup, connect, explore, list_backups, rollback, status, verify
+from estateflow_nb import (
+    EstateFlowError,
+    backup,
+    connect,
+    explore,
+    list_backups,
+    rollback,
+    status,
+    verify,
+    write_records,
+)
+from estateflow_nb._look import FAIL_MARK, PASS_MARK
 from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
 from estateflow_nb.verify import brief
-from estateflow_nb.views import FAIL_MARK, PASS_MARK
 
-from .conftest import ROOT, count, run_cli, snapshot
+from .conftest import ROOT, count, invoke, run_cli, snapshot
 from .d1_fixtures import LocalD1Engine
 
 STAMPED = r"\d{8}T\d{6}Z(-\d+)?"
@@ -137,7 +147,7 @@ def test_verification_report_shows_what_the_engine_finds(verification_report: Re
     assert "ada.hand-at-example" in samples[1].get_text()
 
     (cities,) = tables_with(soups, "city")
-    top = next(c for c in engine.checks if c.name == "top_cities").observed
+    top = engine.check("top_cities").observed
     assert [[r[0], r[1], r[2]] for r in table_rows(cities)] == [[c["city"], c["state"], f"{c['count']:,}"] for c in top]
 
     (ledger_table,) = tables_with(soups, "import")
@@ -178,7 +188,10 @@ def test_verification_report_html_is_self_contained_without_code(verification_re
 
 
 def test_ladder_report_from_the_command_line(tmp_path: Path) -> None:
-    """`estateflow report ladder` runs the whole ladder headless; `--open` hands the HTML to a browser."""
+    """`estateflow report ladder` runs the whole ladder headless; `--open` hands the HTML to a browser.
+
+    The one test that runs the whole default ladder (11,110 records, four rungs) from end to end;
+    every other test runs a ladder of small files."""
     opened = tmp_path / "opened.txt"
     browser = tmp_path / "browser.py"
     browser.write_text(f"import sys, pathlib; pathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
@@ -301,7 +314,7 @@ def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str
     with connect(url) as target:
         plan = rollback(target, import_id=second, dry_run=True)
     parameters = ["-p", "import_id", second, "-p", "confirm", "true", "-p", "backups_dir", str(kept)]
-    done = run_cli("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
+    done = invoke("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     notebook = Path(done.stdout.strip().splitlines()[-1]).with_suffix(".ipynb")
 
@@ -332,26 +345,33 @@ def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str
 
 
 def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:
-    """The same notebooks on the local D1 engine: the token reaches the kernel through its environment
-    only, and appears in no executed notebook, report or backup."""
+    """The same notebooks on the local D1 engine, on a ladder of three small files (test, small and
+    medium rungs): the token reaches the kernel through its environment only, and appears in no
+    executed notebook, report or backup."""
     out = tmp_path / "reports"
+    files = [
+        write_records(tmp_path / "a.sql", 10),
+        write_records(tmp_path / "b.sql", 100, start=10),
+        write_records(tmp_path / "c.sql", 1000, start=110),
+    ]
     ladder = run_report(
         "ladder",
         db=d1_url,
-        parameters={"directory": str(tmp_path / "data"), "yes": "true", "runs": "1"},
+        parameters={"files": ",".join(map(str, files)), "runs": "1"},
         out_dir=out,
     )
     with connect(d1_url) as target:
-        assert count(target) == 11_110
+        assert count(target) == 1_110
         ledger = target.query("SELECT id, rung, checkpoint, inserted FROM ef_imports ORDER BY started_at, rowid")
+    assert [row["rung"] for row in ledger] == ["test", "small", "medium"]
     soups = html_outputs(ladder.notebook)
     header = find(soups, ".ef-report-header")
     assert verdict(header) == "LADDER PASSED"
-    assert header_facts(header)["Database"] == d1_url and header_facts(header)["Records handled"] == "11,110"
+    assert header_facts(header)["Database"] == d1_url and header_facts(header)["Records handled"] == "1,110"
     (rungs,) = tables_with(soups, "rung")
-    assert [[r[0], r[2], r[3], r[9]] for r in table_rows(rungs)] == [
-        [row["rung"], f"{row['checkpoint']:,}", f"{row['inserted']:,}", "-" if row["rung"] == "test" else "yes"]
-        for row in ledger
+    assert [[r[0], r[1], r[2], r[3], r[9]] for r in table_rows(rungs)] == [
+        [row["rung"], f.name, f"{row['checkpoint']:,}", f"{row['inserted']:,}", "-" if row["rung"] == "test" else "yes"]
+        for row, f in zip(ledger, files, strict=True)
     ]
 
     verification = run_report("verification", db=d1_url, parameters={"runs": "1"}, out_dir=out)
@@ -373,19 +393,19 @@ def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine
     (ledger_table,) = tables_with(soups, "import")
     assert [r[0] for r in table_rows(ledger_table)] == [row["id"] for row in shown.imports]
 
-    large = ledger[-1]["id"]
+    last = ledger[-1]["id"]  # the medium rung
     kept = tmp_path / "kept"
     undo = run_report(
-        "rollback", db=d1_url, parameters={"import_id": large, "confirm": "true", "backups_dir": str(kept)}, out_dir=out
+        "rollback", db=d1_url, parameters={"import_id": last, "confirm": "true", "backups_dir": str(kept)}, out_dir=out
     )
     with connect(d1_url) as target:
-        assert count(target) == 1_110
+        assert count(target) == 110
         (undone,) = target.query("SELECT id, rows_removed, bookmark FROM ef_rollbacks")
     (taken,) = list_backups(backups_dir=kept)
-    assert taken.rows == 11_110 and taken.sql_dump
+    assert taken.rows == 1_110 and taken.sql_dump
     rolled = headers(html_outputs(undo.notebook))[-1]
     facts = header_facts(rolled)
-    assert verdict(rolled) == "ROLLED BACK" and facts["Rows removed"] == f"{undone['rows_removed']:,}" == "10,000"
+    assert verdict(rolled) == "ROLLED BACK" and facts["Rows removed"] == f"{undone['rows_removed']:,}" == "1,000"
     assert facts["Time Travel bookmark before"] == undone["bookmark"] and facts["Backup taken before"] == taken.path
 
     for result in (ladder, verification, undo):
