@@ -49,7 +49,19 @@ from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
 from .targets import DEFAULT_DB_URL, Target, connect, resolve_url
-from .verify import BenchmarkResult, CheckResult, VerifyReport, brief, run_benchmarks, verify
+from .verify import (
+    BenchmarkResult,
+    Check,
+    CheckResult,
+    Evidence,
+    Finding,
+    VerifyReport,
+    brief,
+    check,
+    run_benchmarks,
+    run_checks,
+    verify,
+)
 
 # Public names that live in heavy modules (matplotlib, papermill): imported when first asked for.
 _LAZY = {"ReportResult": "reports", "run_report": "reports"}
@@ -72,10 +84,13 @@ __all__ = [
     "BackupInfo",
     "BatchMetrics",
     "BenchmarkResult",
+    "Check",
     "CheckResult",
     "ConfirmationRequired",
     "ConflictError",
     "EstateFlowError",
+    "Evidence",
+    "Finding",
     "ImportFailedError",
     "ImportOptions",
     "ImportResult",
@@ -101,6 +116,7 @@ __all__ = [
     "backup",
     "backups_folder",
     "brief",
+    "check",
     "check_confirmation",
     "chosen_strategy",
     "clean_record",
@@ -117,6 +133,7 @@ __all__ = [
     "restore",
     "rollback",
     "run_benchmarks",
+    "run_checks",
     "run_ladder",
     "run_report",
     "run_rung",

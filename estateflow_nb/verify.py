@@ -324,7 +324,7 @@ def _rows_breaking(evidence: Evidence, condition: str, expected: str, columns: s
 
 
 @check("total_count", "Total record count")
-def total_count(evidence: Evidence) -> Finding:
+def _total_count(evidence: Evidence) -> Finding:
     expected = int(evidence.target.scalar("SELECT COALESCE(SUM(inserted - removed), 0) FROM ef_imports") or 0)
     observed = evidence.listing["total"]
     orphans = "import_id IS NULL OR import_id NOT IN (SELECT id FROM ef_imports)" if observed != expected else "0"
@@ -337,17 +337,17 @@ def total_count(evidence: Evidence) -> Finding:
 
 
 @check("industries", "Distribution by industry")
-def industries(evidence: Evidence) -> Finding:
+def _industries(evidence: Evidence) -> Finding:
     return _by_group(evidence, "industry", INDUSTRIES)
 
 
 @check("states", "Distribution by state")
-def states(evidence: Evidence) -> Finding:
+def _states(evidence: Evidence) -> Finding:
     return _by_group(evidence, "state", STATES)
 
 
 @check("duplicate_licenses", "Duplicate license numbers")
-def duplicate_licenses(evidence: Evidence) -> Finding:
+def _duplicate_licenses(evidence: Evidence) -> Finding:
     # Exact duplicates (only possible without our UNIQUE index), then spellings that normalise
     # to one license: those come off the partial index of licenses that are not in normal form.
     groups = evidence.target.query(
@@ -369,28 +369,28 @@ def duplicate_licenses(evidence: Evidence) -> Finding:
 
 
 @check("email_format", "Email format")
-def email_format(evidence: Evidence) -> Finding:
+def _email_format(evidence: Evidence) -> Finding:
     return _rows_breaking(evidence, BAD_EMAIL_SQL, "every email like name@domain.tld", "id, license_number, email")
 
 
 @check("required_fields", "Required fields")
-def required_fields(evidence: Evidence) -> Finding:
+def _required_fields(evidence: Evidence) -> Finding:
     required = ", ".join(REQUIRED_COLUMNS)
     return _rows_breaking(evidence, MISSING_REQUIRED_SQL, f"{required} present", f"id, license_number, {required}")
 
 
 @check("subscription_tiers", "Subscription tiers")
-def subscription_tiers(evidence: Evidence) -> Finding:
+def _subscription_tiers(evidence: Evidence) -> Finding:
     return _by_listed_value(evidence, "subscription_tier", "tier", SUBSCRIPTION_TIERS)
 
 
 @check("verification_statuses", "Verification statuses")
-def verification_statuses(evidence: Evidence) -> Finding:
+def _verification_statuses(evidence: Evidence) -> Finding:
     return _by_listed_value(evidence, "verification_status", "status", VERIFICATION_STATUSES)
 
 
 @check("featured", "Featured professionals")
-def featured(evidence: Evidence) -> Finding:
+def _featured(evidence: Evidence) -> Finding:
     failing = evidence.listing["bad_featured"]
     count, total = evidence.listing["featured"], evidence.listing["total"]
     return Finding(
@@ -402,7 +402,7 @@ def featured(evidence: Evidence) -> Finding:
 
 
 @check("recent_imports", "Recent imports (last 10)")
-def recent_imports(evidence: Evidence) -> Finding:
+def _recent_imports(evidence: Evidence) -> Finding:
     observed = evidence.target.query(
         "SELECT id, source_path, status, inserted, updated, skipped, rejected, started_at"
         " FROM ef_imports ORDER BY started_at DESC, rowid DESC LIMIT 10"
@@ -417,7 +417,7 @@ def recent_imports(evidence: Evidence) -> Finding:
 
 
 @check("ratings", "Rating distribution")
-def ratings(evidence: Evidence) -> Finding:
+def _ratings(evidence: Evidence) -> Finding:
     buckets: dict[str, int] = {}
     failing = 0
     for row in evidence.shape:
@@ -439,7 +439,7 @@ def ratings(evidence: Evidence) -> Finding:
 
 
 @check("top_cities", "Top 10 cities")
-def top_cities(evidence: Evidence) -> Finding:
+def _top_cities(evidence: Evidence) -> Finding:
     cities = evidence.target.query(
         "SELECT city, state, COUNT(*) AS count, ROUND(AVG(rating), 2) AS avg_rating FROM professionals"
         " GROUP BY city, state"
