@@ -11,17 +11,27 @@ from pathlib import Path
 from typing import TextIO
 
 
+def temporary_path(path: str | Path) -> Path:
+    """A hidden name beside `path` to write it under before it is complete: `.NAME.<pid>-<random>.tmp`.
+
+    Random so that two writers of the same file do not collide; hidden so that a listing never offers
+    it; the process id so that a later command can tell a leftover of a killed process from the file
+    of one still writing.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 @contextmanager
 def atomic_text(path: str | Path) -> Iterator[TextIO]:
     """A text file to write that becomes `path` only when the block ends without an error.
 
     It is written under a temporary name in the same folder, synced to disk and renamed; on an error
-    it is removed and `path` is left as it was. Random only in the temporary name, so that two
-    writers of the same file do not collide; hidden, so that a listing of data/ never offers it.
+    it is removed and `path` is left as it was.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temporary = temporary_path(path)
     try:
         with temporary.open("x", encoding="utf-8", newline="") as f:
             yield f

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ._confirm import Confirm, require_confirmation
-from ._files import open_read_only
+from ._files import open_read_only, temporary_path
 from ._sql import quote_name
 from ._time import compact_time, ledger_time, new_id, parse_time
 from .errors import BackupError, EstateFlowError, TargetError
@@ -171,7 +170,7 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
     folder = backups_folder(backups_dir)
     folder.mkdir(parents=True, exist_ok=True)
     stamp = compact_time()
-    tmp = folder / f".backup-{stamp}-{secrets.token_hex(4)}.tmp"
+    tmp = temporary_path(folder / f"backup-{stamp}.sqlite")
     dump = None
     try:
         try:
@@ -198,7 +197,7 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
 
 def _write_dump(path: Path) -> Path:
     dump = path.with_suffix(".sql")
-    tmp = path.parent / f".{path.stem}-{secrets.token_hex(4)}.sql.tmp"
+    tmp = temporary_path(dump)
     try:
         conn = open_read_only(path)
         try:

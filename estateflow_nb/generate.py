@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 from ._files import atomic_text
+from ._sql import quote_text
 from ._vocabulary import (
     BRANDS,
     CITIES,
@@ -413,7 +414,7 @@ def _sql_value(value: Any) -> str:
     if value is None:
         return "NULL"
     if isinstance(value, str):
-        return "'" + value.replace("'", "''") + "'"
+        return quote_text(value)
     return repr(value)
 
 

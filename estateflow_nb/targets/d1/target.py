@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +25,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ..._files import temporary_path
 from ..._retry import with_retries
 from ..._time import ledger_time
 from ...errors import TargetError
@@ -166,7 +166,7 @@ class D1Target(Target):
 
     def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path:
         """A D1 database leaves D1 as a SQL dump (in `scratch_folder`), replayed into `connection`."""
-        dump = self.dump_sql(scratch_folder / f".d1-dump-{secrets.token_hex(4)}.sql")
+        dump = self.dump_sql(temporary_path(scratch_folder / "d1-dump.sql"))
         try:
             load_dump(dump, connection)
         except BaseException:
