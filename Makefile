@@ -56,7 +56,7 @@ $(D1_ENGINE)/node_modules/.installed: $(D1_ENGINE)/package-lock.json
 	touch $@
 
 test: lint system-deps $(D1_ENGINE)/node_modules/.installed
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # Style and types: ruff on everything, mypy on the package (settings in pyproject.toml).
 lint: $(BIN)/.installed-dev

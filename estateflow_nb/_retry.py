@@ -1,7 +1,7 @@
 """The one retry loop: exponential backoff with jitter, honouring a server's `Retry-After`.
 
-Only `TransientError` is retried; anything else goes straight up. The sleep is injectable so that
-tests check the schedule without waiting.
+Only `TransientError` is retried; anything else goes straight up. The wait goes through `sleep`,
+given per call or else this module's `SLEEP`, which tests replace to record waits without waiting.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ T = TypeVar("T")
 
 ATTEMPTS = 3
 BASE_SECONDS = 0.5
+SLEEP: Callable[[float], None] = time.sleep
 
 
 def backoff(attempt: int, base_seconds: float = BASE_SECONDS, retry_after: float | None = None) -> float:
@@ -32,7 +33,7 @@ def with_retries(
     *,
     attempts: int = ATTEMPTS,
     base_seconds: float = BASE_SECONDS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     log: Callable[[str], None] | None = None,
 ) -> T:
     """`call()`, tried up to `attempts` times while it raises TransientError; the last error is raised."""
@@ -45,5 +46,5 @@ def with_retries(
             wait = backoff(attempt, base_seconds, error.retry_after)
             if log is not None:
                 log(f"transient error ({error}); retry {attempt} of {attempts - 1} in {wait:.1f} s")
-            sleep(wait)
+            (sleep or SLEEP)(wait)
     raise ValueError(f"attempts must be at least 1, not {attempts}")

@@ -25,8 +25,7 @@ from . import _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from ._confirm import Confirm
 from ._rejects import RejectsFile
-from ._retry import ATTEMPTS, BASE_SECONDS, with_retries
-from ._testing import KILL_HOOK_ENV as KILL_HOOK_ENV  # where tests of other modules look for it
+from ._retry import ATTEMPTS, with_retries
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id
 from .errors import (
@@ -41,10 +40,6 @@ from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import ON_CONFLICT, RECORD_COLUMNS, ImportResultStatus, OnConflict
 from .sources import SourceInfo, scan
 from .targets import Target
-
-RETRY_ATTEMPTS = ATTEMPTS
-# Read when each batch is written, so that a test can make retries immediate.
-RETRY_BASE_SECONDS = BASE_SECONDS
 
 Log = Callable[[str], None]
 
@@ -69,7 +64,7 @@ class ImportOptions:
     force: bool = False
     resume: bool = True
     rejects_dir: str | Path | None = None
-    retries: int = RETRY_ATTEMPTS  # attempts per batch while the target answers with a transient error
+    retries: int = ATTEMPTS  # attempts per batch while the target answers with a transient error
     free_tier: bool = False
     split_days: bool = False
 
@@ -342,7 +337,6 @@ class _Run:
         outcome = with_retries(
             lambda: self.target.execute(write.statements, before_commit=before_commit),
             attempts=self.setup.options.retries,
-            base_seconds=RETRY_BASE_SECONDS,
             log=self.say,
         )
         after_commit()

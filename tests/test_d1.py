@@ -315,25 +315,30 @@ def test_awkward_strings_round_trip_through_import_and_dump(d1_target: D1Target,
     assert sorted(row["license_number"] for row in read_rows(dump)) == sorted(r[5] for r in d1_rows)
 
 
-def test_the_whole_ladder_verify_status_and_backup_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
+def test_a_ladder_verify_status_and_backup_on_d1(d1_target: D1Target, tmp_path: Path) -> None:
+    files = [
+        write_records(tmp_path / "test.sql", 10),
+        write_records(tmp_path / "small.csv", 100, start=10),
+        write_records(tmp_path / "medium.jsonl", 1_000, start=110),
+    ]
     sent_before = d1_target.requests
-    result = run_ladder(d1_target, directory=tmp_path / "data", yes=True, verify_runs=1)
-    assert result.passed, result.table()
-    assert [r["records"] for r in result.rows()] == [10, 100, 1000, 10_000]
-    assert [r["verified"] for r in result.rows()] == [None, True, True, True]
-    assert count(d1_target) == 11_110
-    report = verify(d1_target, runs=1)
-    assert report.passed and report.checks[0].observed == 11_110
+    result = run_ladder(d1_target, files=files, benchmarks=False)
+    assert result.stopped is None and [r["rung"] for r in result.rows()] == ["test", "small", "medium"]
+    assert [r["records"] for r in result.rows()] == [10, 100, 1000]
+    assert [r["verified"] for r in result.rows()] == [None, True, True]
+    assert count(d1_target) == 1_110
+    report = verify(d1_target, benchmarks=False)
+    assert report.passed and report.checks[0].observed == 1_110
     shown = status(d1_target)
-    assert shown.tables["professionals"] == 11_110 and shown.by_status == {"completed": 4}
-    assert shown.size_bytes and shown.size_bytes > 1_000_000
-    assert d1_target.requests - sent_before < 400  # four imports and three verifications
+    assert shown.tables["professionals"] == 1_110 and shown.by_status == {"completed": 3}
+    assert shown.size_bytes and shown.size_bytes > 100_000
+    assert d1_target.requests - sent_before < 100  # three imports and two verifications
     bookmark = d1_target.bookmark()
     assert bookmark and d1_target.bookmark() == bookmark  # nothing written in between
     d1_target.execute([Sql("UPDATE ef_imports SET error = NULL")])
     assert d1_target.bookmark() != bookmark
     with connect(f"sqlite:///{tmp_path / 'local.db'}") as local:
-        run_ladder(local, directory=tmp_path / "data", yes=True, verify_runs=1)
+        run_ladder(local, files=files, benchmarks=False)
         assert table_rows(local) == table_rows(d1_target)
 
 

@@ -16,8 +16,15 @@ from typing import Any
 import httpx
 import pytest
 
-from estateflow_nb import ConfirmationRequired, ImportFailedError, connect, generate_records, import_file, verify
-from estateflow_nb import importer as importer_module
+from estateflow_nb import (
+    ConfirmationRequired,
+    ImportFailedError,
+    _retry,
+    connect,
+    generate_records,
+    import_file,
+    verify,
+)
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.quota import plan_import
 from estateflow_nb.targets import Sql
@@ -49,8 +56,8 @@ STOPPING: dict[str, Callable[[], Any]] = {
 
 @pytest.fixture
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The importer's retries without their waits (the target's reads take a `sleep` instead)."""
-    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    """Retries without their waits."""
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
 
 
 def awkward_source(tmp_path: Path) -> Path:

@@ -21,12 +21,12 @@ from estateflow_nb import (
     SourceChangedError,
     TransientError,
     UnsafeDumpError,
+    _retry,
     connect,
     generate_records,
     import_file,
     write_records,
 )
-from estateflow_nb import importer as importer_module
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.targets import SQLiteTarget, Target
 
@@ -237,7 +237,7 @@ class FlakyTarget(Target):
 def test_transient_faults_are_retried(
     target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
     flaky = FlakyTarget(target, {2: 2, 4: 1})
     logged: list[str] = []
     result = import_file(flaky, make_csv(40), batch_size=10, log=logged.append)
@@ -249,7 +249,7 @@ def test_transient_faults_are_retried(
 def test_persistent_faults_stop_and_the_rerun_resumes(
     target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
     source = make_csv(40)
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 40") as caught:
         import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
@@ -264,7 +264,7 @@ def test_persistent_faults_stop_and_the_rerun_resumes(
 def test_a_changed_file_is_not_resumed_into(
     target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(importer_module, "RETRY_BASE_SECONDS", 0.0)
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
     source = make_csv(30)
     with pytest.raises(ImportFailedError):
         import_file(FlakyTarget(target, {2: 3}), source, batch_size=10)

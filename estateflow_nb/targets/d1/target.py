@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -78,10 +77,10 @@ class D1Target(Target):
         pacer: RatePacer | None = None,
         timeout: float = 120.0,
         read_attempts: int = READ_ATTEMPTS,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         ensure_schema: bool = True,
     ) -> None:
-        """`sleep` waits between the attempts of a read (tests pass one that records instead)."""
+        """`sleep` waits between the attempts of a read (default: `_retry.SLEEP`; tests pass one that records)."""
         self.api = D1Api(
             account_id, database_id, token=token, base_url=base_url, transport=transport, pacer=pacer, timeout=timeout
         )
