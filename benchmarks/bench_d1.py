@@ -82,7 +82,13 @@ def run_estateflow(engine: LocalD1Engine, source: Path, records: int, delay: flo
     engine.wipe()
     transport = DelayedTransport(delay)
     with D1Target(
-        engine.account_id, engine.databases[0], token=engine.token, base_url=engine.base_url, transport=transport
+        engine.account_id,
+        engine.databases[0],
+        token=engine.token,
+        base_url=engine.base_url,
+        transport=transport,
+        ensure_schema=True,
+        create=True,
     ) as target:
         connected = transport.requests  # the schema check every connect makes
         began = time.perf_counter()

@@ -257,7 +257,7 @@ def import_(
         split_days=split_days,
     )
     log = (lambda message: click.echo(message, err=True)) if verbose else None
-    with connect(db) as target, _progress_bar(not as_json) as bar:
+    with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
         result = import_file(target, file, options, confirm=_confirmer(), progress=bar, log=log)
     click.echo(json.dumps(result.to_dict(), default=str) if as_json else result.summary())
 
@@ -309,7 +309,7 @@ def ladder(
             )
 
     options = ImportOptions(yes=yes, force=force, free_tier=free_tier, split_days=split_days)
-    with connect(db) as target, _progress_bar(not as_json) as bar:
+    with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
         result = run_ladder(
             target,
             options,

@@ -8,6 +8,7 @@
     ├── ImportFailedError      an import stopped; its ledger row is `failed` and it can be resumed
     ├── BackupError            a backup cannot be taken, or a file to restore is not a sound EstateFlow database
     └── TargetError            the database refused or failed
+        ├── NoDatabaseError    nothing to open there: only import and ladder create a database
         ├── TransientError     worth retrying: locked, overloaded, network, HTTP 429/5xx
         ├── ConflictError      a license number already exists and on_conflict="fail"
         ├── QuotaExceededError a daily write quota is used up; resume after it resets
@@ -64,6 +65,10 @@ class BackupError(EstateFlowError):
 
 class TargetError(EstateFlowError):
     """The target database refused a statement or could not be reached."""
+
+
+class NoDatabaseError(TargetError):
+    """There is no database (or none of ours) where one was to be read: nothing was created."""
 
 
 class TransientError(TargetError):

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
-from .targets import ExecuteResult, InsertRows, Statement, Target
+from .targets import ExecuteResult, InsertRows, Sql, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
 # Ledger rows an import writes besides its batches: its ledger row (and that row's key), the
@@ -206,6 +206,12 @@ class QuotaGuard(Target):
 
     def size_bytes(self) -> int | None:
         return self.inner.size_bytes()
+
+    def schema_version(self) -> int | None:
+        return self.inner.schema_version()
+
+    def migrate(self, statements: Sequence[Sql], version: int) -> None:
+        self.inner.migrate(statements, version)
 
     def bookmark(self) -> str | None:
         return self.inner.bookmark()

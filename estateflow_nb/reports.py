@@ -18,6 +18,7 @@ Heavy imports (papermill, nbconvert) happen inside the functions: the `estateflo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -46,6 +47,8 @@ REPORTS: dict[str, str] = {
     "explore": "03_explore_ratings_cities.ipynb",
     "rollback": "04_rollback_and_backups.ipynb",
 }
+# The reports that may create their database (they import); the others refuse a missing one.
+CREATES_DATABASE = ("ladder",)
 SECRET_WORDS = ("secret", "token", "password", "key")
 _KINDS = {"bool": "true or false", "int": "a whole number", "float": "a number"}
 _TRUE = {"true", "yes", "1", "on"}
@@ -175,6 +178,15 @@ def _check_kernel() -> None:
         ) from None
 
 
+def _check_database(db: str | None, cwd: Path) -> None:
+    """Refuse a database that is not there in one line, before a kernel starts (as the notebook would
+    resolve it, from `cwd`)."""
+    from .targets import connect
+
+    with contextlib.chdir(cwd), connect(db):
+        pass
+
+
 def _free_stem(out_dir: Path, name: str) -> Path:
     stamp = compact_time()
     stem = out_dir / f"{name}-{stamp}"
@@ -220,6 +232,8 @@ def run_report(
     values = check_parameters(name, given)
     source = notebook_path(name)
     _check_kernel()
+    if name not in CREATES_DATABASE:
+        _check_database(values.get("db") or None, Path(cwd or Path.cwd()))
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stem = _free_stem(out, name)

@@ -190,20 +190,32 @@ CREATE TABLE IF NOT EXISTS ef_rollback_work (
     PRIMARY KEY (license_number, depth)
 ) WITHOUT ROWID"""
 
+# The indexes of professionals by name, as each is created.
+INDEX_STATEMENTS = {
+    **{
+        f"idx_professionals_{name}": f"CREATE INDEX IF NOT EXISTS idx_professionals_{name} ON professionals({columns})"
+        for name, columns in INDEXES.items()
+    },
+    **{
+        f"idx_professionals_{name}": (
+            f"CREATE INDEX IF NOT EXISTS idx_professionals_{name} ON professionals({column}) WHERE {condition}"
+        )
+        for name, (column, condition) in PARTIAL_INDEXES.items()
+    },
+}
+# A rollback finds the earlier writes of an import it undoes by this column.
+BEFORE_IMAGES_INDEX = "CREATE INDEX IF NOT EXISTS idx_before_images_import_id ON ef_before_images(import_id)"
+
+# Where D1 keeps the schema's version (SQLite keeps it in PRAGMA user_version).
+SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS ef_schema (version INTEGER NOT NULL)"
+
+# The whole current schema, for a new database (`_migrations` brings earlier ones up to it).
 SCHEMA_STATEMENTS = (
     PROFESSIONALS_DDL,
-    *(
-        f"CREATE INDEX IF NOT EXISTS idx_professionals_{name} ON professionals({columns})"
-        for name, columns in INDEXES.items()
-    ),
-    *(
-        f"CREATE INDEX IF NOT EXISTS idx_professionals_{name} ON professionals({column}) WHERE {condition}"
-        for name, (column, condition) in PARTIAL_INDEXES.items()
-    ),
+    *INDEX_STATEMENTS.values(),
     IMPORTS_DDL,
     BEFORE_IMAGES_DDL,
-    # A rollback finds the earlier writes of an import it undoes by this column.
-    "CREATE INDEX IF NOT EXISTS idx_before_images_import_id ON ef_before_images(import_id)",
+    BEFORE_IMAGES_INDEX,
     ROLLBACKS_DDL,
     ROLLBACK_WORK_DDL,
 )

@@ -86,6 +86,8 @@ class _DatabasePanel(w.VBox):
     A subclass calls `_open` first, makes its buttons with `_button`, then `super().__init__(children)`.
     """
 
+    creates = False  # only a panel that imports may create its database
+
     def _open(self, db: str, messages: w.Output) -> None:
         self._targets: dict[str, Target] = {}
         self._buttons: list[w.Button] = []
@@ -96,7 +98,7 @@ class _DatabasePanel(w.VBox):
     def target(self) -> Target:
         url = resolve_url(self.db.value.strip() or None)
         if url not in self._targets:
-            self._targets[url] = connect(url)
+            self._targets[url] = connect(url, create=self.creates)
         return self._targets[url]
 
     def _button(self, action: Callable[[], Any], description: str, **options: Any) -> w.Button:
@@ -164,6 +166,8 @@ def _file_list(files: str) -> list[str]:
 class LadderPanel(_DatabasePanel):
     """Step through the progressive ladder one rung at a time: the generated ladder files in
     `directory` (written when first run), or the comma-separated `files` in their order."""
+
+    creates = True
 
     def __init__(
         self,

@@ -62,7 +62,7 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def target(db_url: str) -> Iterable[SQLiteTarget]:
-    t = connect(db_url)
+    t = connect(db_url, create=True)
     assert isinstance(t, SQLiteTarget)
     yield t
     t.close()
@@ -72,7 +72,7 @@ def target(db_url: str) -> Iterable[SQLiteTarget]:
 def each_target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterable[Target]:
     """A SQLite file, then a database of the local D1 engine: for what both targets must do alike."""
     url = f"sqlite:///{tmp_path / 'each.db'}" if request.param == "sqlite" else request.getfixturevalue("d1_url")
-    t = connect(url)
+    t = connect(url, create=True)
     yield t
     t.close()
 
@@ -151,7 +151,7 @@ def two_imports(tmp_path: Path) -> tuple[str, str, str]:
     moved to Key West (on_conflict update), so that undoing the second removes 20 and restores 10."""
     url = f"sqlite:///{tmp_path / 'two.db'}"
     records = list(generate_records(60, seed=3))
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         first = import_file(target, write_csv(tmp_path / "a.csv", records[:40]))
         moved = [{**r, "city": "Key West"} for r in records[:10]] + records[40:]
         second = import_file(target, write_csv(tmp_path / "b.csv", moved), on_conflict="update")
@@ -166,7 +166,7 @@ def explore_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     """Two clean imports (200 and 150 records, a few of the second rejected): every check passes."""
     folder = tmp_path_factory.mktemp("explore")
     url = f"sqlite:///{folder / 'explore.db'}"
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         import_file(target, write_records(folder / "a.csv", 200))
         import_file(target, write_records(folder / "b.csv", 150, start=200, invalid_share=0.05))
     return url
@@ -178,7 +178,7 @@ def broken_db(tmp_path_factory: pytest.TempPathFactory) -> str:
     the total count and email format checks fail, with that row in their samples."""
     folder = tmp_path_factory.mktemp("broken")
     url = f"sqlite:///{folder / 'broken.db'}"
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         import_file(target, write_records(folder / "a.csv", 300))
         target.execute(
             [

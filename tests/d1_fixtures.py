@@ -174,7 +174,7 @@ def d1_url(d1_engine: LocalD1Engine, d1_env: dict[str, str]) -> str:
 
 @pytest.fixture
 def d1_target(d1_url: str) -> Iterator[D1Target]:
-    target = connect(d1_url)
+    target = connect(d1_url, create=True)
     assert isinstance(target, D1Target)
     yield target
     target.close()

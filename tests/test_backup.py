@@ -62,7 +62,7 @@ def test_a_backup_is_a_checked_copy_under_a_new_name(loaded: SQLiteTarget, tmp_p
     with sqlite3.connect(first) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one self-contained file
     for path in (first, second):
-        with connect(str(path)) as copy:
+        with connect(str(path), create=True) as copy:
             assert everything(copy) == everything(loaded)
 
 
@@ -72,7 +72,7 @@ def test_the_sql_dump_rebuilds_the_same_database(loaded: SQLiteTarget, tmp_path:
     rebuilt = sqlite3.connect(tmp_path / "rebuilt.db")
     rebuilt.executescript(dump.read_text(encoding="utf-8"))
     rebuilt.close()
-    with connect(str(tmp_path / "rebuilt.db")) as copy:
+    with connect(str(tmp_path / "rebuilt.db"), create=True) as copy:
         assert everything(copy) == everything(loaded)
     assert list_backups(backups_dir=tmp_path / "backups")[0].sql_dump == str(dump)
 
@@ -126,7 +126,7 @@ def test_restore_brings_back_every_table_through_the_open_connection(loaded: SQL
     assert restored == {k: v for k, v in saved.items() if k != "ef_rollbacks"}
     assert len(record) == 1 and record[0][1] == "restore"  # the restore itself, naming the backup before it
     assert (result.rows, result.rows_before) == (35, 37) and result.backup_path
-    with connect(result.backup_path) as before:
+    with connect(result.backup_path, create=True) as before:
         assert everything(before) == changed
 
 
@@ -156,7 +156,7 @@ def test_restore_refuses_files_that_are_not_sound_estateflow_databases(loaded: S
 
 def test_a_database_from_elsewhere_is_read_without_writing_beside_it(loaded: SQLiteTarget, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
-    with connect(str(elsewhere / "other.db")) as other:  # WAL mode, closed cleanly
+    with connect(str(elsewhere / "other.db"), create=True) as other:  # WAL mode, closed cleanly
         import_file(other, write_records(tmp_path / "o.csv", 12, start=7000))
         expected = snapshot(other)
     listing = sorted(p.name for p in elsewhere.iterdir())
@@ -209,6 +209,7 @@ def test_a_restored_database_verifies_exactly_as_when_it_was_backed_up(tmp_path:
 
 def test_cli_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    connect(url, create=True).close()
     (tmp_path / "x.sqlite").write_text("hello")
     done = invoke("restore", "x.sqlite", "--db", url, "--yes", cwd=tmp_path)
     assert done.returncode == 1 and done.stderr.startswith("Error: ") and "not a SQLite database" in done.stderr

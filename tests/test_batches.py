@@ -39,10 +39,10 @@ def test_a_source_error_in_the_child_arrives_as_itself(tmp_path: Path) -> None:
 
 def test_a_large_import_through_the_child_matches_a_small_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = write_records(tmp_path / "p.csv", 300, invalid_share=0.05)
-    with connect(str(tmp_path / "inline.db")) as inline:
+    with connect(str(tmp_path / "inline.db"), create=True) as inline:
         expected = import_file(inline, source, batch_size=64)
         monkeypatch.setattr(importer_module, "SUBPROCESS_MIN_RECORDS", 100)
-        with connect(str(tmp_path / "child.db")) as child:
+        with connect(str(tmp_path / "child.db"), create=True) as child:
             result = import_file(child, source, batch_size=64)
             assert table_rows(child) == table_rows(inline)
     assert (result.inserted, result.rejected, result.batches) == (expected.inserted, expected.rejected, 5)
@@ -54,7 +54,7 @@ def test_a_broken_file_is_refused_before_anything_is_written(tmp_path: Path) -> 
     lines = source.read_text(encoding="utf-8").splitlines()
     lines[71] += ",extra"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with connect(str(tmp_path / "db.sqlite")) as target:
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
         with pytest.raises(SourceError, match="line 72"):
             import_file(target, source, batch_size=20)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 0

@@ -121,7 +121,7 @@ def test_confirmation_rules_exit_2_when_not_interactive(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "--yes" in refused.stderr
     ladder = invoke("ladder", "--db", url, "--dir", str(tmp_path / "data"), cwd=tmp_path)
     assert ladder.returncode == 2 and "--yes" in ladder.stderr
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
     assert invoke("import", str(large), "--db", url, "--yes", cwd=tmp_path).returncode == 0
 
@@ -153,7 +153,7 @@ def test_ladder_verify_and_status_end_to_end(tmp_path: Path) -> None:
 
 def test_verify_exits_1_on_a_failing_database(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         target.connection.execute(
             "INSERT INTO professionals (first_name, last_name, email, license_number, industry, state, city,"
             " created_at, updated_at) VALUES ('A', 'B', 'a@b.co', 'HAND-1', 'legal', 'TX', 'Austin', 'x', 'x')"

@@ -66,10 +66,10 @@ def test_urls_take_missing_parts_from_the_environment() -> None:
 def test_a_missing_or_mangled_token_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CLOUDFLARE_API_TOKEN", raising=False)
     with pytest.raises(AuthError, match="CLOUDFLARE_API_TOKEN is not set"):
-        connect("d1://acc/db")
+        connect("d1://acc/db", create=True)
     monkeypatch.setenv("CLOUDFLARE_API_TOKEN", "abc def-secret")
     with pytest.raises(AuthError, match="copy the token again") as caught:
-        connect("d1://acc/db")
+        connect("d1://acc/db", create=True)
     assert "secret" not in str(caught.value)
 
 
@@ -237,7 +237,7 @@ def test_imports_count_exactly_what_d1_inserted(d1_target: D1Target, tmp_path: P
     assert [r["inserted"] for r in ledger] == [43, 0]
     # Six rows per record (the row, its license number and four indexes), plus the ledger's own.
     assert 43 * 6 < ledger[0]["rows_written"] < 43 * 6 + 40
-    with connect(f"sqlite:///{tmp_path / 'same.db'}") as local:
+    with connect(f"sqlite:///{tmp_path / 'same.db'}", create=True) as local:
         import_file(local, source, batch_size=10)
         assert table_rows(local) == table_rows(d1_target)
 
@@ -296,7 +296,7 @@ def test_awkward_strings_round_trip_through_import_and_dump(d1_target: D1Target,
     d1_rows = [
         tuple(r.values()) for r in d1_target.query(f"SELECT {columns} FROM professionals ORDER BY license_number")
     ]
-    with connect(f"sqlite:///{tmp_path / 'local.db'}") as local:
+    with connect(f"sqlite:///{tmp_path / 'local.db'}", create=True) as local:
         import_file(local, source, batch_size=25)
         local_rows = [
             tuple(r.values()) for r in local.query(f"SELECT {columns} FROM professionals ORDER BY license_number")
@@ -337,7 +337,7 @@ def test_a_ladder_verify_status_and_backup_on_d1(d1_target: D1Target, tmp_path: 
     assert bookmark and d1_target.bookmark() == bookmark  # nothing written in between
     d1_target.execute([Sql("UPDATE ef_imports SET error = NULL")])
     assert d1_target.bookmark() != bookmark
-    with connect(f"sqlite:///{tmp_path / 'local.db'}") as local:
+    with connect(f"sqlite:///{tmp_path / 'local.db'}", create=True) as local:
         run_ladder(local, files=files, benchmarks=False)
         assert table_rows(local) == table_rows(d1_target)
 
@@ -363,7 +363,7 @@ def test_rollback_backup_and_status_on_d1(d1_target: D1Target, tmp_path: Path) -
     (saved,) = list_backups(backups_dir=tmp_path / "backups")
     assert saved.path == undone.backup_path and (saved.rows, saved.imports) == (35, 2)
     assert saved.sql_dump and Path(saved.sql_dump).exists()
-    with connect(f"sqlite:///{saved.path}") as copy:
+    with connect(f"sqlite:///{saved.path}", create=True) as copy:
         assert count(copy, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 10
     shown = status(d1_target, backups_dir=tmp_path / "backups")
     assert shown.bookmark and shown.bookmark["bookmark"] == bookmark and bookmark in shown.table()
@@ -395,7 +395,7 @@ def test_a_backup_pages_through_tables_larger_than_a_page(d1_target: D1Target, t
     path = backup(d1_target, backups_dir=tmp_path / "backups")
     (saved,) = list_backups(backups_dir=tmp_path / "backups")
     assert saved.path == str(path) and saved.rows == records
-    with connect(f"sqlite:///{path}") as copy:
+    with connect(f"sqlite:///{path}", create=True) as copy:
         assert table_rows(copy) == table_rows(d1_target)
 
 
@@ -471,7 +471,7 @@ def test_the_token_never_appears_in_output_files_or_the_database(
 
 def test_cli_free_tier_refuses_a_plan_that_does_not_fit(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:
     source = write_records(tmp_path / "pros.csv", 5_000)
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         target.execute(
             [
                 Sql(

@@ -69,14 +69,16 @@ def awkward_source(tmp_path: Path) -> Path:
 
 
 def clean_rows(tmp_path: Path, source: Path) -> list[tuple[Any, ...]]:
-    with connect(f"sqlite:///{tmp_path / 'clean.db'}") as clean:
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
         import_file(clean, source, batch_size=10)
         return table_rows(clean)
 
 
 def d1_with(url: str, transport: httpx.BaseTransport, waits: list[float] | None = None) -> D1Target:
     """A target for `url` through `transport`; its read retries wait by adding to `waits`, not sleeping."""
-    return D1Target.from_url(url, transport=transport, sleep=(waits if waits is not None else []).append)
+    return D1Target.from_url(
+        url, transport=transport, sleep=(waits if waits is not None else []).append, ensure_schema=True, create=True
+    )
 
 
 @pytest.mark.parametrize("stage", ["before", "after"])
@@ -123,7 +125,7 @@ def test_quota_and_auth_stop_cleanly_and_the_rerun_resumes_exactly(
         assert "run the same command again to resume" in message
     else:
         assert "Cloudflare refused the API token (HTTP 401" in message and "CLOUDFLARE_API_TOKEN" in message
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         resumed = import_file(target, source, batch_size=10)
         assert resumed.import_id == stopped.import_id and resumed.resumed_from == committed
         assert (resumed.inserted, resumed.skipped, resumed.rejected, resumed.batches) == (38, 1, 1, 4)
@@ -140,7 +142,7 @@ def test_retry_after_is_honoured(d1_url: str, tmp_path: Path, no_backoff: None) 
 
 
 def test_reads_are_retried_by_the_target(d1_url: str, tmp_path: Path, no_backoff: None) -> None:
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         import_file(target, awkward_source(tmp_path), batch_size=10)
     faults = {1: ("before", TRANSIENT["502"]()), 2: ("after", httpx.ReadTimeout), 5: ("before", TRANSIENT["429"]())}
     transport = FaultyTransport(faults, match="FROM professionals")
@@ -247,7 +249,7 @@ def test_resume_after_sigkill_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_p
     command = ["import", str(source), "--db", d1_url, "--batch-size", "10"]
     killed = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         (row,) = target.query("SELECT * FROM ef_imports")
         assert row["status"] == "running" and row["checkpoint"] == (20 if when == "before" else 30)
         assert count(target) == row["inserted"] == row["checkpoint"] - row["rejected"]
@@ -255,7 +257,7 @@ def test_resume_after_sigkill_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_p
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert (summary["inserted"], summary["skipped"], summary["rejected"]) == (90, 1, 4)
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         assert table_rows(target) == clean_rows(tmp_path, source)
     with open(summary["rejects_path"], newline="", encoding="utf-8") as f:
         assert [r["record"] for r in csv.DictReader(f)] == ["5", "25", "28", "62"]

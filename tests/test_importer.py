@@ -201,7 +201,10 @@ def test_hostile_dump_leaves_the_target_untouched(target: SQLiteTarget, tmp_path
 
 @pytest.mark.parametrize("suffix", [".jsonl", ".sql"])
 def test_other_formats_import_the_same_rows(tmp_path: Path, suffix: str) -> None:
-    with connect(f"sqlite:///{tmp_path / 'csv.db'}") as a, connect(f"sqlite:///{tmp_path / 'other.db'}") as b:
+    with (
+        connect(f"sqlite:///{tmp_path / 'csv.db'}", create=True) as a,
+        connect(f"sqlite:///{tmp_path / 'other.db'}", create=True) as b,
+    ):
         import_file(a, write_records(tmp_path / "p.csv", 40))
         result = import_file(b, write_records(tmp_path / f"p{suffix}", 40), batch_size=9)
         assert result.inserted == 40
@@ -232,6 +235,12 @@ class FlakyTarget(Target):
 
     def size_bytes(self) -> int | None:
         return self.inner.size_bytes()
+
+    def schema_version(self) -> int | None:
+        return self.inner.schema_version()
+
+    def migrate(self, statements: Sequence[Any], version: int) -> None:
+        self.inner.migrate(statements, version)
 
 
 def test_transient_faults_are_retried(
@@ -287,7 +296,7 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
     command = [*CLI, "import", str(source), "--db", url, "--batch-size", "10"]
     killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
-    with connect(url) as t:
+    with connect(url, create=True) as t:
         (row,) = t.query("SELECT * FROM ef_imports")
         assert row["status"] == "running"
         assert row["checkpoint"] == (20 if when == "before" else 30)
@@ -298,7 +307,7 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
     summary = json.loads(resumed.stdout)
     assert summary["import_id"] == row["id"] and summary["resumed_from"] == row["checkpoint"]
     assert (summary["inserted"], summary["skipped"], summary["rejected"]) == (90, 1, 4)
-    with connect(f"sqlite:///{tmp_path / 'clean.db'}") as clean, connect(url) as t:
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean, connect(url, create=True) as t:
         import_file(clean, source, batch_size=10)
         assert table_rows(t) == table_rows(clean)
     with open(summary["rejects_path"], newline="", encoding="utf-8") as f:

@@ -19,6 +19,7 @@ from estateflow_nb import (
     rung_for,
     write_records,
 )
+from estateflow_nb._migrations import ensure_schema
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
 from estateflow_nb.targets._base import ExecuteResult, Statement
 
@@ -71,7 +72,7 @@ def three_rungs(tmp_path: Path) -> list[Path]:
 
 def test_a_ladder_runs_and_verifies_after_every_rung_from_small_on(tmp_path: Path, three_rungs: list[Path]) -> None:
     seen: list[str] = []
-    with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
         result = run_ladder(
             target,
             files=three_rungs,
@@ -139,7 +140,7 @@ def test_the_verdict_weighs_the_pace_against_the_rungs_target(
 
 def test_options_or_keywords_reach_every_rung(tmp_path: Path, three_rungs: list[Path]) -> None:
     """One ImportOptions for the whole ladder, keywords on top; a batch size overrides every rung's."""
-    with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
         planned = run_ladder(target, ImportOptions(batch_size=600, on_conflict="fail"), files=three_rungs, dry_run=True)
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
         assert [s.verdict for s in planned.rungs] == ["dry run"] * 3
@@ -151,7 +152,7 @@ def test_options_or_keywords_reach_every_rung(tmp_path: Path, three_rungs: list[
 
 
 def test_ladder_refuses_up_front_without_confirmation(tmp_path: Path) -> None:
-    with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
         with pytest.raises(ConfirmationRequired, match="--yes"):
             run_ladder(target, directory=tmp_path / "data")
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
@@ -165,7 +166,7 @@ def test_ladder_refuses_up_front_without_confirmation(tmp_path: Path) -> None:
 
 
 def test_ladder_stops_at_the_first_failed_verification(tmp_path: Path, three_rungs: list[Path]) -> None:
-    with connect(f"sqlite:///{tmp_path / 'ladder.db'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
         # A row no import accounts for: the total count check fails at the first verification.
         target.execute(
             [
@@ -186,7 +187,8 @@ class FailingOnBatch(SQLiteTarget):
     """A SQLite target whose `fail_at`-th write of professionals fails as a SQL error would."""
 
     def __init__(self, path: Path, fail_at: int) -> None:
-        super().__init__(path)
+        super().__init__(path, create=True)
+        ensure_schema(self, create=True)
         self.fail_at, self.writes = fail_at, 0
 
     def execute(self, statements: Sequence[Statement], **kwargs: Any) -> ExecuteResult:

@@ -51,7 +51,7 @@ def cell_colours(html: str) -> list[tuple[str, str | None]]:
 
 
 def test_the_checks_table_colours_its_marks(tmp_path: Path) -> None:
-    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}", create=True) as target:
         import_file(target, write_records(tmp_path / "p.csv", 30))
         report = verify(target, benchmarks=False)
     report.check("email_format").passed = False  # as if it had failed
@@ -60,7 +60,7 @@ def test_the_checks_table_colours_its_marks(tmp_path: Path) -> None:
 
 
 def test_a_dry_run_ladder_is_neither_passed_nor_failed(tmp_path: Path) -> None:
-    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}", create=True) as target:
         step = run_rung(target, write_records(tmp_path / "p.csv", 20), dry_run=True)
     header = BeautifulSoup(ladder_header(LadderResult([step]), "here").data, "html.parser")
     box = header.select_one(".ef-verdict")

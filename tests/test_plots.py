@@ -61,13 +61,13 @@ def ladder(tmp_path_factory: pytest.TempPathFactory) -> LadderResult:
         write_records(folder / "b.csv", 250, start=30),
         write_records(folder / "c.csv", 1200, start=280),
     ]
-    with connect(f"sqlite:///{folder / 'ladder.db'}") as target:
+    with connect(f"sqlite:///{folder / 'ladder.db'}", create=True) as target:
         return run_ladder(target, files=files, verify_runs=2)
 
 
 @pytest.fixture(scope="module")
 def report(explore_db: str) -> VerifyReport:
-    with connect(explore_db) as target:
+    with connect(explore_db, create=True) as target:
         return verify(target, runs=3)
 
 
@@ -124,7 +124,7 @@ def test_latency_bars_are_medians_against_their_limits(report: VerifyReport) -> 
 
 
 def test_distributions_count_what_the_checks_counted(report: VerifyReport, explore_db: str) -> None:
-    with connect(explore_db) as target:
+    with connect(explore_db, create=True) as target:
         featured = explore.featured_by_industry(target)
     fig = distributions(report, featured)
     industry, state, tier, status, stacked, mean = fig.axes
@@ -170,7 +170,7 @@ def test_weighted_box_statistics_match_numpy() -> None:
 
 
 def test_exploration_figures(explore_db: str) -> None:
-    with connect(explore_db) as target:
+    with connect(explore_db, create=True) as target:
         counts = explore.rating_counts(target)
         sample = explore.rating_review_sample(target, size=100)
         reviews = explore.reviews_by_rating(target)
@@ -194,7 +194,7 @@ def test_exploration_figures(explore_db: str) -> None:
 
 def test_rollback_and_backup_figures(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
     url, _first, second = two_imports
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         backup(target, backups_dir=tmp_path / "kept")
         plan = rollback(target, import_id=second, dry_run=True)
         done = rollback(target, import_id=second, yes=True, backups_dir=tmp_path / "kept")
@@ -215,7 +215,7 @@ def test_rollback_and_backup_figures(two_imports: tuple[str, str, str], tmp_path
 
 
 def test_figures_of_an_empty_database_say_so(tmp_path: Path) -> None:
-    with connect(f"sqlite:///{tmp_path / 'empty.db'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'empty.db'}", create=True) as target:
         empty = verify(target, runs=1)
         figures = [
             distributions(empty, explore.featured_by_industry(target)),
@@ -248,7 +248,7 @@ from estateflow_nb import connect, verify, write_records, import_file, explore, 
 from estateflow_nb import plots, views, widgets
 import tempfile, pathlib
 folder = pathlib.Path(tempfile.mkdtemp())
-with connect(str(folder / "x.db")) as target:
+with connect(str(folder / "x.db"), create=True) as target:
     import_file(target, write_records(folder / "x.csv", 50))
     report = verify(target, runs=1)
     rows = explore.city_counts(target)

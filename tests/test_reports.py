@@ -32,6 +32,7 @@ from estateflow_nb import (
 from estateflow_nb._look import FAIL_MARK, PASS_MARK
 from estateflow_nb.cli import cli
 from estateflow_nb.reports import REPORTS, ReportResult, check_parameters, run_report
+from estateflow_nb.targets import Sql
 from estateflow_nb.verify import brief
 
 from .conftest import ROOT, count, invoke, run_cli, snapshot
@@ -132,7 +133,7 @@ def test_verification_report_files_and_parameters(verification_report: ReportRes
 
 
 def test_verification_report_shows_what_the_engine_finds(verification_report: ReportResult, broken_db: str) -> None:
-    with connect(broken_db) as target:
+    with connect(broken_db, create=True) as target:
         engine = verify(target, runs=1)
         ledger = status(target)
     soups = html_outputs(verification_report.notebook)
@@ -222,7 +223,7 @@ def test_ladder_report_from_the_command_line(tmp_path: Path) -> None:
     assert opened.read_text() == html.resolve().as_uri()
     assert "executed notebook" in done.stderr and "WARNING" not in done.stderr
 
-    with connect(db) as target:
+    with connect(db, create=True) as target:
         ledger = target.query("SELECT rung, checkpoint, inserted FROM ef_imports ORDER BY started_at, rowid")
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 11_110
         assert all(check.passed for check in verify(target, benchmarks=False).checks)
@@ -247,7 +248,7 @@ def test_ladder_report_from_the_command_line(tmp_path: Path) -> None:
 def test_explore_report_filters_cities_as_the_engine_does(explore_db: str, tmp_path: Path) -> None:
     result = run_report("explore", db=explore_db, parameters={"city": "san", "top": "5"}, out_dir=tmp_path)
     assert result.parameters == {"db": explore_db, "city": "san", "top": 5, "interactive": False}
-    with connect(explore_db) as target:
+    with connect(explore_db, create=True) as target:
         total = target.scalar("SELECT COUNT(*) FROM professionals")
         every = explore.cities(explore.city_counts(target))
     chosen = [c for c in every if "san" in c["city"].casefold()]
@@ -271,7 +272,7 @@ def test_explore_report_filters_cities_as_the_engine_does(explore_db: str, tmp_p
 def test_rollback_report_shows_the_plan_and_changes_nothing(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
     url, first, second = two_imports
     kept = tmp_path / "kept"
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         backup(target, backups_dir=kept)
         backup(target, backups_dir=kept)
         before, ledger = snapshot(target), status(target, backups_dir=kept)
@@ -281,7 +282,7 @@ def test_rollback_report_shows_the_plan_and_changes_nothing(two_imports: tuple[s
         "rollback", db=url, parameters={"import_id": second, "backups_dir": str(kept)}, out_dir=tmp_path / "reports"
     )
     assert result.parameters == {"db": url, "import_id": second, "backups_dir": str(kept), "interactive": False}
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         assert snapshot(target) == before and status(target).imports == ledger.imports
         assert count(target, "SELECT COUNT(*) FROM ef_rollbacks") == 0
     assert list_backups(backups_dir=kept) == backups
@@ -326,7 +327,7 @@ def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str
     """`estateflow report rollback -p confirm true`: the plan, then the rollback, with its backup first."""
     url, first, second = two_imports
     kept = tmp_path / "kept"
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         plan = rollback(target, import_id=second, dry_run=True)
     parameters = ["-p", "import_id", second, "-p", "confirm", "true", "-p", "backups_dir", str(kept)]
     done = invoke("report", "rollback", "--db", url, *parameters, "--out-dir", str(tmp_path / "reports"), cwd=tmp_path)
@@ -335,7 +336,7 @@ def test_rollback_report_with_confirm_rolls_back_the_plan(two_imports: tuple[str
 
     (taken,) = list_backups(backups_dir=kept)
     assert taken.rows == 60 and taken.imports == 2
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         assert count(target) == 60 - plan.rows_removed == 40
         assert count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
         (undone,) = target.query("SELECT * FROM ef_rollbacks")
@@ -375,7 +376,7 @@ def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine
         parameters={"files": ",".join(map(str, files)), "runs": "1"},
         out_dir=out,
     )
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         assert count(target) == 1_110
         ledger = target.query("SELECT id, rung, checkpoint, inserted FROM ef_imports ORDER BY started_at, rowid")
     assert [row["rung"] for row in ledger] == ["test", "small", "medium"]
@@ -392,7 +393,7 @@ def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine
     assert shown_rungs[0][9] == "-" and all(r[9] in ("yes", "NO") for r in shown_rungs[1:])
 
     verification = run_report("verification", db=d1_url, parameters={"runs": "1"}, out_dir=out)
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         engine = verify(target, benchmarks=False)
         shown = status(target)
     soups = html_outputs(verification.notebook)
@@ -415,7 +416,7 @@ def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine
     undo = run_report(
         "rollback", db=d1_url, parameters={"import_id": last, "confirm": "true", "backups_dir": str(kept)}, out_dir=out
     )
-    with connect(d1_url) as target:
+    with connect(d1_url, create=True) as target:
         assert count(target) == 110
         (undone,) = target.query("SELECT id, rows_removed, bookmark FROM ef_rollbacks")
     (taken,) = list_backups(backups_dir=kept)
@@ -438,17 +439,26 @@ def test_ladder_verification_and_rollback_reports_on_d1(d1_engine: LocalD1Engine
 
 
 def test_a_failing_cell_names_the_cell_and_keeps_the_partial_notebook(tmp_path: Path) -> None:
+    damaged = f"sqlite:///{tmp_path / 'damaged.db'}"
+    with connect(damaged, create=True) as target:
+        target.execute([Sql("DROP TABLE ef_imports")])  # opens as ours; the checks then fail on it
     with pytest.raises(EstateFlowError) as failed:
-        run_report("verification", db="nowhere://at-all", out_dir=tmp_path)
+        run_report("verification", db=damaged, out_dir=tmp_path)
     message = str(failed.value)
     assert "\n" not in message
     assert "stopped in cell In [" in message and "'Verify: the twelve checks" in message
-    assert "EstateFlowError: unknown database URL 'nowhere://at-all'" in message
+    assert "SqlError: SQLite: no such table: ef_imports" in message
     (partial,) = tmp_path.glob("verification-*.ipynb")
     assert f"partial notebook: {partial}" in message
     assert not list(tmp_path.glob("*.html"))
     errors = [o for o in outputs(partial) if o["output_type"] == "error"]
-    assert errors and errors[0]["ename"] == "EstateFlowError"
+    assert errors and errors[0]["ename"] == "SqlError"
+
+
+def test_a_report_on_a_database_that_is_not_there_refuses_before_running(tmp_path: Path) -> None:
+    with pytest.raises(EstateFlowError, match="unknown database URL 'nowhere://at-all'"):
+        run_report("verification", db="nowhere://at-all", out_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []  # no kernel started, no partial notebook
 
 
 @pytest.mark.parametrize("name", ["token", "CLOUDFLARE_API_TOKEN", "api_key", "db_password", "mySecret", "KeyFile"])

@@ -180,7 +180,7 @@ def test_reset_empties_everything_and_keeps_its_own_record(directory: Directory)
     (record,) = d.target.query("SELECT * FROM ef_rollbacks")
     assert record["strategy"] == "reset" and record["rows_removed"] == 49
     assert len(json.loads(record["imports"])) == 4
-    with connect(record["backup_path"]) as saved:
+    with connect(record["backup_path"], create=True) as saved:
         assert snapshot(saved) == final
     assert checks_pass(d.target)
 
@@ -196,7 +196,7 @@ def test_each_rollback_is_recorded_with_its_backup(directory: Directory) -> None
     assert (record["rows_removed"], record["rows_restored"]) == (10, 0)
     assert record["backup_path"] == result.backup_path and record["finished_at"]
     assert [b.path for b in list_backups(backups_dir=d.backups)] == [result.backup_path]
-    with connect(result.backup_path) as saved:
+    with connect(result.backup_path, create=True) as saved:
         assert snapshot(saved) == before
 
 
@@ -308,7 +308,7 @@ def test_a_rollback_killed_by_sigkill_is_all_or_nothing(directory: Directory, tm
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     assert len(list((tmp_path / "backups").glob("backup-*.sqlite"))) == 1
-    with connect(url) as t:
+    with connect(url, create=True) as t:
         if when == "before":
             assert (snapshot(t), ledger(t)) == before
             assert count(t, "SELECT COUNT(*) FROM ef_rollbacks") == 0
@@ -365,6 +365,12 @@ class RemoteTarget(Target):
 
     def size_bytes(self) -> int | None:
         return None
+
+    def schema_version(self) -> int | None:
+        return self.inner.schema_version()
+
+    def migrate(self, statements: Sequence[Any], version: int) -> None:
+        self.inner.migrate(statements, version)
 
 
 @pytest.mark.parametrize(

@@ -87,7 +87,7 @@ class RollbackMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="ef-stateful-"))
-        self.target = connect(f"sqlite:///{self.dir / 'db.sqlite'}")
+        self.target = connect(f"sqlite:///{self.dir / 'db.sqlite'}", create=True)
         self.model = Model()
         self.files: list[tuple[Path, list[dict[str, Any]]]] = []
         self.backups: list[tuple[str, Model]] = []

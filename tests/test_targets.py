@@ -11,11 +11,11 @@ from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, Target
 
 def test_connect_understands_urls_and_bare_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    relative = connect("sqlite:///sub/rel.db")
+    relative = connect("sqlite:///sub/rel.db", create=True)
     assert isinstance(relative, SQLiteTarget) and (tmp_path / "sub" / "rel.db").exists()
-    absolute = connect(f"sqlite:///{tmp_path / 'abs.db'}")
+    absolute = connect(f"sqlite:///{tmp_path / 'abs.db'}", create=True)
     assert absolute.path == tmp_path / "abs.db"
-    bare = connect("bare.db")
+    bare = connect("bare.db", create=True)
     assert bare.url == "sqlite:///bare.db" and (tmp_path / "bare.db").exists()
     for t in (relative, absolute, bare):
         assert t.scalar("SELECT COUNT(*) FROM ef_imports") == 0
@@ -33,14 +33,14 @@ def test_default_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch)
 @pytest.mark.parametrize("url", ["postgres://host/db", "sqlite://relative.db"])
 def test_bad_urls_are_refused(url: str) -> None:
     with pytest.raises(EstateFlowError, match="URL"):
-        connect(url)
+        connect(url, create=True)
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "notes.db"
     path.write_text("this is not sqlite, just text that is long enough to have a header" * 20)
     with pytest.raises(EstateFlowError, match="not a usable SQLite database"):
-        connect(str(path))
+        connect(str(path), create=True)
 
 
 def test_execute_is_all_or_nothing(each_target: Target) -> None:

@@ -45,7 +45,7 @@ def loose_target(tmp_path: Path, n: int = 40) -> Target:
     conn.execute(f"CREATE TABLE professionals (id INTEGER PRIMARY KEY, {', '.join(STORED_COLUMNS)})")
     conn.commit()
     conn.close()
-    target = connect(str(path))
+    target = connect(str(path), create=True)
     rows = [(*clean_record(r, NOW), "imp-1", NOW) for r in generate_records(n, seed=5)]
     target.execute(
         [
@@ -128,7 +128,7 @@ def test_failing_rows_are_sampled_with_the_offending_value(tmp_path: Path) -> No
 
 
 def test_distributions_and_totals_describe_the_table(tmp_path: Path) -> None:
-    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}") as target:
+    with connect(f"sqlite:///{tmp_path / 'db.sqlite'}", create=True) as target:
         import_file(target, write_records(tmp_path / "p.csv", 600))
         report = verify(target, benchmarks=False)
         assert report.check("total_count").observed == 600
@@ -199,7 +199,7 @@ def test_the_sql_email_rule_is_the_python_rule(email: str) -> None:
 
 
 def test_row_rules_are_served_by_partial_indexes(tmp_path: Path) -> None:
-    with connect(str(tmp_path / "db.sqlite")) as target:
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
         for condition in (BAD_EMAIL_SQL, MISSING_REQUIRED_SQL, ODD_LICENSE_SQL):
             plan = " ".join(
                 r["detail"] for r in target.query(f"EXPLAIN QUERY PLAN SELECT id FROM professionals WHERE {condition}")

@@ -38,7 +38,7 @@ def roll_back_a_changed_plan(tick: Any, button: Any, messages: Any, db: str, bef
     tick.value = True
     button.click()
     assert "the database changed since the plan was shown, so nothing was rolled back" in text_of(messages)
-    with connect(db) as target:
+    with connect(db, create=True) as target:
         assert snapshot(target) == before
 
 
@@ -54,7 +54,7 @@ def panel(tmp_path: Path, db_url: str) -> LadderPanel:
 def test_run_rung_imports_draws_and_moves_to_the_next_rung(panel: LadderPanel, db_url: str, tmp_path: Path) -> None:
     assert panel.file.value == str(tmp_path / "data" / "test-10.sql")
     panel.run_button.click()
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 10
     assert (panel.progress.value, panel.progress.max) == (10, 10)
     assert "batch 1: 10 of 10 records" in panel.progress_label.value
@@ -63,7 +63,7 @@ def test_run_rung_imports_draws_and_moves_to_the_next_rung(panel: LadderPanel, d
     assert panel.file.value.endswith("small-100.sql")
 
     panel.run_button.click()
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 110
     small = panel.result.rungs[-1]
     # The twelve checks pass; the verdict also holds the latency benchmarks, timed on this machine.
@@ -85,7 +85,7 @@ def test_a_ladder_of_given_files_runs_them_in_order(tmp_path: Path, db_url: str)
     assert panel.file.value == files[1]  # the test rung has no target rate and no verification: it passed
     panel.run_button.click()
     assert [(step.rung.name, step.file) for step in panel.result.rungs] == [("test", files[0]), ("small", files[1])]
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 170
     assert not (tmp_path / "data").exists()  # the generated ladder files were never needed
 
@@ -102,7 +102,7 @@ def test_large_rung_needs_its_tick_and_a_dry_run_writes_nothing(panel: LadderPan
     step = panel.result.rungs[-1]
     assert step.verdict == "dry run" and step.imported.batch_size == 2500 and step.imported.inserted == 10_000
     assert step.verification is None
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 0
 
 
@@ -127,7 +127,7 @@ def test_roll_back_last_import_shows_the_plan_and_acts_only_with_the_tick(
     panel.run_button.click()
     panel.run_button.click()  # the test rung, then the small one: 110 rows
     small = panel.result.rungs[-1].imported.import_id
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         before = snapshot(target)
         plan = rollback(target, import_id=small, dry_run=True)
     assert plan.rows_removed == 100
@@ -137,7 +137,7 @@ def test_roll_back_last_import_shows_the_plan_and_acts_only_with_the_tick(
     assert f"rolling back import {small} would change this (nothing was changed)" in shown
     assert "removes 100 rows" in shown and "Tick 'really roll back' and press again" in shown
     assert all(line.strip() in shown for line in plan.plan().splitlines())
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert snapshot(target) == before and ledger_statuses(target) == ["completed", "completed"]
     assert not list_backups(backups_dir=tmp_path / "backups")
 
@@ -148,7 +148,7 @@ def test_roll_back_last_import_shows_the_plan_and_acts_only_with_the_tick(
     assert f"Rolled back import {small}" in shown and "removed 100 rows" in shown
     (taken,) = list_backups(backups_dir=tmp_path / "backups")
     assert f"backup taken before: {taken.path}" in shown and taken.rows == 110
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 10 and ledger_statuses(target) == ["completed", "rolled_back"]
         assert count(target, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (small,)) == 0
 
@@ -163,7 +163,7 @@ def test_the_tick_alone_never_rolls_back_what_was_not_shown(panel: LadderPanel, 
     panel.rollback_confirm.value = True
     panel.rollback_button.click()
     assert "Not rolled back" in text_of(panel.messages)
-    with connect(db_url) as target:
+    with connect(db_url, create=True) as target:
         assert count(target) == 110 and ledger_statuses(target) == ["completed", "completed"]
         newest = panel.result.rungs[-1].imported.import_id
         # Plan shown, then the database changes under it (an import updates the planned rows): refused.
@@ -190,7 +190,7 @@ def test_rollback_panel_plans_first_and_rolls_back_only_with_the_tick(
     rollback_panel = RollbackPanel(db=url, import_id=second, backups_dir=str(backups))
     assert rollback_panel.strategy.value == "import_id" and rollback_panel.import_id.options == (second, first)
     assert rollback_panel.confirm.disabled and rollback_panel.rollback_button.disabled
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         before = snapshot(target)
         plan = rollback(target, import_id=second, dry_run=True)
     assert (plan.rows_removed, plan.rows_restored) == (20, 10)
@@ -218,7 +218,7 @@ def test_rollback_panel_plans_first_and_rolls_back_only_with_the_tick(
     rollback_panel.confirm.value = True
     rollback_panel.rollback_button.click()
     assert "Press Plan first" in text_of(rollback_panel.messages)
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         assert snapshot(target) == before
     assert not backups.exists()
 
@@ -232,7 +232,7 @@ def test_rollback_panel_plans_first_and_rolls_back_only_with_the_tick(
     assert rollback_panel.import_id.options == (first,)
     (taken,) = list_backups(backups_dir=backups)
     assert taken.rows == 60
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         assert count(target) == 40 and count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 0
         assert ledger_statuses(target) == ["completed", "rolled_back"]
         assert set(snapshot(target)) < set(before)
@@ -246,7 +246,7 @@ def test_rollback_panel_refuses_a_plan_the_database_no_longer_gives(
     assert rollback_panel.strategy.value == "last_hours" and rollback_panel.last_hours.value == 1
     rollback_panel.plan_button.click()
     assert "imports started in the last 1 hours" in text_of(rollback_panel.output)
-    with connect(url) as target:
+    with connect(url, create=True) as target:
         import_file(target, write_records(tmp_path / "c.csv", 5, start=500))  # a third import, in the window
         before = snapshot(target)
     panel = rollback_panel
@@ -266,7 +266,7 @@ def test_verify_panel_shows_the_whole_report(explore_db: str) -> None:
 
 
 def test_city_explorer_follows_its_search_and_filter(explore_db: str) -> None:
-    with connect(explore_db) as target:
+    with connect(explore_db, create=True) as target:
         rows = explore.city_counts(target)
         engine = verify(target, benchmarks=False)
     explorer = CityExplorer(rows, top=50)

@@ -43,18 +43,33 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get("ESTATEFLOW_DB") or DEFAULT_DB_URL
 
 
-def connect(url: str | None = None) -> Target:
-    """Open the target named by `url` and make sure the schema exists."""
-    url = resolve_url(url)
+def connect(url: str | None = None, *, create: bool = False) -> Target:
+    """Open the target named by `url` and bring its schema up to date.
+
+    Only with `create` (import and ladder) is a missing database made: otherwise NoDatabaseError says
+    where none was found, and nothing is created there, not even a folder.
+    """
+    from .._migrations import ensure_schema  # it speaks to targets through this package's interface
+
+    target = _open(resolve_url(url), create)
+    try:
+        ensure_schema(target, create=create)
+    except BaseException:
+        target.close()
+        raise
+    return target
+
+
+def _open(url: str, create: bool) -> Target:
     if url.startswith("sqlite://"):
         path = url.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
             raise EstateFlowError(f"bad SQLite URL {url!r}: expected sqlite:///path/to/file.db")
-        return SQLiteTarget(path[1:], url=url)
+        return SQLiteTarget(path[1:], url=url, create=create)
     if url.startswith("d1://"):
         from .d1 import D1Target
 
         return D1Target.from_url(url)
     if "://" in url:
         raise EstateFlowError(f"unknown database URL {url!r}: expected sqlite:///PATH or d1://ACCOUNT/DATABASE")
-    return SQLiteTarget(url, url=f"sqlite:///{url}")
+    return SQLiteTarget(url, url=f"sqlite:///{url}", create=create)

@@ -98,6 +98,16 @@ class Target(ABC):
     def size_bytes(self) -> int | None:
         """The database's size on disk, where the target can say."""
 
+    @abstractmethod
+    def schema_version(self) -> int | None:
+        """The schema version the database records; 0 for tables made before versions were kept, None
+        when it holds nothing of ours. Reads only (see `_migrations`)."""
+
+    @abstractmethod
+    def migrate(self, statements: Sequence[Sql], version: int) -> None:
+        """Run `statements` and record `version`, in one transaction; nothing when another process got
+        the database to `version` first."""
+
     def bookmark(self) -> str | None:
         """A point the provider can restore the database to (D1's Time Travel); None where there is none."""
         return None

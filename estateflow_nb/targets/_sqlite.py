@@ -1,21 +1,27 @@
-"""A local SQLite file as a target: the embedded default for development, demos and tests."""
+"""A local SQLite file as a target: the embedded default for development, demos and tests.
+
+Opening never creates unless asked (`create=True`: import and ladder), and never writes to a database
+that is already at the current schema: readers (status, verify, a notebook) open, read the schema
+version and go on, however busy a writer is. A file that cannot be written (its mode, a read-only
+mount) is opened read-only: every reading command works, and a write says "read-only".
+"""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from .._files import open_read_only
-from ..errors import ConflictError, SqlError, TargetError, TransientError
-from ..schema import SCHEMA_STATEMENTS
+from ..errors import ConflictError, NoDatabaseError, SqlError, TargetError, TransientError
 from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
-# WAL lets readers (verify, a notebook) look while an import writes; synchronous=NORMAL in WAL
-# mode still survives a killed process, it only risks the last commit on power loss.
+# Per connection, and none of them takes a lock. (WAL mode, set once when the database is created or
+# migrated, lets readers look while an import writes; synchronous=NORMAL in WAL mode still survives a
+# killed process, it only risks the last commit on power loss.)
 _PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
     "PRAGMA synchronous=NORMAL",
     # 16 MiB of page cache: as fast as 64 MiB for imports here, and an import of 100,000 rows already
     # fills it, so memory stays flat however big the file.
@@ -40,25 +46,88 @@ def _translate(error: sqlite3.Error) -> TargetError:
     return TargetError(f"SQLite: {message}")
 
 
+def _prepare(path: Path, create: bool) -> bool:
+    """Check that `path` can be opened (creating its folder when `create`); True when it is read-only."""
+    where = Path(os.path.abspath(path))
+    if path.exists():
+        if not path.is_file():
+            raise TargetError(f"{where} is not a database file")
+        writable = os.access(path, os.W_OK) and os.access(path.parent, os.W_OK | os.X_OK)
+        return not writable or _read_only_mount(path.parent)
+    if not create:
+        raise NoDatabaseError(f"no database at {where}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TargetError(f"cannot create a database at {where}: {error.strerror or error}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK) or _read_only_mount(path.parent):
+        raise TargetError(f"cannot create a database at {where}: its folder is read-only")
+    return False
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 class SQLiteTarget(Target):
     kind: Literal["sqlite"] = "sqlite"
 
-    def __init__(self, path: str | Path, url: str | None = None) -> None:
+    def __init__(self, path: str | Path, url: str | None = None, *, create: bool = False) -> None:
+        """Open the database at `path`; with `create`, make it (and its folder) when missing.
+        `connect()` then brings its schema up to date (see `_migrations`)."""
         self.path = Path(path)
         self.url = url or f"sqlite:///{self.path}"
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = False
+        memory = str(self.path) == ":memory:"
+        if not memory:
+            self.read_only = _prepare(self.path, create)
         try:
-            self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            if self.read_only:
+                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+            else:
+                self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
             for pragma in _PRAGMAS:
                 self._conn.execute(pragma)
+            self._conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # reads the header: is it SQLite?
         except sqlite3.DatabaseError as error:
-            raise TargetError(f"{self.path}: not a usable SQLite database ({error})") from None
+            raise TargetError(f"{self.path.resolve()}: not a usable SQLite database ({error})") from None
         self.limits = Limits(max_params=self._conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-        self._ensure_schema()
 
-    def _ensure_schema(self) -> None:
-        self.execute([Sql(statement) for statement in SCHEMA_STATEMENTS])
+    def schema_version(self) -> int | None:
+        try:
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+            if version:
+                return version
+            ours = self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'professionals'")
+            return 0 if ours.fetchone() else None
+        except sqlite3.Error as error:
+            raise self._translate(error) from error
+
+    def migrate(self, statements: Sequence[Sql], version: int) -> None:
+        if self.read_only:
+            raise TargetError(
+                f"{self.path.resolve()} is read-only and has an earlier schema: open it once where it can be"
+                f" written to bring it up to version {version}"
+            )
+        cursor = self._conn.cursor()
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+            if int(cursor.execute("PRAGMA user_version").fetchone()[0]) >= version:
+                cursor.execute("ROLLBACK")  # another process got there first
+                return
+            for statement in statements:
+                self._run(cursor, statement, 0)
+            cursor.execute(f"PRAGMA user_version = {int(version)}")
+            cursor.execute("COMMIT")
+        except sqlite3.Error as error:
+            self._rollback()
+            raise self._translate(error) from error
+        if self._conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self._conn.execute("PRAGMA journal_mode=WAL")
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -87,12 +156,17 @@ class SQLiteTarget(Target):
             cursor.execute("COMMIT")
         except sqlite3.Error as error:
             self._rollback()
-            raise _translate(error) from error
+            raise self._translate(error) from error
         except BaseException:
             self._rollback()
             raise
         result.rows_written = sum(result.changes)
         return result
+
+    def _translate(self, error: sqlite3.Error) -> TargetError:
+        if self.read_only and "readonly" in str(error).replace("-", "").replace(" ", ""):
+            return TargetError(f"{self.path.resolve()} is read-only: it can be read, not written")
+        return _translate(error)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
@@ -117,7 +191,7 @@ class SQLiteTarget(Target):
         try:
             cursor = self._conn.execute(sql, params)
         except sqlite3.Error as error:
-            raise _translate(error) from error
+            raise self._translate(error) from error
         names = [d[0] for d in cursor.description or ()]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 

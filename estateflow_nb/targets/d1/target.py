@@ -28,7 +28,7 @@ from ..._files import temporary_path
 from ..._retry import with_retries
 from ..._time import ledger_time
 from ...errors import TargetError
-from ...schema import SCHEMA_STATEMENTS
+from ...schema import SCHEMA_VERSION_DDL
 from .._base import ExecuteResult, Limits, Sql, Statement, Target
 from ._dump import dump_sql, load_dump
 from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api, RatePacer
@@ -78,9 +78,11 @@ class D1Target(Target):
         timeout: float = 120.0,
         read_attempts: int = READ_ATTEMPTS,
         sleep: Callable[[float], None] | None = None,
-        ensure_schema: bool = True,
+        ensure_schema: bool = False,
+        create: bool = False,
     ) -> None:
-        """`sleep` waits between the attempts of a read (default: `_retry.SLEEP`; tests pass one that records)."""
+        """`sleep` waits between the attempts of a read (default: `_retry.SLEEP`; tests pass one that records).
+        `ensure_schema` brings the schema up to date (as `connect()` does), creating it if `create`."""
         self.api = D1Api(
             account_id, database_id, token=token, base_url=base_url, transport=transport, pacer=pacer, timeout=timeout
         )
@@ -90,7 +92,32 @@ class D1Target(Target):
         self.read_attempts = read_attempts
         self._sleep = sleep
         if ensure_schema:
-            self.execute([Sql(statement) for statement in SCHEMA_STATEMENTS])
+            from ..._migrations import ensure_schema as bring_up_to_date
+
+            bring_up_to_date(self, create=create)
+
+    def schema_version(self) -> int | None:
+        found = {
+            row["name"]
+            for row in self.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('ef_schema', 'professionals')"
+            )
+        }
+        if "ef_schema" in found:
+            return int(self.scalar("SELECT MAX(version) FROM ef_schema") or 0)
+        return 0 if "professionals" in found else None
+
+    def migrate(self, statements: Sequence[Sql], version: int) -> None:
+        # D1 has no PRAGMA user_version; the number lives in a table of its own, written last, so a
+        # migration that stopped part way is found unfinished and planned again from what it left.
+        self.execute(
+            [
+                *statements,
+                Sql(SCHEMA_VERSION_DDL),
+                Sql("DELETE FROM ef_schema"),
+                Sql("INSERT INTO ef_schema (version) VALUES (?)", (version,)),
+            ]
+        )
 
     @classmethod
     def from_url(cls, url: str, **kwargs: Any) -> D1Target:
