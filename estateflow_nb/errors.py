@@ -10,6 +10,7 @@
     └── TargetError            the database refused or failed
         ├── NoDatabaseError    nothing to open there: only import and ladder create a database
         ├── TransientError     worth retrying: locked, overloaded, network, HTTP 429/5xx
+        ├── TooLargeError      the request was too big to finish in time: send the same work in smaller parts
         ├── ConflictError      a license number already exists and on_conflict="fail"
         ├── QuotaExceededError a daily write quota is used up; resume after it resets
         ├── AuthError          the credentials were refused
@@ -77,6 +78,11 @@ class TransientError(TargetError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLargeError(TargetError):
+    """The target gave up on a request because of its size (HTTP 413; D1's storage timeout reset, its
+    CPU or memory limit): the documented fix is smaller requests, not the same one again."""
 
 
 class ConflictError(TargetError):

@@ -71,6 +71,9 @@ class Limits:
 class ExecuteResult:
     changes: list[int] = field(default_factory=list)
     rows_written: int = 0
+    # How long the target itself says the work took (D1: the sum of `meta.duration`), where it says:
+    # what sizes the next request to stay well inside `Limits.max_query_seconds`.
+    server_seconds: float | None = None
 
 
 class Target(ABC):
