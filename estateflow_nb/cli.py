@@ -32,7 +32,8 @@ from .verify import verify
 
 
 class _Group(click.Group):
-    """Turns the engine's errors into one-line messages and exit codes."""
+    """Turns the engine's errors, and arguments click refuses, into one-line messages and exit codes
+    (the error's `exit_code`: 2 for refused input, 1 for a failed operation)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,7 +48,12 @@ class _Group(click.Group):
             ctx.exit(1)
         except EstateFlowError as error:
             click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
+            ctx.exit(error.exit_code)
+        except click.UsageError as error:
+            # A subcommand's bad argument: one line naming it, not a usage screen.
+            where = f"{error.ctx.command_path}: " if error.ctx is not None else ""
+            click.echo(f"Error: {where}{error.format_message()}", err=True)
+            ctx.exit(2)
 
 
 def _show(as_json: bool, data: Any, text: str, *, passed: bool = True) -> None:
