@@ -38,23 +38,29 @@ class Refusal(Exception):
 
 # --- INSERT: one linear regular expression ------------------------------------------------------------
 
+# SQLite's whitespace (Python's \s also takes characters SQLite does not), and its digits (\d takes
+# other scripts' too).
+_S = r"[ \t\n\f\r]*+"
+_S1 = r"[ \t\n\f\r]++"
 _NAME = r'(?:"(?:[^"]|"")*+"|`(?:[^`]|``)*+`|\[[^\]]*+\]|[^\W\d][\w$]*+)'
 _STRING = r"'[^']*+(?:''[^']*+)*+'"
 _BLOB = r"[xX]'(?:[0-9a-fA-F]{2})*+'"
-_NUMBER = r"[-+]?+(?:0[xX][0-9a-fA-F]++|(?:\d++(?:\.\d*+)?+|\.\d++)(?:[eE][-+]?+\d++)?+)"
-_TEXT = rf"(?:{_STRING}|(?i:unistr)\s*+\(\s*+{_STRING}\s*+\)|(?i:cast)\s*+\(\s*+{_BLOB}\s++(?i:as)\s++(?i:text)\s*+\))"
-_LINE_BREAK = r"(?i:char)\s*+\(\s*+1[03]\s*+\)"  # char(10) and char(13): "\n" and "\r"
-_REPLACE = rf"(?i:replace)\s*+\(\s*+(?>{{inner}})\s*+,\s*+{_STRING}\s*+,\s*+{_LINE_BREAK}\s*+\)"
+_NUMBER = r"[-+]?+(?:0[xX][0-9a-fA-F]++|(?:[0-9]++(?:\.[0-9]*+)?+|\.[0-9]++)(?:[eE][-+]?+[0-9]++)?+)"
+_TEXT = (
+    rf"(?:{_STRING}|(?i:unistr){_S}\({_S}{_STRING}{_S}\)|(?i:cast){_S}\({_S}{_BLOB}{_S1}(?i:as){_S1}(?i:text){_S}\))"
+)
+_LINE_BREAK = rf"(?i:char){_S}\({_S}1[03]{_S}\)"  # char(10) and char(13): "\n" and "\r"
+_REPLACE = rf"(?i:replace){_S}\({_S}(?>{{inner}}){_S},{_S}{_STRING}{_S},{_S}{_LINE_BREAK}{_S}\)"
 _REPLACED_ONCE = _REPLACE.format(inner=_TEXT)
 _REPLACED = _REPLACE.format(inner=f"{_REPLACED_ONCE}|{_TEXT}")  # the shell nests two: "\r" then "\n"
 # Plain strings and numbers first: nearly every value is one.
 _VALUE = rf"(?:{_STRING}|{_NUMBER}|(?>(?i:NULL|TRUE|FALSE)\b|{_TEXT}|{_REPLACED}|{_BLOB}))"
-_ROW = rf"\(\s*+{_VALUE}(?:\s*+,\s*+{_VALUE})*+\s*+\)"
+_ROW = rf"\({_S}{_VALUE}(?:{_S},{_S}{_VALUE})*+{_S}\)"
 _INSERT = re.compile(
-    rf"(?:(?i:INSERT)(?:\s++(?i:OR)\s++(?i:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK))?+|(?i:REPLACE))\s++(?i:INTO)\s++"
-    rf"(?:(?P<schema>{_NAME})\s*+\.\s*+)?+(?P<table>{_NAME})\s*+"
-    rf"(?:\(\s*+{_NAME}(?:\s*+,\s*+{_NAME})*+\s*+\)\s*+)?+"
-    rf"(?i:VALUES)\s*+{_ROW}(?:\s*+,\s*+{_ROW})*+\s*+;\s*+"
+    rf"(?:(?i:INSERT)(?:{_S1}(?i:OR){_S1}(?i:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK))?+|(?i:REPLACE)){_S1}(?i:INTO){_S1}"
+    rf"(?:(?P<schema>{_NAME}){_S}\.{_S})?+(?P<table>{_NAME}){_S}"
+    rf"(?:\({_S}{_NAME}(?:{_S},{_S}{_NAME})*+{_S}\){_S})?+"
+    rf"(?i:VALUES){_S}{_ROW}(?:{_S},{_S}{_ROW})*+{_S};{_S}"
 )
 
 # SQLite's own words for the statement kinds explain_insert names.
