@@ -29,7 +29,8 @@ class RejectsFile:
         """Write `rejects` (none: nothing, not even the header) and return the file's new length."""
         if rejects:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8", newline="") as f:
+            # backslashreplace: a lone surrogate (JSON can spell one) is written as \ud800, never an error.
+            with self.path.open("a", encoding="utf-8", errors="backslashreplace", newline="") as f:
                 writer = csv.writer(f)
                 if f.tell() == 0:
                     writer.writerow(["record", "reason", *self.columns])
@@ -40,6 +41,15 @@ class RejectsFile:
 
 
 def _cell(value: Any) -> Any:
+    """A raw value as the rejects file can always hold it: text and numbers as they are, a blob as hex,
+    JSON structures as JSON (or a note, for one nested too deeply to write)."""
     if value is None:
         return ""
-    return value if isinstance(value, str | int | float) else json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str | int | float):
+        return value
+    if isinstance(value, bytes):
+        return "X'" + value.hex() + "'"
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return f"({type(value).__name__} that cannot be written as JSON)"

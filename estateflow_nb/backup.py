@@ -1,14 +1,21 @@
 """Backups: a consistent copy of the whole database in `backups/`, taken on demand and before every rollback.
 
-    backup(target)          -> backups/backup-20261128T104233Z.sqlite (-2, -3, ... within one second)
-    list_backups()          -> newest first, with size, time and row counts
-    prune_backups(keep)     -> removes all but the newest `keep`
-    restore(target, path)   -> checks the file, backs up the current database, copies the file in
+    backup(target)              -> backups/backup-estateflow-1a2b3c4d-20261128T104233.512Z.sqlite
+    list_backups(db=target)     -> that database's backups, newest first, with size, time and row counts
+    prune_backups(keep, db=...) -> removes all but its newest `keep`
+    restore(target, path)       -> checks the file, backs up the current database, copies the file in
+
+Backups belong to their database: each name carries the database's own (the file's name, or "d1") and
+a short hash of what it is (the absolute path of the file, or the D1 database id), so that backups of
+two databases in one folder are never taken for each other, and the time to the millisecond, so that
+names sort by time. `db=` (a URL or a target) picks one database's backups; without it the listing
+has every database's, and those named before backups had owners (`backup-20261128T104233Z.sqlite`).
 
 The folder is `backups_dir=`, else `ESTATEFLOW_BACKUPS`, else `backups/` in the working directory.
 Names come only from this module: a backup is written under a temporary name, checked with
 `PRAGMA integrity_check`, switched to a self-contained rollback-journal file, and hard-linked to
-its final name, which fails rather than overwrite an earlier backup.
+its final name, which fails rather than overwrite an earlier backup. The temporary files of a backup
+that was killed are removed by the next command that looks at the folder.
 
 The copies themselves are the target's (`Target.copy_into`, `Target.replace_with`), so this module
 never asks which kind of database it holds. A SQLite file uses SQLite's online backup API in both
@@ -16,32 +23,42 @@ directions: a backup taken while an import writes is a consistent snapshot, and 
 once through the target's open connection. A D1 database leaves D1 as a SQL dump, kept beside the
 copy; restoring into D1 is Time Travel's job, and the target says so before anything is done.
 
-Files are read with `immutable=1` (no locks, no -wal or -shm files beside them), so checking a FILE
-that lives elsewhere writes nothing there.
+A file to restore, or to list, is trusted in nothing (see `_backup_checks`): its objects must be
+exactly those of one of our schema versions before any of its rows is read, every read of it runs
+under a budget, and after the copy the migrations bring an earlier schema up to today's. Files are
+read with `immutable=1` (no locks, no -wal or -shm files beside them), so checking a FILE that lives
+elsewhere writes nothing there.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sqlite3
 import time
 from dataclasses import asdict, dataclass
-from functools import cache
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from . import _backup_checks
 from ._confirm import Confirm, require_confirmation
-from ._files import open_read_only, temporary_path
-from ._sql import quote_name
-from ._time import compact_time, ledger_time, new_id, parse_time
-from .errors import BackupError, EstateFlowError, TargetError
-from .schema import CORE_TABLES, SCHEMA_STATEMENTS
-from .targets import Sql, Target
+from ._files import open_read_only, open_regular, remove_leftovers, temporary_path
+from ._migrations import ensure_schema
+from ._testing import kill_hooks
+from ._time import ledger_time, new_id, utc_now
+from .errors import BackupError, EstateFlowError, RefusedError, TargetError, UnsafeBackupError
+from .targets import Sql, Target, resolve_url
 
 BACKUPS_ENV = "ESTATEFLOW_BACKUPS"
 DEFAULT_BACKUPS_DIR = "backups"
-_NAME = re.compile(r"^backup-(\d{8}T\d{6}Z)(?:-(\d+))?\.sqlite$")
+# backup-<owner>-<UTC to the millisecond>.sqlite; owner is <name>-<8 hex>. Names from before backups
+# had owners are backup-<UTC to the second>[-N].sqlite.
+_NAME = re.compile(
+    r"^backup-(?:(?P<owner>.+-[0-9a-f]{8})-)?(?P<stamp>\d{8}T\d{6}(?:\.\d{3})?Z)(?:-(?P<number>\d+))?\.sqlite$"
+)
+_STAMP = "%Y%m%dT%H%M%S"
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 
@@ -56,6 +73,7 @@ class BackupInfo:
     imports: int | None = None  # ef_imports
     sql_dump: str | None = None
     error: str | None = None
+    database: str | None = None  # whose backup: the owner part of its name (None: named before owners)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,71 +112,73 @@ def backups_folder(backups_dir: str | Path | None = None) -> Path:
     return Path(backups_dir or os.environ.get(BACKUPS_ENV) or DEFAULT_BACKUPS_DIR)
 
 
-def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
-    found = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
-    if found != ["ok"]:
-        raise BackupError(f"{path} fails SQLite's integrity check: {found[0] if found else 'no answer'}")
+def database_key(db: str | Target | None = None) -> str:
+    """Whose backups: `<name>-<8 hex>` for the database `db` names (a URL, a target, or the default).
 
+    The name is the file's (or "d1"); the hex is the start of the SHA-256 of the file's absolute path
+    (symbolic links followed) or of the D1 database id, so that two files called estateflow.db in
+    different folders keep their backups apart.
+    """
+    url = db.url if isinstance(db, Target) else resolve_url(db)
+    if url.startswith("d1://"):
+        from .targets.d1.target import parse_url
 
-@cache
-def _expected_columns() -> dict[str, frozenset[str]]:
-    conn = sqlite3.connect(":memory:")
-    for statement in SCHEMA_STATEMENTS:
-        conn.execute(statement)
-    columns = {t: frozenset(r[1] for r in conn.execute(f"PRAGMA table_info({quote_name(t)})")) for t in CORE_TABLES}
-    conn.close()
-    return columns
-
-
-def _check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    for table, expected in _expected_columns().items():
-        found = {row[1] for row in conn.execute(f"PRAGMA table_info({quote_name(table)})")}
-        if not found:
-            raise BackupError(f"{path} is not an EstateFlow database: it has no {table} table")
-        if missing := sorted(expected - found):
-            raise BackupError(f"{path} is not an EstateFlow database: {table} lacks {', '.join(missing)}")
-
-
-def _counts(conn: sqlite3.Connection) -> tuple[int, int]:
-    rows = conn.execute("SELECT (SELECT COUNT(*) FROM professionals), (SELECT COUNT(*) FROM ef_imports)").fetchone()
-    return int(rows[0]), int(rows[1])
+        name, identity = "d1", "d1:" + parse_url(url)[1]
+    else:
+        path = Path(url.removeprefix("sqlite:///") if url.startswith("sqlite:///") else url)
+        identity = str(path.resolve()) if str(path) != ":memory:" else ":memory:"
+        name = path.stem or "database"
+    name = re.sub(r"[^A-Za-z0-9_.]+", "_", name)[:40].strip("._") or "database"
+    return f"{name}-{hashlib.sha256(identity.encode('utf-8', 'surrogatepass')).hexdigest()[:8]}"
 
 
 def _checked(path: Path) -> tuple[int, int]:
-    """(rows, imports) of a database file that passes the integrity and schema checks; else BackupError."""
-    if not path.is_file():
-        raise BackupError(f"{path}: no such file")
-    with path.open("rb") as f:
-        if f.read(len(_SQLITE_HEADER)) != _SQLITE_HEADER:
-            raise BackupError(f"{path} is not a SQLite database")
+    """(rows, imports) of a file fit to restore: SQLite, exactly our objects, sound; else UnsafeBackupError.
+
+    The objects are checked from sqlite_master before anything reads a row; every read runs under
+    `_backup_checks.untrusted`'s budget.
+    """
+    try:
+        with open_regular(path) as f:
+            header = f.read(len(_SQLITE_HEADER))
+    except FileNotFoundError:
+        raise UnsafeBackupError(f"{path}: no such file") from None
+    except RefusedError as error:
+        raise UnsafeBackupError(str(error)) from None
+    except OSError as error:
+        raise UnsafeBackupError(f"{path}: cannot read: {error.strerror or error}") from None
+    if header != _SQLITE_HEADER:
+        raise UnsafeBackupError(f"{path} is not a SQLite database")
     wal = Path(f"{path}-wal")
     if wal.exists() and wal.stat().st_size:
         raise BackupError(
             f"{path} has changes not yet written into it ({wal.name}): open and close it with sqlite3"
             " first, or back that database up with `estateflow backup`"
         )
-    try:
-        conn = open_read_only(path)
-        try:
-            _check_integrity(conn, path)
-            _check_schema(conn, path)
-            return _counts(conn)
-        finally:
-            conn.close()
-    except sqlite3.DatabaseError as error:
-        raise BackupError(f"{path} is not a usable SQLite database ({error})") from None
+    with _backup_checks.untrusted(path) as conn:
+        _backup_checks.check_objects(conn, path)
+        found = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+        if found != ["ok"]:
+            raise UnsafeBackupError(f"{path} fails SQLite's integrity check: {found[0] if found else 'no answer'}")
+        return _backup_checks.counts(conn)
 
 
-def _claim(tmp: Path, folder: Path, stamp: str, suffix: str) -> Path:
-    """Give `tmp` the first free name backup-STAMP[-N]SUFFIX; a hard link never overwrites."""
-    number = 1
+def _check_integrity(conn: sqlite3.Connection, path: Path) -> None:
+    found = [row[0] for row in conn.execute("PRAGMA integrity_check").fetchall()]
+    if found != ["ok"]:
+        raise BackupError(f"{path} fails SQLite's integrity check: {found[0] if found else 'no answer'}")
+
+
+def _claim(tmp: Path, folder: Path, owner: str, moment: datetime, suffix: str) -> Path:
+    """Give `tmp` the name of the first free millisecond from `moment` on; a hard link never overwrites,
+    and later backups never get earlier names."""
     while True:
-        path = folder / f"backup-{stamp}{'' if number == 1 else f'-{number}'}{suffix}"
+        path = folder / f"backup-{owner}-{moment:{_STAMP}}.{moment.microsecond // 1000:03d}Z{suffix}"
         try:
             os.link(tmp, path)
             return path
         except FileExistsError:
-            number += 1
+            moment += timedelta(milliseconds=1)
 
 
 def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool = False) -> Path:
@@ -166,12 +186,15 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
 
     With `sql=True` a plain SQL dump of the same snapshot is written beside it (same name, `.sql`).
     A target that writes a dump on the way (D1: the dump is how it leaves D1) always has it kept.
+    `ESTATEFLOW_TEST_KILL_AT=backup:before` kills the process with the copy written and not yet named.
     """
     folder = backups_folder(backups_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = compact_time()
-    tmp = temporary_path(folder / f"backup-{stamp}.sqlite")
+    remove_leftovers(folder)
+    owner, moment = database_key(target), utc_now()
+    tmp = temporary_path(folder / f"backup-{owner}.sqlite")
     dump = None
+    before_naming, _ = kill_hooks("backup")
     try:
         try:
             copy = sqlite3.connect(tmp, isolation_level=None)
@@ -183,7 +206,9 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
                 copy.close()
         except sqlite3.Error as error:
             raise BackupError(f"backup into {folder} failed: {error}") from None
-        path = _claim(tmp, folder, stamp, ".sqlite")
+        if before_naming is not None:
+            before_naming()
+        path = _claim(tmp, folder, owner, moment, ".sqlite")
         if dump is not None:
             os.link(dump, path.with_suffix(".sql"))
     finally:
@@ -214,61 +239,76 @@ def _write_dump(path: Path) -> Path:
     return dump
 
 
-def _sort_key(path: Path) -> tuple[str, int]:
+def _taken(path: Path) -> tuple[datetime, int]:
+    """When a backup was taken, from its name, and its number within that second (old names only)."""
     match = _NAME.match(path.name)
     assert match is not None
-    return match.group(1), int(match.group(2) or 1)
+    return datetime.fromisoformat(match["stamp"]), int(match["number"] or 1)
 
 
-def _backup_files(folder: Path) -> list[Path]:
-    """The backup files in `folder`, newest first."""
+def _backup_files(folder: Path, db: str | Target | None = None) -> list[Path]:
+    """The backup files in `folder` (of database `db` only, when given), newest first."""
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.iterdir() if _NAME.match(p.name)), key=_sort_key, reverse=True)
+    remove_leftovers(folder)
+    owner = database_key(db) if db is not None else None
+    found = [p for p in folder.iterdir() if (m := _NAME.match(p.name)) and (owner is None or m["owner"] == owner)]
+    return sorted(found, key=_taken, reverse=True)
 
 
 def _info(path: Path, counts: bool) -> BackupInfo:
-    taken_at = ledger_time(parse_time(_sort_key(path)[0]))
+    match = _NAME.match(path.name)
+    assert match is not None
     dump = path.with_suffix(".sql")
-    info = BackupInfo(str(path), taken_at, path.stat().st_size, sql_dump=str(dump) if dump.exists() else None)
+    info = BackupInfo(
+        str(path),
+        ledger_time(_taken(path)[0]),
+        path.stat().st_size,
+        sql_dump=str(dump) if dump.exists() else None,
+        database=match["owner"],
+    )
     if counts:
+        # Read as untrusted as any file: a backups folder may hold a file put there by anyone.
         try:
-            conn = open_read_only(path)
-            try:
-                info.rows, info.imports = _counts(conn)
-            finally:
-                conn.close()
-        except sqlite3.Error as error:
-            info.error = f"unreadable: {error}"
+            with _backup_checks.untrusted(path) as conn:
+                _backup_checks.check_objects(conn, path)
+                info.rows, info.imports = _backup_checks.counts(conn)
+        except (UnsafeBackupError, OSError) as error:
+            info.error = f"refused: {str(error).replace(str(path), path.name)}"
     return info
 
 
-def list_backups(*, backups_dir: str | Path | None = None, counts: bool = True) -> list[BackupInfo]:
-    """The backups in the folder, newest first; with `counts`, their row and import counts."""
-    return [_info(path, counts) for path in _backup_files(backups_folder(backups_dir))]
+def list_backups(
+    *, db: str | Target | None = None, backups_dir: str | Path | None = None, counts: bool = True
+) -> list[BackupInfo]:
+    """The backups in the folder, newest first: of database `db` (a URL or a target) when given, else
+    every one. With `counts`, their row and import counts (`error` says why a file was not read)."""
+    return [_info(path, counts) for path in _backup_files(backups_folder(backups_dir), db)]
 
 
-def newest_backup(*, backups_dir: str | Path | None = None) -> BackupInfo | None:
-    """The newest backup (path, time, size), or None."""
-    files = _backup_files(backups_folder(backups_dir))
+def newest_backup(*, db: str | Target | None = None, backups_dir: str | Path | None = None) -> BackupInfo | None:
+    """The newest backup (path, time, size) of database `db` (any database's without it), or None."""
+    files = _backup_files(backups_folder(backups_dir), db)
     return _info(files[0], counts=False) if files else None
 
 
 def prune_backups(
     keep: int,
     *,
+    db: str | Target | None = None,
     backups_dir: str | Path | None = None,
     dry_run: bool = False,
     yes: bool = False,
     confirm: Confirm | None = None,
 ) -> list[Path]:
-    """Delete all but the newest `keep` backups (and their SQL dumps); return what goes.
+    """Delete all but the newest `keep` backups (of database `db` only, when given) and their SQL dumps;
+    return what goes.
 
     Asks like a rollback (`yes` or `confirm`); `dry_run` only returns the list.
     """
     if keep < 1:
-        raise EstateFlowError(f"keep at least 1 backup, not {keep}")
-    doomed = _backup_files(backups_folder(backups_dir))[keep:]
+        raise RefusedError(f"keep at least 1 backup, not {keep}")
+    doomed = _backup_files(backups_folder(backups_dir), db)[keep:]
     if dry_run or not doomed:
         return doomed
     names = ", ".join(p.name for p in doomed)
@@ -302,10 +342,11 @@ def restore(
 ) -> RestoreResult:
     """Replace the whole database with the backup at `path` (a path, or a name in the backups folder).
 
-    The file must pass SQLite's integrity check and hold the EstateFlow tables. Asks like a rollback
-    (`yes` or `confirm`), backs the current database up unless `backup_first=False`, then copies the
-    file in with the online backup API in one transaction. Tables added to the schema since the
-    backup was taken are created empty. The restore is recorded in `ef_rollbacks`.
+    The file must hold exactly the objects of one of our schema versions (no trigger, no view, nothing
+    extra; checked before any row is read) and pass SQLite's integrity check, else UnsafeBackupError.
+    Asks like a rollback (`yes` or `confirm`), backs the current database up unless
+    `backup_first=False`, then copies the file in with the online backup API in one transaction, and
+    migrates a backup of an earlier schema to today's. The restore is recorded in `ef_rollbacks`.
     """
     began = time.perf_counter()
     started_at = ledger_time()
@@ -334,16 +375,17 @@ def restore(
         target.replace_with(file)
     except TargetError as error:
         raise BackupError(f"restoring {file} failed, the database is as it was: {error}") from None
+    # A backup of an earlier schema (checked to be exactly one) is brought up to today's.
+    ensure_schema(target, create=False)
     _record_restore(target, file, result, started_at)
     result.seconds = time.perf_counter() - began
     return result
 
 
 def _record_restore(target: Target, file: Path, result: RestoreResult, started_at: str) -> None:
-    """Recreate any table added to the schema since the backup, and record the restore in `ef_rollbacks`."""
+    """Record the restore in `ef_rollbacks`."""
     target.execute(
         [
-            *(Sql(statement) for statement in SCHEMA_STATEMENTS),
             Sql(
                 "INSERT INTO ef_rollbacks (id, strategy, arguments, backup_path, started_at, finished_at)"
                 " VALUES (?, 'restore', json_object('file', ?, 'rows', ?, 'imports', ?), ?, ?, ?)",

@@ -27,12 +27,13 @@ from .reports import REPORTS
 from .rollback import rollback
 from .schema import INDUSTRIES, ON_CONFLICT, OnConflict
 from .status import status
-from .targets import connect
+from .targets import connect, resolve_url
 from .verify import verify
 
 
 class _Group(click.Group):
-    """Turns the engine's errors into one-line messages and exit codes."""
+    """Turns the engine's errors, and arguments click refuses, into one-line messages and exit codes
+    (the error's `exit_code`: 2 for refused input, 1 for a failed operation)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -47,7 +48,12 @@ class _Group(click.Group):
             ctx.exit(1)
         except EstateFlowError as error:
             click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
+            ctx.exit(error.exit_code)
+        except click.UsageError as error:
+            # A subcommand's bad argument: one line naming it, not a usage screen.
+            where = f"{error.ctx.command_path}: " if error.ctx is not None else ""
+            click.echo(f"Error: {where}{error.format_message()}", err=True)
+            ctx.exit(2)
 
 
 def _show(as_json: bool, data: Any, text: str, *, passed: bool = True) -> None:
@@ -434,25 +440,38 @@ def backup_(db: str | None, sql: bool, backups_dir: Path | None, as_json: bool) 
 
 
 @cli.command("backups")
+@db_option
+@click.option("--all", "every", is_flag=True, help="Every database's backups in the folder, not one database's.")
 @click.option("--keep", type=click.IntRange(min=1), help="Delete all but the newest N backups (asks first).")
 @yes_option
 @dry_run_option
 @backups_option
 @json_option
-def backups_(keep: int | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool) -> None:
-    """List the backups with size, time and row counts, newest first; --keep N prunes the oldest."""
+def backups_(
+    db: str | None, every: bool, keep: int | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool
+) -> None:
+    """List a database's backups with size, time and row counts, newest first; --keep N prunes the oldest.
+
+    The database is --db (default as for every command); --all lists (and prunes) the whole folder.
+    """
+    owner = None if every else resolve_url(db)
     pruned = (
-        prune_backups(keep, backups_dir=backups_dir, dry_run=dry_run, yes=yes, confirm=_confirmer())
+        prune_backups(keep, db=owner, backups_dir=backups_dir, dry_run=dry_run, yes=yes, confirm=_confirmer())
         if keep is not None
         else []
     )
-    found = list_backups(backups_dir=backups_dir)
-    lines = [f"{'backup':<44} {'taken (UTC)':<20} {'size':>10} {'rows':>10} {'imports':>8}"]
+    found = list_backups(db=owner, backups_dir=backups_dir)
+    lines = [f"{'backup':<64} {'taken (UTC)':<20} {'size':>10} {'rows':>10} {'imports':>8}"]
     for info in found:
         rows = info.error or f"{info.rows:>10,} {info.imports:>8,}"
-        lines.append(f"{info.path:<44} {info.taken_at:<20} {info.size_bytes / 1e6:>7,.1f} MB {rows}")
+        lines.append(f"{info.path:<64} {info.taken_at:<20} {info.size_bytes / 1e6:>7,.1f} MB {rows}")
     if not found:
-        lines = ["no backups yet"]
+        lines = [f"no backups of {owner} yet" if owner else "no backups yet"]
+    others = len(list_backups(backups_dir=backups_dir, counts=False)) - len(found) if owner else 0
+    if others:
+        lines.append(
+            f"({others:,} more in the folder are of other databases, or from before backups named theirs: --all)"
+        )
     verb = "would delete" if dry_run else "deleted"
     lines += [f"{verb} {path}" for path in pruned]
     data = {"backups": [info.to_dict() for info in found], "pruned": [str(p) for p in pruned], "dry_run": dry_run}

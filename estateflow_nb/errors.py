@@ -2,11 +2,13 @@
 
     EstateFlowError            anything below; the CLI prints it as one line, never a traceback
     ├── SourceError            a file cannot be read: format, unknown columns, bad syntax
-    │   └── UnsafeDumpError    a SQL dump tries something other than creating tables and inserting rows
+    │   └── UnsafeDumpError    a SQL dump tries something other than creating tables and inserting rows (*)
+    ├── RefusedError           an argument or a path refused before anything was done (*)
     ├── SourceChangedError     an unfinished import's file changed since; it will not be resumed into
     ├── ConfirmationRequired   a rung (or a destructive step) needs --yes or --force
     ├── ImportFailedError      an import stopped; its ledger row is `failed` and it can be resumed
     ├── BackupError            a backup cannot be taken, or a file to restore is not a sound EstateFlow database
+    │   └── UnsafeBackupError  a file to restore (or listed) is not exactly an EstateFlow database (*)
     └── TargetError            the database refused or failed
         ├── NoDatabaseError    nothing to open there: only import and ladder create a database
         ├── TransientError     worth retrying: locked, overloaded, network, HTTP 429/5xx
@@ -16,7 +18,8 @@
         ├── AuthError          the credentials were refused
         └── SqlError           the SQL itself is wrong: a bug, nothing was written by it
 
-Exit codes follow the kind: ConfirmationRequired is 2 (refused, nothing done), everything else is 1.
+Exit codes follow the kind (`exit_code`): 2 for input refused before anything was done (the kinds marked
+(*) and ConfirmationRequired), 1 for an operation that failed.
 """
 
 from __future__ import annotations
@@ -31,13 +34,21 @@ from ._time import utc_now
 class EstateFlowError(Exception):
     """Base class: an error with a message fit to show a user as it is."""
 
+    exit_code = 1  # what the command line exits with: 1 a failed operation, 2 refused input
+
 
 class SourceError(EstateFlowError):
     """A source file cannot be read as records."""
 
 
-class UnsafeDumpError(SourceError):
-    """A SQL dump contains a statement other than CREATE TABLE/INDEX and INSERT."""
+class RefusedError(EstateFlowError):
+    """Input refused before anything was done: an argument out of range, a path that is not a regular file."""
+
+    exit_code = 2
+
+
+class UnsafeDumpError(SourceError, RefusedError):
+    """A SQL dump contains something other than plain CREATE TABLE and INSERT ... VALUES of literals."""
 
 
 class SourceChangedError(EstateFlowError):
@@ -46,6 +57,8 @@ class SourceChangedError(EstateFlowError):
 
 class ConfirmationRequired(EstateFlowError):
     """The step is refused until the user confirms (names the flag that confirms)."""
+
+    exit_code = 2
 
     def __init__(self, message: str, flag: str) -> None:
         super().__init__(message)
@@ -62,6 +75,11 @@ class ImportFailedError(EstateFlowError):
 
 class BackupError(EstateFlowError):
     """A backup could not be written, or a file offered for restore is damaged, not SQLite or not ours."""
+
+
+class UnsafeBackupError(BackupError, RefusedError):
+    """A file offered for restore is not exactly an EstateFlow database: not SQLite, damaged, or holding
+    objects of its own (triggers, views, other tables); refused before its data was read."""
 
 
 class TargetError(EstateFlowError):

@@ -45,6 +45,7 @@ keeps only its own row in `ef_rollbacks` (which names the backup of what was the
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -57,7 +58,7 @@ from ._rollback_sql import IN_JSON, Selection, ledger_rows
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
 from .backup import backup as take_backup
-from .errors import EstateFlowError
+from .errors import EstateFlowError, RefusedError
 from .schema import INDUSTRIES, RollbackStatus, RollbackStrategy
 from .targets import Target
 
@@ -148,24 +149,54 @@ def chosen_strategy(
     return {name: value for name, value in given.items() if value is not None}
 
 
-def _bound(value: str | date | datetime, name: str, *, upper: bool) -> str:
-    """A window bound as ledger text: a date covers its whole day; a time without zone is UTC.
+# Sorts after every ledger time (they start with a digit): the open end of a window.
+_AFTER_ALL = "~"
 
-    For the upper bound, the first moment after the window (compared with "<").
+
+def _bound(value: str | date | datetime, name: str, *, upper: bool) -> str:
+    """A window bound as ledger text: a date (2026-11-01 or 20261101) covers its whole day; a time
+    without zone is UTC.
+
+    For the upper bound, the first moment after the window (compared with "<"). A bound past the
+    ledger's years (0001 to 9999) leaves that side open: "" below every time, "~" above.
     """
     if isinstance(value, str):
-        try:
-            parsed: date | datetime = (
-                date.fromisoformat(value) if len(value.strip()) == 10 else datetime.fromisoformat(value.strip())
-            )
-        except ValueError:
-            raise EstateFlowError(f"{name}: {value!r} is not a date (2026-11-01) or time (2026-11-01T10:00Z)") from None
-        value = parsed
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day, tzinfo=UTC) + timedelta(days=1 if upper else 0)
-    elif upper:
-        value = value + timedelta(seconds=1)
-    return ledger_time(value)
+        value = _parse_bound(value, name)
+    try:
+        if isinstance(value, datetime):
+            moment = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+            moment += timedelta(seconds=1 if upper else 0)
+        else:
+            moment = datetime(value.year, value.month, value.day, tzinfo=UTC) + timedelta(days=1 if upper else 0)
+    except OverflowError:
+        return _AFTER_ALL if value.year > 5000 else ""
+    # Zero-padded by hand: strftime writes the year 1 as "1", which would sort after "2026".
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}Z"
+
+
+def _parse_bound(text: str, name: str) -> date | datetime:
+    # A date alone, in either ISO form, is a whole day; datetime.fromisoformat would read 20261129
+    # as its first second.
+    try:
+        return date.fromisoformat(text.strip())
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise RefusedError(f"{name}: {text!r} is not a date (2026-11-01) or time (2026-11-01T10:00Z)") from None
+
+
+def _cutoff(hours: float) -> str:
+    """The ledger time `hours` ago, for `rollback last`."""
+    if not (math.isfinite(hours) and hours > 0):
+        raise RefusedError(f"hours must be a number more than 0, not {hours:g}")
+    try:
+        return ledger_time(utc_now() - timedelta(hours=hours))
+    except OverflowError:
+        raise RefusedError(
+            f"{hours:g} hours reaches back before the year 1: give fewer hours (`rollback reset` undoes everything)"
+        ) from None
 
 
 def _select(
@@ -189,22 +220,20 @@ def _select(
         if given
     ]
     if len(chosen) != 1:
-        raise EstateFlowError(
+        raise RefusedError(
             "choose exactly one of last_hours, since/until, industry, import_id or reset"
             + (f" (got {', '.join(chosen)})" if chosen else "")
         )
     live = "status != 'rolled_back'"
     if last_hours is not None:
-        if not last_hours > 0:
-            raise EstateFlowError(f"hours must be more than 0, not {last_hours}")
-        cutoff = ledger_time(utc_now() - timedelta(hours=last_hours))
+        cutoff = _cutoff(last_hours)
         ids = [r["id"] for r in ledger_rows(target, f"started_at >= ? AND {live}", (cutoff,))]
         return Selection("last", {"hours": last_hours}, f"imports started in the last {last_hours:g} hours", ids)
     if since is not None or until is not None:
         low = _bound(since, "from", upper=False) if since is not None else ""
-        high = _bound(until, "to", upper=True) if until is not None else "9"
+        high = _bound(until, "to", upper=True) if until is not None else _AFTER_ALL
         if low >= high:
-            raise EstateFlowError(f"the window is empty: {since} is after {until}")
+            raise RefusedError(f"the window is empty: {since} is after {until}")
         ids = [r["id"] for r in ledger_rows(target, f"started_at >= ? AND started_at < ? AND {live}", (low, high))]
         arguments = {"since": None if since is None else str(since), "until": None if until is None else str(until)}
         span = f"from {since or 'the first import'} to {until or 'now'}"

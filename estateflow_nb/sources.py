@@ -4,21 +4,26 @@
 hostile file is refused before anything is written anywhere. `read_rows(path, skip=n)` then streams
 the records as dicts of source column name to raw value; validation is `schema.clean_record`'s job.
 
-A SQL dump is never run against a real database. It is replayed, one statement at a time, into a
-private in-memory SQLite that only runs CREATE TABLE and INSERT (checked twice: by the statement's
-leading keywords and by an authorizer), and rows are read back out of its `professionals` table and
-deleted after every statement, so memory stays flat. CREATE INDEX is accepted and skipped: an index
-changes no row, and its expressions (a partial index's WHERE) may call any function.
+A SQL dump is never run against a real database, and never runs as written: `_dump_grammar` reads each
+statement first and lets through only CREATE TABLE with plain column definitions (parsed, never run:
+a scratch table is made from its names, types and literal defaults) and INSERT ... VALUES of literals
+(the shapes dump writers use for line breaks included). Those INSERTs into professionals are replayed
+into a private in-memory SQLite under hard limits (value and statement length, expression depth, a
+budget of steps per statement) and an authorizer, and their rows read back out and deleted after
+every statement, so memory stays flat. CREATE INDEX is accepted and skipped: an index changes no row.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
+import io
 import itertools
 import json
 import re
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -26,9 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
-from ._sql import quote_name
+from . import _dump_grammar
+from ._dump_grammar import ALLOWED_CALLS
+from ._files import open_regular
 from .errors import SourceError, UnsafeDumpError
-from .schema import STORED_COLUMNS, unknown_columns
+from .schema import STORED_COLUMNS, UNREADABLE, unknown_columns
 
 SourceFormat = Literal["csv", "jsonl", "sql"]
 FORMATS: dict[str, SourceFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".sql": "sql"}
@@ -67,7 +74,7 @@ def source_format(path: str | Path) -> SourceFormat:
 def file_sha256(path: str | Path) -> str:
     """The SHA-256 of the file's bytes, in hex."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             return hashlib.file_digest(f, "sha256").hexdigest()
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file") from None
@@ -133,7 +140,7 @@ def scan(path: str | Path, *, count_up_to: int | None = None) -> SourceInfo:
 
 
 def _line_count(path: Path) -> int:
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         return sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 20), b""))
 
 
@@ -141,13 +148,15 @@ def _reader_for(path: Path) -> Callable[[Path, _Layout], Iterator[dict[str, Any]
     # A missing file is reported as such even when its suffix is wrong too: that is the likelier typo.
     if not path.exists():
         raise SourceError(f"{path}: no such file")
-    return _READERS[source_format(path)]
+    reader = _READERS[source_format(path)]
+    open_regular(path).close()  # a FIFO or a device is refused now, not when the reading blocks on it
+    return reader
 
 
 def _open_text(path: Path, newline: str | None = None) -> TextIO:
     # utf-8-sig: spreadsheets often save UTF-8 with a byte order mark.
     try:
-        return open(path, encoding="utf-8-sig", newline=newline)
+        return io.TextIOWrapper(open_regular(path), encoding="utf-8-sig", newline=newline)
     except FileNotFoundError:
         raise SourceError(f"{path}: no such file") from None
     except OSError as error:
@@ -167,7 +176,8 @@ def _not_utf8(path: Path) -> SourceError:
 
 
 def _names(columns: list[str]) -> str:
-    return ", ".join(name or '""' for name in columns)
+    # A name may hold a lone surrogate (JSON can spell one): escaped, the message can always be printed.
+    return ", ".join(name.encode("utf-8", "backslashreplace").decode() if name else '""' for name in columns)
 
 
 def _refuse_unknown(where: str, columns: Any, owner: str = "") -> None:
@@ -179,18 +189,26 @@ def _refuse_unknown(where: str, columns: Any, owner: str = "") -> None:
 # --- CSV ---------------------------------------------------------------------------------------
 
 
+# Python's csv refuses a field over 128 KiB, which would refuse the whole file: a field of any size is
+# read instead, and validation rejects that one record (MAX_TEXT_LENGTH), as it does for JSON Lines.
+# The limit is the csv module's own, for the whole process; sqlite-utils raises it the same way.
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
+
+
 def _csv_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
     with _open_text(path, newline="") as f:
         # strict: an unclosed quote must be an error, not a field that swallows the rest of the file.
         reader = csv.reader(f, strict=True)
         try:
-            header = [name.strip() for name in next(reader, [])]
+            # The header is the first line that is not blank.
+            header = [name.strip() for name in next((row for row in reader if any(field.strip() for field in row)), [])]
+            where = f"{path} line {reader.line_num}"
             if not header:
-                raise SourceError(f"{path} line 1: no header line")
-            _refuse_unknown(f"{path} line 1", header)
+                raise SourceError(f"{path} line {reader.line_num or 1}: no header line")
+            _refuse_unknown(where, header)
             duplicates = sorted({name for name in header if header.count(name) > 1})
             if duplicates:
-                raise SourceError(f"{path} line 1: duplicate columns: {_names(duplicates)}")
+                raise SourceError(f"{where}: duplicate columns: {_names(duplicates)}")
             layout.columns = header
             width = len(header)
             # The loop is the hot path: blank lines are dropped by filter() in C, and the line
@@ -231,6 +249,10 @@ def _jsonl_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
                     raise SourceError(
                         f"{path} line {number}: not valid JSON: {error.msg} (column {error.colno})"
                     ) from None
+                except (ValueError, RecursionError) as error:
+                    # Valid JSON whose values Python cannot hold: that record is rejected, not the file.
+                    yield {UNREADABLE: f"record: {_unreadable(error)} (line {number})"}
+                    continue
                 if type(record) is not dict:
                     kind = "null" if record is None else _JSON_KINDS.get(type(record), type(record).__name__)
                     raise SourceError(f"{path} line {number}: expected a JSON object, got {kind}")
@@ -245,18 +267,21 @@ def _jsonl_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
             raise _not_utf8(path) from None
 
 
+def _unreadable(error: Exception) -> str:
+    if isinstance(error, RecursionError):
+        return "JSON nested too deeply to read"
+    return f"a number with more than {sys.get_int_max_str_digits():,} digits"
+
+
 # --- SQL dumps -----------------------------------------------------------------------------------
 
 _REFUSAL = "a dump may only create tables and insert rows"
-# The sqlite3 shell's .dump writes text with newlines as replace('..','\n',char(10)), newer shells
-# as unistr('..\u000a'); nothing else may be called.
-ALLOWED_FUNCTIONS = frozenset({"replace", "char", "unistr"})
 # Whitespace and comments before a statement's first keyword.
 _NOISE = re.compile(r"(?:\s+|--[^\n]*(?:\n|\Z)|/\*.*?(?:\*/|\Z))*", re.S)
-# Statements that are run, by kind. Only the head is matched: the authorizer checks the rest.
+# The statements that are replayed, by their first words; _dump_grammar checks the rest.
 _RUN = (
     ("create_table", re.compile(r"CREATE\s+TABLE\b", re.I)),
-    ("insert", re.compile(r"(?:INSERT(?:\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL))?|REPLACE)\s+INTO\b", re.I)),
+    ("insert", re.compile(r"(?:INSERT(?:\s+OR\s+(?:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK))?|REPLACE)\s+INTO\b", re.I)),
 )
 # Statements accepted and not run (whole statement): the scratch database runs in autocommit mode
 # and keeps foreign keys off, so that rows reach validation instead of failing the replay; indexes
@@ -272,144 +297,67 @@ _PASS = re.compile(
 )
 # Tokens that may hide a ';' (strings, quoted names, comments), and the ';' that ends a statement.
 _SEMICOLONS = re.compile(r"""'[^']*'|"[^"]*"|`[^`]*`|\[[^\]]*\]|--[^\n]*|/\*.*?(?:\*/|\Z)|;""", re.S)
-_MISSING_FUNCTION = re.compile(r"no such function: (\w+)")
-_MISSING_TABLE = {f"no such table: {TABLE}", f"no such table: main.{TABLE}"}
-_ACTION_NAMES = {
-    getattr(sqlite3, f"SQLITE_{name}"): name.lower().replace("_", " ")
-    for name in (
-        "ALTER_TABLE",
-        "ANALYZE",
-        "ATTACH",
-        "CREATE_INDEX",
-        "CREATE_TABLE",
-        "CREATE_TEMP_INDEX",
-        "CREATE_TEMP_TABLE",
-        "CREATE_TEMP_TRIGGER",
-        "CREATE_TEMP_VIEW",
-        "CREATE_TRIGGER",
-        "CREATE_VIEW",
-        "CREATE_VTABLE",
-        "DELETE",
-        "DETACH",
-        "DROP_INDEX",
-        "DROP_TABLE",
-        "DROP_TEMP_INDEX",
-        "DROP_TEMP_TABLE",
-        "DROP_TEMP_TRIGGER",
-        "DROP_TEMP_VIEW",
-        "DROP_TRIGGER",
-        "DROP_VIEW",
-        "DROP_VTABLE",
-        "PRAGMA",
-        "RECURSIVE",
-        "REINDEX",
-        "SAVEPOINT",
-        "TRANSACTION",
-    )
+
+# The second wall, should a statement the grammar let through still try to do much: hard limits on
+# the scratch database, and a budget of SQLite virtual-machine steps per statement, proportional to
+# its length (a literal INSERT takes well under one step per byte; the budget is many times that).
+_LIMITS = {
+    sqlite3.SQLITE_LIMIT_LENGTH: 64 << 20,  # a string, blob or row
+    sqlite3.SQLITE_LIMIT_SQL_LENGTH: 256 << 20,
+    sqlite3.SQLITE_LIMIT_EXPR_DEPTH: 32,
+    sqlite3.SQLITE_LIMIT_FUNCTION_ARG: 8,
+    sqlite3.SQLITE_LIMIT_ATTACHED: 0,
+    sqlite3.SQLITE_LIMIT_TRIGGER_DEPTH: 1,
 }
+STEPS_PER_CALL = 1_000
+STEPS_PER_BYTE = 10  # a literal INSERT takes about 0.2
+STEPS_PER_STATEMENT = 10_000
+STEPS_PER_VALUE_READ = 4  # reading the rows back: about 1 per value, and a few per row
+
+
+class _Budget:
+    """The progress handler: counts SQLite's steps in calls of STEPS_PER_CALL, stops past the budget."""
+
+    def __init__(self) -> None:
+        self.calls = 0  # since the replay began: the work done, for tests to see
+        self.stop_at = 0
+
+    def allow(self, steps: int) -> None:
+        self.stop_at = self.calls + (STEPS_PER_STATEMENT + steps) // STEPS_PER_CALL
+
+    def __call__(self) -> int:
+        self.calls += 1
+        return int(self.calls > self.stop_at)  # non-zero interrupts the statement
 
 
 class _Wall:
-    """The authorizer: what SQLite may do while running one dump statement of a known kind.
-
-    Measured on SQLite 3.40: CREATE TABLE reports an INSERT into sqlite_master, CREATE_TABLE, a
-    CREATE_INDEX per UNIQUE/PRIMARY KEY autoindex, READs of its own columns (CHECK, UNIQUE), UPDATEs
-    of sqlite_master's five columns and a READ of sqlite_master.ROWID (the first AUTOINCREMENT table
-    then does the same again for sqlite_sequence). INSERT reports INSERT on its table, SELECT for a
-    multi-row VALUES list and FUNCTION for each call. Exactly that is allowed; anything else (reads
-    by INSERT...SELECT, upserts, ATTACH, CREATE TABLE ... AS SELECT, any other function) is denied.
-
-    It stays installed and stands down for our own queries instead of being removed: every
-    sqlite3_set_authorizer call expires all prepared statements, and re-preparing our SELECT after
-    each dump statement would double the time of a one-row-per-INSERT dump.
-    """
+    """The authorizer, a third wall: while a dump's INSERT runs, SQLite may insert into the scratch
+    professionals table, run the SELECT a multi-row VALUES list is inside SQLite, and call the
+    functions dump writers use for text. Anything else (a read, another table, another function) is
+    denied. It stays installed and stands down for our own queries instead of being removed: every
+    sqlite3_set_authorizer call expires all prepared statements."""
 
     def __init__(self) -> None:
-        self.start("")
-        self.stand_down()
-
-    def start(self, kind: str) -> None:
-        self.guarding = True
-        self.kind = kind
-        self.table = ""  # the table created or inserted into, as SQLite names it
-        self.refusal = ""
-
-    def stand_down(self) -> None:
         self.guarding = False
+        self.refusal = ""
 
     def __call__(self, action: int, arg1: str | None, arg2: str | None, db: str | None, _: str | None) -> int:
         if not self.guarding:
             return sqlite3.SQLITE_OK
-        reason = self._refusal(action, arg1 or "", arg2 or "", db or "")
-        if not reason:
+        if action == sqlite3.SQLITE_SELECT:
             return sqlite3.SQLITE_OK
-        self.refusal = self.refusal or reason
+        if action == sqlite3.SQLITE_INSERT and (arg1 or "").lower() == TABLE and db in (None, "main"):
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in ALLOWED_CALLS:
+            return sqlite3.SQLITE_OK
+        self.refusal = self.refusal or f"it asks SQLite for action {action} on {arg1 or arg2 or 'nothing'}"
         return sqlite3.SQLITE_DENY
-
-    def _refusal(self, action: int, arg1: str, arg2: str, db: str) -> str:
-        if action == sqlite3.SQLITE_FUNCTION:
-            return "" if arg2.lower() in ALLOWED_FUNCTIONS else f"it calls {arg2}()"
-        if db and db != "main":
-            return f"it uses database {db!r}"
-        # SQLite reports some names as the statement spells them, others as the schema does.
-        name, table = arg1.lower(), self.table.lower()
-        internal = name == "sqlite_master"
-        if self.kind == "create_table":
-            if action == sqlite3.SQLITE_CREATE_TABLE and not name.startswith("sqlite_"):
-                self.table = arg1
-                return ""
-            # SQLite creates sqlite_sequence itself with the first AUTOINCREMENT table.
-            if action == sqlite3.SQLITE_CREATE_TABLE and table and name == "sqlite_sequence":
-                return ""
-            if action in (sqlite3.SQLITE_INSERT, sqlite3.SQLITE_UPDATE) and internal:
-                return ""
-            if action == sqlite3.SQLITE_READ and ((internal and arg2 == "ROWID") or name == table):
-                return ""
-            if action == sqlite3.SQLITE_CREATE_INDEX and arg2.lower() == table:
-                return ""
-        elif self.kind == "insert":
-            if action == sqlite3.SQLITE_INSERT and not table and not name.startswith("sqlite_"):
-                self.table = arg1
-                return ""
-            # A multi-row VALUES list is a compound SELECT inside SQLite; with no READ allowed it
-            # can only compute values.
-            if action == sqlite3.SQLITE_SELECT:
-                return ""
-        return _describe(action, arg1, arg2)
-
-
-def _describe(action: int, arg1: str, arg2: str) -> str:
-    if action == sqlite3.SQLITE_READ:
-        return f"it reads {arg1}"
-    if action == sqlite3.SQLITE_UPDATE:
-        return f"it updates {arg1}"
-    if action == sqlite3.SQLITE_INSERT:
-        return f"it inserts into {arg1}"
-    if action == sqlite3.SQLITE_SELECT:
-        return "it runs a SELECT"
-    name = _ACTION_NAMES.get(action, f"action {action}")
-    return f"it asks for {name} {arg1}".rstrip()
-
-
-def _unsafe_error(error: sqlite3.Error) -> str:
-    """Why an error SQLite raised before the authorizer was asked means a hostile statement, or ''."""
-    message = str(error)
-    # Unknown functions fail before the authorizer sees them (readfile() exists only in the shell).
-    missing = _MISSING_FUNCTION.fullmatch(message)
-    if missing and missing[1].lower() not in ALLOWED_FUNCTIONS:
-        return f"it calls {missing[1]}()"
-    # A function in a column DEFAULT is only checked by SQLite, when an INSERT uses it.
-    if message.startswith("unsafe use of "):
-        return message
-    # The splitter hands over one statement at a time; more than one means it was fooled.
-    if isinstance(error, sqlite3.ProgrammingError):
-        return message
-    return ""
 
 
 def _excerpt(statement: str) -> str:
     text = " ".join(statement.split())
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = text if len(text) <= 80 else text[:77] + "..."
+    return text.encode("utf-8", "backslashreplace").decode()
 
 
 def _statements(path: Path, lines: TextIO) -> Iterator[tuple[int, str]]:
@@ -457,24 +405,27 @@ def _split(start: int, text: str) -> Iterator[tuple[int, str]]:
 
 
 class _Replay:
-    """A private in-memory SQLite that dump statements are replayed into, one at a time."""
+    """A private in-memory SQLite that a dump's INSERTs into professionals are replayed into, one at a
+    time, each after `_dump_grammar` recognised it as literal syntax."""
 
     def __init__(self, path: Path, layout: _Layout) -> None:
         self.path = path
         self.layout = layout
-        # cached_statements=3: our SELECT and DELETE stay prepared between dump statements
-        # (preparing the SELECT afresh would double the time of a one-row-per-INSERT dump), and
-        # the cache never holds more than the one dump statement just run (it may be 100 KB).
+        # cached_statements=3: our SELECT and DELETE stay prepared between dump statements, and the
+        # cache never holds more than the one dump statement just run (it may be 100 KB).
         # check_same_thread=False: a row stream may be consumed (and closed) on another thread than
         # the one that started it, as a notebook or a caller's own prefetching does.
         self.db = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False, cached_statements=3)
-        # The dump's own schema is not trusted: functions in its DEFAULTs (which the authorizer does
-        # not see) are then limited to SQLite's innocuous built-ins.
         self.db.execute("PRAGMA trusted_schema = OFF")
+        if sqlite3.sqlite_version_info < (3, 44):  # SQLite's own unistr() came in 3.44
+            self.db.create_function("unistr", 1, _dump_grammar.unistr, deterministic=True)
+        for limit, value in _LIMITS.items():
+            self.db.setlimit(limit, value)
+        self.budget = _Budget()
+        self.db.set_progress_handler(self.budget, STEPS_PER_CALL)
         self.wall = _Wall()
         self.db.set_authorizer(self.wall)
         self.have_table = False
-        self.executed = 0
 
     def close(self) -> None:
         self.db.close()
@@ -483,25 +434,23 @@ class _Replay:
         for number, statement in _statements(self.path, lines):
             where = f"{self.path} line {number}"
             kind = self._kind(where, statement)
-            if not kind:
-                continue
-            self._run(where, kind, statement)
-            table = self.wall.table
-            if kind == "create_table" and not self.have_table and table.lower() == TABLE:
-                self._adopt_table(where)
-            elif kind == "create_table" and table.lower() != TABLE:
-                self._ignore(table)
-            elif kind == "insert":
-                if table.lower() == TABLE:
-                    yield from self._take_rows(table)
-                else:
-                    # Rows of other tables are not wanted, and keeping them would grow memory.
-                    self.db.execute(f"DELETE FROM {quote_name(table)}")
+            try:
+                if kind == "create_table":
+                    self._create(where, _dump_grammar.create_table(statement))
+                elif kind == "insert" and _dump_grammar.insert_table(statement).lower() == TABLE:
+                    # Rows of other tables are not wanted: their INSERTs are checked, never run.
+                    if not self.have_table:  # our own files insert into professionals without creating it
+                        self._create(where, _dump_grammar.Table(TABLE, [_dump_grammar.Column(c) for c in _OURS]))
+                    changes_before = self.db.total_changes
+                    self._run(where, statement)
+                    yield from self._take_rows(self.db.total_changes - changes_before)
+            except _dump_grammar.Refusal as refusal:
+                raise self._refused(where, statement, str(refusal), unsafe=refusal.unsafe) from None
         if not self.have_table:
             raise SourceError(f"{self.path}: no {TABLE} table: the dump neither creates nor fills it")
 
     def _kind(self, where: str, statement: str) -> str:
-        # _PASS first: the shell's INSERT INTO sqlite_sequence would otherwise be run and refused.
+        # _PASS first: the shell's INSERT INTO sqlite_sequence would otherwise be refused.
         if _PASS.match(statement):
             return ""
         for kind, head in _RUN:
@@ -509,67 +458,69 @@ class _Replay:
                 return kind
         raise UnsafeDumpError(f'{where}: refused "{_excerpt(statement)}": {_REFUSAL}')
 
-    def _run(self, where: str, kind: str, statement: str) -> None:
-        try:
-            self._execute(kind, statement)
-        except sqlite3.OperationalError as error:
-            # Our own files insert into professionals without creating it.
-            if kind != "insert" or self.have_table or str(error).lower() not in _MISSING_TABLE:
-                self._fail(where, statement, error)
-            self._create_scratch_table()
-            try:
-                self._execute(kind, statement)
-            except sqlite3.Error as again:
-                self._fail(where, statement, again)
-        except sqlite3.Error as error:
-            self._fail(where, statement, error)
+    def _refused(self, where: str, statement: str, reason: str, *, unsafe: bool) -> SourceError:
+        if unsafe:
+            return UnsafeDumpError(f'{where}: refused "{_excerpt(statement)}": {reason}; {_REFUSAL}')
+        return SourceError(f'{where}: {reason} (in "{_excerpt(statement)}")')
 
-    def _execute(self, kind: str, statement: str) -> None:
-        self.executed += 1
-        # A repeated text would come from the statement cache without the authorizer being asked
-        # (which is also how we learn the table written to): a trailing comment makes each unique.
-        unique = f"{statement}\n-- {self.executed}"
-        self.wall.start(kind)
-        try:
-            # Stepped to the end: an INSERT ... RETURNING only inserts as its rows are fetched.
-            for _ in self.db.execute(unique):
-                pass
-        finally:
-            self.wall.stand_down()
-
-    def _fail(self, where: str, statement: str, error: sqlite3.Error) -> None:
-        excerpt = _excerpt(statement)
-        refusal = self.wall.refusal or _unsafe_error(error)
-        if refusal:
-            raise UnsafeDumpError(f'{where}: refused "{excerpt}": {refusal}; {_REFUSAL}') from None
-        raise SourceError(f'{where}: {error} (in "{excerpt}")') from None
-
-    def _create_scratch_table(self) -> None:
-        # No types and no constraints: a bad row must reach validation, not fail the replay.
-        self.db.execute(f"CREATE TABLE {TABLE} ({', '.join(('id', *STORED_COLUMNS))})")
-        self.have_table = True
-        self.layout.columns = ["id", *STORED_COLUMNS]
-
-    def _adopt_table(self, where: str) -> None:
-        columns = [row[1] for row in self.db.execute(f"PRAGMA table_info({TABLE})")]
+    def _create(self, where: str, table: _dump_grammar.Table) -> None:
+        if table.name.lower() != TABLE:
+            if table.name.lower() not in (name.lower() for name in self.layout.ignored_tables):
+                self.layout.ignored_tables.append(table.name)
+            return
+        if self.have_table:
+            raise SourceError(f"{where}: the dump creates table {TABLE} a second time")
+        columns = [column.name for column in table.columns]
         _refuse_unknown(where, columns, owner=f"table {TABLE} has ")
+        # Our own name for it, whatever the dump's spelling: the INSERTs find it either way.
+        self.db.execute(_dump_grammar.Table(TABLE, table.columns).scratch_ddl())
         self.have_table = True
         self.layout.columns = columns
 
-    def _ignore(self, table: str) -> None:
-        if table and table.lower() not in (name.lower() for name in self.layout.ignored_tables):
-            self.layout.ignored_tables.append(table)
-
-    def _take_rows(self, table: str) -> Iterator[dict[str, Any]]:
-        # The scratch table never holds more than one statement's rows: read them, then drop them.
+    def _run(self, where: str, statement: str) -> None:
+        self.budget.allow(STEPS_PER_BYTE * len(statement))
+        self.wall.guarding, self.wall.refusal = True, ""
         try:
-            cursor = self.db.execute(f"SELECT * FROM {quote_name(table)} ORDER BY rowid")
-        except sqlite3.OperationalError:  # a WITHOUT ROWID table
-            cursor = self.db.execute(f"SELECT * FROM {quote_name(table)}")
+            # Stepped to the end, whatever the statement returns.
+            for _ in self.db.execute(statement):
+                pass
+        except sqlite3.Error as error:
+            if self.wall.refusal:
+                raise self._refused(where, statement, self.wall.refusal, unsafe=True) from None
+            if isinstance(error, sqlite3.OperationalError) and str(error) == "interrupted":
+                raise self._refused(where, statement, "it takes too long to run", unsafe=True) from None
+            if "too big" in str(error):
+                raise self._refused(where, statement, f"it makes a value too long ({error})", unsafe=True) from None
+            raise self._refused(where, statement, str(error), unsafe=False) from None
+        finally:
+            self.wall.guarding = False
+
+    def _take_rows(self, rows: int) -> Iterator[dict[str, Any]]:
+        # The scratch table never holds more than one statement's rows: read them, then drop them.
+        self.budget.allow(STEPS_PER_VALUE_READ * rows * (len(self.layout.columns) + 4))
+        query = f"SELECT * FROM {TABLE} ORDER BY rowid"
+        try:
+            cursor = self.db.execute(query)
+            values = cursor.fetchall()
+        except sqlite3.OperationalError as error:
+            if "decode" not in str(error):
+                raise SourceError(f"{self.path}: reading the rows of a statement back failed: {error}") from None
+            # Text that is not UTF-8 (CAST(X'ff' AS TEXT)): read with the bad bytes kept as lone
+            # surrogates, which validation rejects as not valid Unicode, instead of failing the file.
+            self.db.text_factory = _SURROGATES
+            try:
+                cursor = self.db.execute(query)
+                values = cursor.fetchall()
+            finally:
+                self.db.text_factory = str
         names = [column[0] for column in cursor.description]
+        self.db.execute(f"DELETE FROM {TABLE}")
         # map() keeps the per-row work in C: this is a third of the time of reading a dump.
-        yield from map(dict, map(zip, itertools.repeat(names), cursor))
-        self.db.execute(f"DELETE FROM {quote_name(table)}")
+        yield from map(dict, map(zip, itertools.repeat(names), values))
+
+
+_OURS = ("id", *STORED_COLUMNS)  # the columns of our own files, which insert without creating
+_SURROGATES = functools.partial(str, encoding="utf-8", errors="surrogateescape")
 
 
 def _sql_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:

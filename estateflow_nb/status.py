@@ -66,8 +66,8 @@ class StatusReport:
 
 
 def status(target: Target, *, limit: int = 20, backups_dir: str | Path | None = None) -> StatusReport:
-    """Counts of every table, the newest `limit` imports, the totals by status and the newest backup
-    in `backups_dir` (default: $ESTATEFLOW_BACKUPS or ./backups)."""
+    """Counts of every table, the newest `limit` imports, the totals by status and the newest backup of
+    this database in `backups_dir` (default: $ESTATEFLOW_BACKUPS or ./backups)."""
     tables = {name: int(target.scalar(f"SELECT COUNT(*) FROM {quote_name(name)}") or 0) for name in TABLES}
     imports = target.query(
         "SELECT id, source_path, status, rung, records_total, checkpoint, inserted, updated, skipped, rejected,"
@@ -79,7 +79,7 @@ def status(target: Target, *, limit: int = 20, backups_dir: str | Path | None = 
         row["status"]: int(row["n"])
         for row in target.query("SELECT status, COUNT(*) AS n FROM ef_imports GROUP BY status ORDER BY status")
     }
-    newest = newest_backup(backups_dir=backups_dir)
+    newest = newest_backup(db=target, backups_dir=backups_dir)
     backup = None if newest is None else {k: getattr(newest, k) for k in ("path", "taken_at", "size_bytes")}
     bookmarks = target.query(
         "SELECT id, bookmark, started_at FROM ef_rollbacks WHERE bookmark IS NOT NULL"

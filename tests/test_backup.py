@@ -16,6 +16,7 @@ from estateflow_nb import (
     ConfirmationRequired,
     backup,
     connect,
+    database_key,
     generate_records,
     import_file,
     list_backups,
@@ -29,7 +30,7 @@ from estateflow_nb.targets import SQLiteTarget
 
 from .conftest import count, invoke, snapshot, write_csv
 
-NAME = re.compile(r"^backup-\d{8}T\d{6}Z(-\d+)?\.sqlite$")
+NAME = re.compile(r"^backup-\w+-[0-9a-f]{8}-\d{8}T\d{6}\.\d{3}Z\.sqlite$")
 
 
 @pytest.fixture
@@ -51,13 +52,17 @@ def test_a_backup_is_a_checked_copy_under_a_new_name(loaded: SQLiteTarget, tmp_p
     folder = tmp_path / "backups"
     folder.mkdir()
     now = datetime.now(UTC)
-    taken = [folder / f"backup-{now + timedelta(seconds=s):%Y%m%dT%H%M%SZ}.sqlite" for s in (0, 1)]
+    owner = database_key(loaded)
+    # Backups already named for the coming milliseconds: a new one takes the next free one, never theirs.
+    taken = [folder / f"backup-{owner}-{now + timedelta(milliseconds=ms):%Y%m%dT%H%M%S.%f}"[:-3] for ms in range(5)]
+    taken = [path.with_name(path.name + "Z.sqlite") for path in taken]
     for path in taken:
         path.write_bytes(b"an earlier backup")
     first = backup(loaded, backups_dir=folder)
     second = backup(loaded, backups_dir=folder)
     assert first != second and NAME.match(first.name) and NAME.match(second.name)
     assert first not in taken and all(p.read_bytes() == b"an earlier backup" for p in taken)
+    assert sorted([second.name, first.name]) == [first.name, second.name]  # names sort by time
     assert [p.name for p in folder.iterdir() if not NAME.match(p.name)] == []  # no temporary files left
     with sqlite3.connect(first) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone() == ("delete",)  # one self-contained file
@@ -144,13 +149,15 @@ def test_restore_refuses_files_that_are_not_sound_estateflow_databases(loaded: S
     before = everything(loaded)
     for path, message in (
         (text, "is not a SQLite database"),
-        (foreign, "is not an EstateFlow database: professionals lacks city"),
+        (foreign, "is not an EstateFlow database: its table professionals is defined otherwise than ours"),
         (damaged, "integrity|malformed|not a usable"),
         (tmp_path / "missing.sqlite", "no such file"),
         (loaded.path, "is the database itself"),
     ):
         with pytest.raises(BackupError, match=message):
             restore(loaded, path, yes=True, backups_dir=folder)
+        with pytest.raises(BackupError, match=message):
+            restore(loaded, path, dry_run=True, backups_dir=folder)
     assert everything(loaded) == before and not folder.exists()
 
 
@@ -202,7 +209,7 @@ def test_a_restored_database_verifies_exactly_as_when_it_was_backed_up(tmp_path:
     done = estateflow("restore", path, "--yes")
     assert done.returncode == 0 and "Restored" in done.stdout, done.stderr
     assert checks() == verified
-    listed = json.loads(invoke("backups", "--json", cwd=tmp_path).stdout)["backups"]
+    listed = json.loads(invoke("backups", "--json", "--db", url, cwd=tmp_path).stdout)["backups"]
     assert len(listed) == 3  # on demand, before the rollback, before the restore
     assert f"Newest backup: {listed[0]['path']}" in estateflow("status").stdout
 
@@ -212,7 +219,7 @@ def test_cli_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     connect(url, create=True).close()
     (tmp_path / "x.sqlite").write_text("hello")
     done = invoke("restore", "x.sqlite", "--db", url, "--yes", cwd=tmp_path)
-    assert done.returncode == 1 and done.stderr.startswith("Error: ") and "not a SQLite database" in done.stderr
+    assert done.returncode == 2 and done.stderr.startswith("Error: ") and "not a SQLite database" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "backups").exists()
-    pruned = invoke("backups", "--keep", "1", cwd=tmp_path)
+    pruned = invoke("backups", "--keep", "1", "--all", cwd=tmp_path)
     assert pruned.returncode == 0 and "no backups yet" in pruned.stdout

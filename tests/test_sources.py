@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -148,11 +149,26 @@ def test_csv_unclosed_quote_is_an_error_not_a_swallowed_file(tmp_path: Path) -> 
         scan(path)
 
 
+def test_csv_header_after_blank_lines_is_found(tmp_path: Path) -> None:
+    path = tmp_path / "blank_first.csv"
+    path.write_text("\n\r\n  \n,\nfirst_name,email\nAna,a@b.co\n\nBo,b@c.co\n", encoding="utf-8")
+    assert list(read_rows(path)) == [
+        {"first_name": "Ana", "email": "a@b.co"},
+        {"first_name": "Bo", "email": "b@c.co"},
+    ]
+    assert scan(path).columns == ("first_name", "email")
+    path.write_text("\n\nfirst_name,shoe_size\nAna,9\n", encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f"{path} line 3: unknown columns: shoe_size"
+
+
 def test_csv_without_a_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
-    path.write_text("", encoding="utf-8")
-    with pytest.raises(SourceError, match="no header"):
-        scan(path)
+    for blank in ("", "\n\n  \n"):
+        path.write_text(blank, encoding="utf-8")
+        with pytest.raises(SourceError, match="no header"):
+            scan(path)
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
@@ -223,6 +239,35 @@ def test_bytes_that_are_not_utf8_are_named_by_line(tmp_path: Path, suffix: str) 
     with pytest.raises(SourceError) as error:
         scan(path)
     assert message(error) == f"{path} line 201: not UTF-8 text"
+
+
+READ_A_FILE = (
+    "import sys; from estateflow_nb.errors import RefusedError; from estateflow_nb.sources import scan\n"
+    "try:\n    scan(sys.argv[1])\nexcept RefusedError as error:\n    print(error)\n"
+)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".sql"])
+def test_a_path_that_is_not_a_regular_file_is_refused_not_waited_on(tmp_path: Path, kind: str, suffix: str) -> None:
+    """A FIFO never answers its open; /dev/zero never ends. Read in a child process, so that a reader
+    that does wait fails this test (by its timeout) instead of holding up the suite."""
+    path = tmp_path / f"pros{suffix}"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        path.symlink_to("/dev/zero")
+    else:
+        path.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", READ_A_FILE, str(path)], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    said = {"fifo": "is a FIFO", "device": "is a device", "folder": "is a folder"}[kind]
+    assert done.stdout == f"{path} {said}, not a file to read\n", done.stderr
+    if kind == "fifo" and suffix == ".csv":
+        command = [sys.executable, "-m", "estateflow_nb.cli", "import", str(path), "--db", str(tmp_path / "db")]
+        refused = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=60)
+        assert (refused.returncode, refused.stderr) == (2, f"Error: {path} is a FIFO, not a file to read\n")
 
 
 def make_source(tmp_path: Path, suffix: str, rows: Sequence[dict[str, Any]], per_insert: int = 3) -> Path:
@@ -383,7 +428,7 @@ def test_a_dump_without_professionals_is_refused(tmp_path: Path) -> None:
     ("statement", "expected"),
     [
         ("INSERT INTO professionals (first_name) VALUEZ ('x');", 'near "VALUEZ": syntax error'),
-        ("INSERT INTO professionals (first_name) VALUES (NULL);", "NOT NULL constraint failed"),
+        ("INSERT INTO professionals (first_name) VALUES ('x', 'y');", "2 values for 1 columns"),
         ("INSERT INTO professionals (first_name) VALUES ('x')", "does not end with ';'"),
     ],
 )

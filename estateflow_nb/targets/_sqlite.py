@@ -65,6 +65,20 @@ def _prepare(path: Path, create: bool) -> bool:
     return False
 
 
+def _immutable(path: Path) -> str:
+    """ "&immutable=1" where SQLite could not otherwise read the file: a WAL database needs its -shm file,
+    which a read-only folder cannot hold. Nothing writes the file through this path then."""
+    shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
+    if shm.exists() or (os.access(path.parent, os.W_OK | os.X_OK) and not _read_only_mount(path.parent)):
+        return ""
+    if wal.exists() and wal.stat().st_size:
+        raise TargetError(
+            f"{path.resolve()} is read-only and has changes in {wal.name} that only a writable copy can read:"
+            " open it once where it can be written"
+        )
+    return "&immutable=1"
+
+
 def _read_only_mount(folder: Path) -> bool:
     try:
         return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
@@ -86,7 +100,7 @@ class SQLiteTarget(Target):
             self.read_only = _prepare(self.path, create)
         try:
             if self.read_only:
-                uri = f"{self.path.resolve().as_uri()}?mode=ro"
+                uri = f"{self.path.resolve().as_uri()}?mode=ro{_immutable(self.path)}"
                 self._conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
             else:
                 self._conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -221,7 +235,7 @@ class SQLiteTarget(Target):
             finally:
                 source.close()
         except sqlite3.Error as error:
-            raise TargetError(str(error)) from None
+            raise self._translate(error) from None
 
     def is_same_file(self, path: Path) -> bool:
         return path.exists() and path.resolve() == self.path.resolve()

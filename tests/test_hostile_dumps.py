@@ -1,0 +1,294 @@
+"""A SQL dump is literally "create tables and insert rows": the small dumps that would compute gigabytes
+are refused, the shapes real dump writers use still load, and the walls behind the grammar hold."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from estateflow_nb import _dump_grammar, sources
+from estateflow_nb.errors import SourceError, UnsafeDumpError
+from estateflow_nb.sources import read_rows
+
+from .conftest import ROOT, invoke
+
+TEN = ",".join(f"({i})" for i in range(10))
+NESTED = "'xxxxxxxxxx'"
+for _ in range(9):
+    NESTED = f"replace({NESTED},'x','xxxxxxxxxx')"
+# Each under 1 KB; each computes 10^8 rows or gigabytes of text when SQLite runs it as written.
+ATTACKS = {
+    "cross join of VALUES lists": (
+        "INSERT INTO professionals (first_name) SELECT 'x' FROM "
+        + ", ".join(f"(VALUES {TEN}) t{j}" for j in range(8))
+        + ";\n",
+        "it runs a SELECT",
+    ),
+    "DEFAULT calling functions": (
+        "CREATE TABLE professionals (first_name TEXT DEFAULT (hex(zeroblob(100000000))), email TEXT);\n"
+        "INSERT INTO professionals (email) VALUES " + ",".join(f"('e{i}')" for i in range(20)) + ";\n",
+        "the DEFAULT of a column is an expression",
+    ),
+    "nested replace() building gigabytes": (
+        f"INSERT INTO professionals (first_name) VALUES ({NESTED});\n",
+        "not an INSERT of literal values",
+    ),
+    "a CTE feeding an INSERT": (
+        "INSERT INTO professionals (first_name) WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)"
+        " SELECT i FROM n;\n",
+        "it uses a WITH clause",
+    ),
+    "a function in a value": (
+        "INSERT INTO professionals (first_name) VALUES (printf('%.*c', 1000000000, 'x'));\n",
+        "it calls printf()",
+    ),
+    "a computed value": ("INSERT INTO professionals (first_name) VALUES ('a' || 'b');\n", "it computes values"),
+    "a generated column": (
+        "CREATE TABLE professionals (first_name TEXT AS (hex(zeroblob(1000000))), email TEXT);\n",
+        "generated from an expression",
+    ),
+    "an upsert": (
+        "INSERT INTO professionals (first_name) VALUES ('a') ON CONFLICT DO UPDATE SET first_name = 'b';\n",
+        "not a plain INSERT",
+    ),
+}
+
+READ_IN_A_CHILD = """
+import json, resource, sys
+from estateflow_nb.errors import SourceError
+from estateflow_nb.sources import read_rows
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    outcome = {"rows": sum(1 for _ in read_rows(sys.argv[1]))}
+except SourceError as error:
+    outcome = {"error": type(error).__name__, "message": str(error)}
+outcome["grew_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+print(json.dumps(outcome))
+"""
+
+
+def read_in_a_child(path: Path) -> dict[str, Any]:
+    """Read the dump in its own process, capped at 1 GB of address space; the timeout only keeps a
+    hanging reader (as on the code before this test) from holding the suite for good."""
+    cap = "import resource; resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+    done = subprocess.run(
+        [sys.executable, "-c", cap + READ_IN_A_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    outcome: dict[str, Any] = json.loads(done.stdout)
+    return outcome
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_small_dumps_that_compute_are_refused_before_they_run(tmp_path: Path, name: str) -> None:
+    text, reason = ATTACKS[name]
+    path = tmp_path / "attack.sql"
+    path.write_text(text, encoding="utf-8")
+    assert path.stat().st_size < 1024
+    outcome = read_in_a_child(path)
+    assert outcome.get("error") == "UnsafeDumpError", outcome
+    assert reason in outcome["message"] and outcome["message"].endswith("a dump may only create tables and insert rows")
+    assert outcome["grew_kb"] < 200_000
+
+
+def test_the_command_line_refuses_a_hostile_dump_with_one_line_and_exit_2(tmp_path: Path) -> None:
+    path = tmp_path / "attack.sql"
+    path.write_text(ATTACKS["DEFAULT calling functions"][0], encoding="utf-8")
+    done = invoke("import", str(path), "--db", f"sqlite:///{tmp_path / 'db.sqlite'}", cwd=tmp_path)
+    assert done.returncode == 2 and done.stderr.startswith("Error: ") and len(done.stderr.splitlines()) == 1
+    assert "refused" in done.stderr and "Traceback" not in done.stderr
+
+
+def rows_of(text: str, tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "dump.sql"
+    path.write_text(text, encoding="utf-8")
+    return list(read_rows(path))
+
+
+def test_the_shapes_dump_writers_use_for_text_still_load(tmp_path: Path) -> None:
+    """The sqlite3 shell's nested replace(), newer shells' unistr() (ours where SQLite has none), our D1
+    dump's CAST of a blob for text with a NUL, and every kind of literal."""
+    got = rows_of(
+        "CREATE TABLE professionals (first_name TEXT, last_name TEXT, company TEXT, rating REAL,"
+        " review_count INTEGER, phone BLOB, city TEXT);\n"
+        "INSERT INTO professionals VALUES(replace(replace('a\\r\\nb','\\r',char(13)),'\\n',char(10)),"
+        " unistr('c\\u000ad\\+01F600'), CAST(X'650066' AS TEXT), -4.5e0, 0x10, X'00ff', NULL),"
+        " ('it''s', 'x', 'y', +3, 7, NULL, TRUE);\n",
+        tmp_path,
+    )
+    assert got[0] == {
+        "first_name": "a\r\nb",
+        "last_name": "c\nd😀",
+        "company": "e\x00f",
+        "rating": -4.5,
+        "review_count": 16,
+        "phone": b"\x00\xff",
+        "city": None,
+    }
+    assert (
+        got[1]["first_name"] == "it's" and got[1]["rating"] == 3.0 and got[1]["city"] == "1"
+    )  # TEXT affinity, as SQLite stores it
+
+
+def test_a_dump_table_keeps_names_types_and_literal_defaults_but_no_constraints(tmp_path: Path) -> None:
+    got = rows_of(
+        'CREATE TABLE IF NOT EXISTS main."professionals" (\n'
+        "  id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "  first_name VARCHAR(40) NOT NULL COLLATE NOCASE CHECK (length(first_name) > 100),\n"
+        "  subscription_tier TEXT DEFAULT 'free' REFERENCES tiers(name) ON DELETE CASCADE,\n"
+        "  review_count DECIMAL(10, 0) DEFAULT (-1),\n"
+        "  UNIQUE (first_name), CHECK (review_count > 1000)\n"
+        ") WITHOUT ROWID;\n"
+        "INSERT INTO professionals (first_name, review_count) VALUES ('Ana', '12'), (NULL, NULL), ('Ana', 3);\n"
+        "INSERT INTO professionals (first_name) VALUES ('Bo');\n",
+        tmp_path,
+    )
+    # CHECK, NOT NULL and UNIQUE are never evaluated (bad rows reach validation); the types still
+    # convert ('12' -> 12) and the literal default fills what an INSERT leaves out.
+    assert [(r["id"], r["first_name"], r["subscription_tier"], r["review_count"]) for r in got] == [
+        (None, "Ana", "free", 12),
+        (None, None, "free", None),
+        (None, "Ana", "free", 3),
+        (None, "Bo", "free", -1),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statement", "said"),
+    [
+        ("INSERT INTO sqlite_master VALUES ('table', 't', 't', 0, 'CREATE TABLE t (a)');", "SQLite's own table"),
+        ("INSERT INTO temp.professionals (first_name) VALUES ('a');", "database 'temp'"),
+        ("CREATE TABLE aux.professionals (first_name);", "database 'aux'"),
+        ("CREATE TABLE t AS SELECT 1;", "from a SELECT"),
+        ("CREATE TABLE professionals (first_name DEFAULT (random()));", "is an expression"),
+        ("CREATE TABLE professionals (first_name DEFAULT CURRENT_TIMESTAMP || 'x');", "syntax error"),
+    ],
+)
+def test_more_than_plain_tables_and_literals_is_refused_by_line(tmp_path: Path, statement: str, said: str) -> None:
+    path = tmp_path / "odd.sql"
+    path.write_text(f"BEGIN;\n{statement}\nCOMMIT;\n", encoding="utf-8")
+    with pytest.raises(SourceError, match="line 2") as error:
+        list(read_rows(path))
+    assert said in str(error.value)
+    assert isinstance(error.value, UnsafeDumpError) == ("syntax error" not in said)
+
+
+def test_a_second_create_of_professionals_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="line 2: the dump creates table professionals a second time"):
+        rows_of("CREATE TABLE professionals (email);\nCREATE TABLE Professionals (email);\n", tmp_path)
+
+
+def test_text_that_is_not_utf8_reaches_validation_as_a_reject(tmp_path: Path) -> None:
+    """A blob cast to text may hold any bytes (here a lone surrogate's and a stray byte): the record is
+    read with them escaped and rejected, the file is not refused."""
+    rows = rows_of(
+        "INSERT INTO professionals (first_name, last_name) VALUES (CAST(X'eda080' AS TEXT), 'ok'),"
+        " (CAST(X'41ff' AS TEXT), 'ok'), ('fine', 'ok');\n",
+        tmp_path,
+    )
+    assert [r["last_name"] for r in rows] == ["ok", "ok", "ok"] and rows[2]["first_name"] == "fine"
+    assert all(not r["first_name"].isascii() or r["first_name"] == "fine" for r in rows)
+    with pytest.raises(UnicodeEncodeError):
+        rows[0]["first_name"].encode("utf-8")
+
+
+# --- the second wall: limits and a budget, should the grammar ever let something through -------------
+
+
+@pytest.fixture
+def no_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every INSERT passes the first wall, as if the grammar had a hole."""
+    monkeypatch.setattr(_dump_grammar, "insert_table", lambda statement: "professionals")
+
+
+def test_the_step_budget_stops_a_statement_that_computes(tmp_path: Path, no_grammar: None) -> None:
+    with pytest.raises(UnsafeDumpError, match="it takes too long to run"):
+        rows_of(ATTACKS["cross join of VALUES lists"][0], tmp_path)
+
+
+def test_the_length_limit_stops_a_value_that_grows(tmp_path: Path, no_grammar: None) -> None:
+    with pytest.raises(UnsafeDumpError, match="too long"):
+        rows_of(ATTACKS["nested replace() building gigabytes"][0], tmp_path)
+
+
+def test_the_authorizer_stops_a_read(tmp_path: Path, no_grammar: None) -> None:
+    with pytest.raises(UnsafeDumpError, match="action"):
+        rows_of(
+            "CREATE TABLE professionals (first_name);\n"
+            "INSERT INTO professionals (first_name) SELECT name FROM sqlite_master;\n",
+            tmp_path,
+        )
+
+
+# --- a fuzz over short dumps ------------------------------------------------------------------------
+
+LITERALS = ["'x'", "'xxxxxxxx'", "'\\n'", "9e999", "-1", "0x7fffffffffffffff", "NULL", "X'00'", "1e308"]
+SHAPES = ["CAST(X'4100' AS TEXT)", "unistr('a\\u000ab')", "char(10)", "char(13)"]
+CALLS = ["zeroblob(1000000000)", "randomblob(99999999)", "(SELECT 1)", "(VALUES (1),(2))"]
+values = st.recursive(
+    st.sampled_from(LITERALS + SHAPES + CALLS),
+    lambda inner: st.one_of(
+        st.builds(lambda a, b, c: f"replace({a},{b},{c})", inner, inner, inner),
+        st.builds(lambda a: f"hex({a})", inner),
+        st.builds(lambda a, b: f"{a} || {b}", inner, inner),
+        st.builds(lambda a: f"printf('%.*c', {a}, 'x')", inner),
+        st.builds(lambda a: f"(SELECT {a} FROM (VALUES (1),(2),(3)) a, (VALUES (1),(2),(3)) b)", inner),
+    ),
+    max_leaves=6,
+)
+rows = st.lists(st.builds(lambda v: f"({v})", values), min_size=1, max_size=6).map(",".join)
+plain_rows = st.lists(st.sampled_from(LITERALS + SHAPES).map(lambda v: f"({v})"), min_size=1, max_size=20)
+statements = st.one_of(
+    plain_rows.map(lambda r: f"INSERT INTO professionals (first_name) VALUES {','.join(r)};\n"),
+    rows.map(lambda r: f"INSERT INTO professionals (first_name) VALUES {r};\n"),
+    values.map(lambda v: f"CREATE TABLE professionals (first_name TEXT DEFAULT {v}, email TEXT);\n"),
+    st.just("INSERT INTO professionals (email) VALUES ('a'),('b');\n"),
+    values.map(
+        lambda v: f"INSERT INTO professionals (first_name) SELECT {v} FROM (VALUES (1),(2)) a, (VALUES (3)) b;\n"
+    ),
+    st.sampled_from(["BEGIN;\n", "COMMIT;\n", "CREATE INDEX i ON professionals (first_name);\n", "garbage(\n"]),
+)
+
+
+class CountingBudget(sources._Budget):
+    made: list[sources._Budget] = []  # noqa: RUF012 - the instances of one read
+
+    def __init__(self) -> None:
+        super().__init__()
+        CountingBudget.made.append(self)
+
+
+def consumed(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        yield from read_rows(path)
+    except SourceError:
+        return
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(statements, min_size=1, max_size=8).map("".join))
+def test_any_short_dump_is_refused_or_read_small_and_in_few_steps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    text = text[:1000]  # under 1 KB, wherever that cuts
+    path = tmp_path / "fuzz.sql"
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setattr(sources, "_Budget", CountingBudget)
+    CountingBudget.made.clear()
+    rows = list(consumed(path))
+    # Nothing a dump's values make is bigger than the dump, and SQLite took at most a few million
+    # steps (a fraction of a second) for the whole of it.
+    assert sum(len(str(value)) for row in rows for value in row.values() if value is not None) <= 4 * len(text) + 64
+    assert all(budget.calls * sources.STEPS_PER_CALL <= 3_000_000 for budget in CountingBudget.made)
