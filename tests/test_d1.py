@@ -82,8 +82,9 @@ def test_parameters_become_exact_literals() -> None:
     assert bound == []
     assert sql_literal("a\x00b") == "CAST(X'610062' AS TEXT)"
     assert sql_literal(float("nan")) == "NULL" and sql_literal(float("inf")) == "9e999"
-    assert sql_literal(3.0) == "3.0" and sql_literal(1e300) is None  # bound instead: exact only when bound
-    assert render("SELECT ?", (1e-300,)) == ("SELECT ?", [1e-300])
+    assert sql_literal(3.0) == "3.0"
+    # Outside the range SQLite's decimal parser is exact in, a float is its exact binary value.
+    assert render("SELECT ?", (1e-300,)) == (f"SELECT {sql_literal(1e-300)}", [])
     with pytest.raises(SqlError, match="placeholders"):
         render("SELECT ?, ?", (1,))
     with pytest.raises(SqlError, match="numbered"):
@@ -91,8 +92,13 @@ def test_parameters_become_exact_literals() -> None:
 
 
 def test_long_values_are_bound_when_no_statement_could_carry_them() -> None:
-    text, bound = render("SELECT length(?) WHERE ? = ?", ("x" * 150_000, "y", CHANGES))
-    assert text == "SELECT length(?) WHERE ? = changes()" and bound == ["x" * 150_000, "y"]
+    """Only text is ever bound (the REST API binds strings), and only what the statement cannot carry."""
+    text, bound = render("SELECT length(?) WHERE ? = ? AND ? > 0", ("x" * 150_000, "y", CHANGES, 7))
+    assert text == "SELECT length(?) WHERE 'y' = changes() AND 7 > 0" and bound == ["x" * 150_000]
+    text, bound = render("SELECT ?, ?, ?", ("a" * 60_000, "b" * 50_000, 2.5))
+    assert text == "SELECT ?, '" + "b" * 50_000 + "', 2.5" and bound == ["a" * 60_000]
+    with pytest.raises(SqlError, match="binds strings only"):
+        render("SELECT ?", (b"\x01" * 60_000,))
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> InsertRows:
@@ -106,9 +112,10 @@ def test_packing_keeps_every_statement_within_d1_limits() -> None:
     statements = list(pack_insert(_insert(rows)))
     assert all(len(sql.encode()) <= MAX_SQL_BYTES and len(bound) <= MAX_PARAMS for sql, bound in statements)
     assert all(sql.count("),(") + 1 <= MAX_VALUES_TERMS // 5 for sql, _ in statements)
-    # Row 7 is too long for any statement and row 60 has a float only binding keeps exact: each goes
-    # alone, with just those values bound.
-    assert [bound for _, bound in statements if bound] == [["x" * 120_000], [1e-200]]
+    # Row 7 is too long for any statement: it goes alone, with just its long text bound. Row 60's float,
+    # outside the decimal parser's exact range, is written as its exact binary value, not bound.
+    assert [bound for _, bound in statements if bound] == [["x" * 120_000]]
+    assert all(isinstance(value, str) for _, bound in statements for value in bound)
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")
     for sql, bound in statements:
@@ -215,7 +222,9 @@ def test_changes_counts_each_packed_piece_on_d1(d1_target: D1Target) -> None:
 def test_the_engine_enforces_d1_limits_that_packing_keeps_to(d1_target: D1Target) -> None:
     """The engine rejects the 101st bound parameter and the 100,001st byte; packed statements pass."""
     with pytest.raises(SqlError, match="too many SQL variables"):
-        d1_target.api.request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
+        d1_target.api.request(
+            "POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": [str(i) for i in range(101)]}
+        )
     with pytest.raises(SqlError, match=r"too long|TOOBIG"):
         d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
     d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
