@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ..errors import EstateFlowError
-from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target, TargetKind
+from ._base import CHANGES, BookmarkRestore, ExecuteResult, InsertRows, Limits, Sql, Statement, Target, TargetKind
 from ._sqlite import SQLiteTarget
 
 DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
@@ -25,6 +25,7 @@ DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
 __all__ = [
     "CHANGES",
     "DEFAULT_DB_URL",
+    "BookmarkRestore",
     "ExecuteResult",
     "InsertRows",
     "Limits",
