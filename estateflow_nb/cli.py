@@ -478,7 +478,8 @@ def restore_(
     return a D1 database to a Time Travel --bookmark or --at a time (the output says how to undo it)."""
     if sum(x is not None for x in (file, bookmark, at)) != 1:
         raise click.UsageError("give exactly one of FILE, --bookmark or --at")
-    with connect(db) as target:
+    # Time Travel replaces the whole database, whatever it holds now (even nothing of ours).
+    with connect(db, schema=file is not None) as target:
         if file is None:
             from .time_travel import restore_bookmark
 

@@ -43,8 +43,8 @@ class BookmarkRestoreResult:
     bookmark: str  # where the database goes
     at: str | None  # the timestamp asked for, when the bookmark came from one
     current_bookmark: str  # where it is when planned
-    rows_before: int
-    imports_before: int
+    rows_before: int = 0
+    imports_before: int = 0
     dry_run: bool = False
     restored_bookmark: str | None = None  # D1's bookmark of the state after the restore
     previous_bookmark: str | None = None  # the state before it: the way back
@@ -110,13 +110,15 @@ def restore_bookmark(
         bookmark=chosen,
         at=ledger_time(moment) if moment else None,
         current_bookmark=current,
-        rows_before=int(target.scalar("SELECT COUNT(*) FROM professionals") or 0),
-        imports_before=int(target.scalar("SELECT COUNT(*) FROM ef_imports") or 0),
         dry_run=dry_run,
     )
+    ours = target.schema_version() is not None  # a database emptied by mistake can be restored too
+    if ours:
+        result.rows_before, result.imports_before = _counts(target)
     if dry_run:
         return result
-    _refuse_while_importing(target)
+    if ours:
+        _refuse_while_importing(target)
     require_confirmation(
         f"Restore? {result.plan()}. Queries in flight are cancelled. Go ahead?",
         f"restoring {target.url} to bookmark {chosen} undoes everything written after it (--dry-run shows the plan)",
@@ -140,6 +142,11 @@ def _moment(at: str | datetime) -> datetime:
     return moment
 
 
+def _counts(target: Target) -> tuple[int, int]:
+    rows = target.query("SELECT (SELECT COUNT(*) FROM professionals) AS n, (SELECT COUNT(*) FROM ef_imports) AS i")
+    return int(rows[0]["n"]), int(rows[0]["i"])
+
+
 def _refuse_while_importing(target: Target) -> None:
     running = [r["id"] for r in target.query("SELECT id FROM ef_imports WHERE status = 'running' ORDER BY started_at")]
     if running:
@@ -156,8 +163,7 @@ def _record(target: Target, result: BookmarkRestoreResult, started_at: str) -> N
         ensure_schema(target, create=False)
     except NoDatabaseError:
         return
-    result.rows = int(target.scalar("SELECT COUNT(*) FROM professionals") or 0)
-    result.imports = int(target.scalar("SELECT COUNT(*) FROM ef_imports") or 0)
+    result.rows, result.imports = _counts(target)
     result.record_id = new_id("tt")
     arguments = {"bookmark": result.bookmark, "at": result.at, "restored_bookmark": result.restored_bookmark}
     target.execute(

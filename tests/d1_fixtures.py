@@ -274,3 +274,41 @@ def envelope_error(status: int, code: int, message: str, headers: dict[str, str]
     """An answer in Cloudflare's error envelope."""
     body = {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None}
     return httpx.Response(status, json=body, headers=headers)
+
+
+class RecordingTransport(httpx.BaseTransport):
+    """The real transport to the local engine, keeping every request as it left: method, URL, headers
+    and body (tests look at what was sent, and to where)."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.sent: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.read()
+        self.sent.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def replay_like_wrangler(target: D1Target, dump: Path, per_request: int = 50) -> int:
+    """Run a SQL file statement by statement in a D1 database, as `wrangler d1 execute --file` does:
+    each statement must be one D1 accepts (no BEGIN, COMMIT or PRAGMA it refuses, none over 100 KB).
+    Returns the number of statements run."""
+    import sqlite3
+
+    statements, pending = [], ""
+    with dump.open(encoding="utf-8", newline="") as lines:
+        for line in lines:
+            pending += line
+            if line.rstrip().endswith(";") and sqlite3.complete_statement(pending):
+                if pending.strip() and not all(
+                    part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+                ):
+                    statements.append(pending.strip())
+                pending = ""
+    for start in range(0, len(statements), per_request):
+        target.api.request("POST", "/query", {"batch": [{"sql": s} for s in statements[start : start + per_request]]})
+    return len(statements)

@@ -19,6 +19,7 @@ from estateflow_nb import (
     QuotaExceededError,
     SqlError,
     TargetError,
+    TooLargeError,
     TransientError,
     connect,
     import_file,
@@ -169,6 +170,35 @@ def _answer(status: int, message: str, code: int = 7500, **headers: str) -> tupl
             None,
         ),
         (_answer(404, "The database x could not be found", 7404), TargetError, None),
+        # Cloudflare's error table (debug-d1), not the status: errors whose fix is smaller work...
+        (
+            _answer(400, "D1_ERROR: D1 DB storage operation exceeded timeout which caused object to be reset."),
+            TooLargeError,
+            None,
+        ),
+        (
+            _answer(500, "D1 DB storage operation exceeded timeout which caused object to be reset."),
+            TooLargeError,
+            None,
+        ),
+        (_answer(500, "D1 DB's isolate exceeded its memory limit and was reset."), TooLargeError, None),
+        (_answer(400, "D1 DB exceeded its CPU time limit and was reset."), TooLargeError, None),
+        ((413, None, httpx.Headers()), TooLargeError, None),
+        # ...errors whose fix is to retry, even when they come as 400 with code 7500...
+        (_answer(400, "D1 DB reset because its code was updated."), TransientError, None),
+        (_answer(400, "Internal error in D1 DB storage caused object to be reset."), TransientError, None),
+        (
+            _answer(400, "Internal error while starting up D1 DB storage caused object to be reset."),
+            TransientError,
+            None,
+        ),
+        (_answer(400, "Cannot resolve D1 DB due to transient issue on remote node."), TransientError, None),
+        (_answer(400, "Can't read from request stream because client disconnected."), TransientError, None),
+        (_answer(400, "D1 DB is overloaded. Too many requests queued."), TransientError, None),
+        # ...and code 7500 alone is not a SQL error: only what SQLite said is.
+        (_answer(400, "Something D1 has not documented"), TargetError, None),
+        (_answer(400, "no such table: nowhere: SQLITE_ERROR"), SqlError, None),
+        (_answer(400, "D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined'"), SqlError, None),
         # The quota message wins over the status it comes with: it is not worth retrying.
         (
             _answer(

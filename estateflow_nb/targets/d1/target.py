@@ -23,7 +23,7 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -32,7 +32,6 @@ import httpx
 from ... import _retry
 from ..._files import temporary_path
 from ..._retry import with_retries
-from ..._time import ledger_time
 from ...errors import TargetError
 from ...schema import SCHEMA_VERSION_DDL
 from .._base import BookmarkRestore, ExecuteResult, Limits, Sql, Statement, Target
@@ -187,7 +186,10 @@ class D1Target(Target):
     def bookmark(self, at: datetime | None = None) -> str | None:
         """D1's Time Travel bookmark for now (or the nearest one at or before `at`): restoring to it
         undoes everything after. Record it before a destructive step."""
-        params = {"timestamp": ledger_time(at)} if at else None
+        params = None
+        if at is not None:  # to the millisecond: a second's rounding could name the moment before a write
+            moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+            params = {"timestamp": moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         result = self._read("GET", "/time_travel/bookmark", params=params)
         return result.get("bookmark") if isinstance(result, dict) else None
 
