@@ -200,9 +200,10 @@ def d1_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalD1Engin
 
 
 @pytest.fixture
-def d1_env(d1_engine: LocalD1Engine, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The D1 variables, set for this test only (and returned for child processes)."""
-    env = d1_engine.env()
+def d1_env(d1_engine: LocalD1Engine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """The D1 variables, set for this test only (and returned for child processes), with a pacer state
+    of the test's own: a 429 one test provokes pauses nobody else."""
+    env = {**d1_engine.env(), CACHE_ENV: str(tmp_path / "cache")}
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     return env

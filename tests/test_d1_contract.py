@@ -4,6 +4,7 @@ durations D1 reports, where the token may go, string-only parameters, and the pe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -330,3 +331,71 @@ def test_the_state_file_is_per_token_and_holds_no_token(tmp_path: Path, monkeypa
     assert written.name == state_path("token-one", tmp_path / "cache").name
     assert b"token-one" not in written.read_bytes()
     assert oct(written.stat().st_mode & 0o777) == "0o600"
+
+
+def _rate_limit_from_now(engine: LocalD1Engine, more: int) -> None:
+    """From now on, `more` requests in the window and then the documented block (five minutes of 429)."""
+    engine.service(reset=True)
+    engine.service(rate_limit={"requests": more})
+
+
+def test_wherever_the_rate_limit_cuts_in_import_rollback_and_backup_end_exact(
+    d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine's real 429 (Retry-After 300) at every request of an import, a rollback and a backup in
+    turn: each stops cleanly and, once the block has passed, ends exactly as without it."""
+    from estateflow_nb import ImportFailedError, _retry, backup, list_backups, rollback
+
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)  # the retries' and the pacer's waits
+    source = write_csv(tmp_path / "pros.csv", generate_records(40, seed=16))
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        import_file(clean, source, batch_size=10)
+        expected = table_rows(clean)
+    cuts, more = 0, 0
+    while cuts == more:  # until `more` covers the whole import: every cut point before it was tried
+        more += 1
+        d1_engine.wipe()
+        _rate_limit_from_now(d1_engine, more)
+        try:
+            with connect(d1_url, create=True) as target:
+                import_file(target, source, batch_size=10)
+        except (TransientError, ImportFailedError):
+            cuts += 1
+        d1_engine.service(reset=True)  # five minutes later
+        with connect(d1_url, create=True) as target:
+            if cuts == more:
+                import_file(target, source, batch_size=10)  # the same command resumes it
+            assert table_rows(target) == expected, more
+            ledger = target.query("SELECT status, inserted FROM ef_imports")
+            # (A cut after the import's last write fails the command, and its rerun finds nothing left.)
+            assert {r["status"] for r in ledger} == {"completed"} and sum(r["inserted"] for r in ledger) == 40
+    assert cuts >= 10
+    with connect(d1_url) as target:
+        (imported,) = target.query("SELECT id FROM ef_imports WHERE inserted > 0")
+    for more in range(1, 40):
+        _rate_limit_from_now(d1_engine, more)
+        with contextlib.suppress(TransientError), connect(d1_url) as target:
+            rollback(target, import_id=imported["id"], yes=True, backup=False)
+        d1_engine.service(reset=True)
+        with connect(d1_url) as target:
+            rows = table_rows(target)
+        assert rows in (expected, []), more  # all or nothing, wherever the cut
+        if not rows:
+            break
+    with connect(d1_url) as target:
+        assert table_rows(target) == []
+        import_file(target, source, batch_size=10, resume=False)
+        expected_now = table_rows(target)
+    for more in range(1, 20):
+        _rate_limit_from_now(d1_engine, more)
+        try:
+            with connect(d1_url) as target:
+                path = backup(target, backups_dir=tmp_path / "backups")
+        except TransientError:
+            assert list_backups(backups_dir=tmp_path / "backups") == []
+            assert [p.name for p in (tmp_path / "backups").glob("*")] == []  # no dump, no leftover
+            continue
+        d1_engine.service(reset=True)
+        with connect(f"sqlite:///{path}") as copy:
+            assert table_rows(copy) == expected_now
+        break

@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
+from ... import _retry
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on POSIX: each process paces itself
@@ -48,7 +50,8 @@ class RatePacer:
     """At most `limit` requests in any `window` seconds within this process.
 
     A sliding window, not a fixed pace: an import may burst as fast as D1 answers until the window is
-    full. `clock` and `sleep` are injectable so that the rule is tested without waiting.
+    full. `clock` and `sleep` are injectable so that the rule is tested without waiting (by default
+    the wait is `_retry.SLEEP`'s, the project's one injectable wait).
     """
 
     def __init__(
@@ -57,12 +60,12 @@ class RatePacer:
         window: float,
         *,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("a pacer needs a limit of at least 1")
         self.limit, self.window = limit, window
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep = clock, sleep or _sleep
         self.sent: deque[float] = deque()
         self.paused_until = 0.0
         self.waited = 0.0
@@ -70,16 +73,23 @@ class RatePacer:
 
     def acquire(self) -> None:
         with self._lock:
+            floor = 0.0
             while True:
-                wait = _wait_for(self.sent, self.paused_until, self.limit, self.window, self.clock())
+                now = max(self.clock(), floor)
+                wait = _wait_for(self.sent, self.paused_until, self.limit, self.window, now)
                 if wait <= 0:
                     return
                 self.waited += wait
                 self.sleep(wait)
+                floor = now + wait  # however the wait went (a test's sleep returns at once), it has passed
 
     def pause(self, seconds: float) -> None:
         with self._lock:
             self.paused_until = max(self.paused_until, self.clock() + seconds)
+
+
+def _sleep(seconds: float) -> None:
+    _retry.SLEEP(seconds)  # looked up at each wait, so that tests can replace it
 
 
 def _wait_for(sent: deque[float], paused_until: float, limit: int, window: float, now: float) -> float:
@@ -110,23 +120,26 @@ class SharedPacer:
         window: float,
         *,
         clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         if limit < 1:
             raise ValueError("a pacer needs a limit of at least 1")
         self.path, self.limit, self.window = path, limit, window
-        self.clock, self.sleep = clock, sleep
+        self.clock, self.sleep = clock, sleep or _sleep
         self.waited = 0.0
         self._lock = threading.Lock()  # flock is per open file: threads of one process queue here first
 
     def acquire(self) -> None:
+        floor = 0.0
         while True:
+            now = max(self.clock(), floor)
             with self._state() as state:
-                wait = _bucket_wait(state, self.limit, self.window, self.clock())
+                wait = _bucket_wait(state, self.limit, self.window, now)
             if wait <= 0:
                 return
             self.waited += wait
             self.sleep(wait)
+            floor = now + wait  # as in RatePacer
 
     def pause(self, seconds: float) -> None:
         with self._state() as state:
