@@ -23,6 +23,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,17 +77,17 @@ def export_sql(
     path: Path,
     url: str,
     *,
-    post: Callable[[dict[str, Any]], Any],
+    retrying: Callable[[Callable[[], Any]], Any],
     sleep: Callable[[float], None],
     clock: Callable[[], float] = time.monotonic,
 ) -> CopyNote:
-    """Export the database into `path` (through `post`, which sends one body to /export with the
-    caller's retries, None when the endpoint is absent); ExportUnavailable when D1 cannot."""
+    """Export the database into `path`, each request through `retrying` (the caller's retries);
+    ExportUnavailable when D1 cannot (no export endpoint, a failed export, one too big for D1)."""
     body: dict[str, Any] = {"output_format": "polling"}
     began, polls = clock(), 0
     while True:
         try:
-            answer = post(body)
+            answer = retrying(partial(api.request, "POST", "/export", body, absent_ok=True))
         except TooLargeError as error:  # "a large import/export" can exceed D1's CPU limit
             raise ExportUnavailable(str(error)) from None
         if answer is None:
@@ -107,7 +108,7 @@ def export_sql(
     if not isinstance(signed, str):
         raise TargetError("D1's export completed without a signed_url")
     note = CopyNote("export", answer["at_bookmark"])
-    download(api, signed, path, note.header(url))
+    retrying(lambda: download(api, signed, path, note.header(url)))
     return note
 
 

@@ -25,7 +25,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
@@ -40,6 +40,8 @@ from ._export import CopyNote, ExportUnavailable, export_sql
 from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api
 from ._pacer import Pacer
 from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render
+
+T = TypeVar("T")
 
 MAX_QUERY_SECONDS = 30.0
 READ_ATTEMPTS = 4
@@ -140,17 +142,12 @@ class D1Target(Target):
 
     def _read(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
         """A request that is safe to repeat, retried with backoff while the fault is transient."""
-        return with_retries(
-            lambda: self.api.request(method, path, body, params),
-            attempts=self.read_attempts,
-            base_seconds=READ_RETRY_BASE_SECONDS,
-            sleep=self._sleep,
-        )
+        return self._retrying(lambda: self.api.request(method, path, body, params))
 
     def execute(
         self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
     ) -> ExecuteResult:
-        """Send `statements` as one batch request, which D1 commits as one transaction.
+        """Send `statements` as one batch request (which Cloudflare does not promise to apply whole).
 
         D1 cannot pause between the last statement and the commit, so `before_commit` runs just
         before the request is sent: what it interrupts has not been applied.
@@ -218,7 +215,7 @@ class D1Target(Target):
         the bookmark `last_copy` records), or paged out through SELECTs where export is not available."""
         path = Path(path)
         try:
-            self.last_copy = export_sql(self.api, path, self.url, post=self._export_post, sleep=self._wait)
+            self.last_copy = export_sql(self.api, path, self.url, retrying=self._retrying, sleep=self._wait)
         except ExportUnavailable as why:
             path.unlink(missing_ok=True)
             self.last_copy = CopyNote("paged", self._bookmark_or_none(), why=str(why))
@@ -243,14 +240,10 @@ class D1Target(Target):
     def replace_refusal(self) -> str:
         return _TIME_TRAVEL_REFUSAL.format(url=self.url)
 
-    def _export_post(self, body: dict[str, Any]) -> Any:
-        # Safe to repeat: a second start only begins another export, and polls change nothing.
-        return with_retries(
-            lambda: self.api.request("POST", "/export", body, absent_ok=True),
-            attempts=self.read_attempts,
-            base_seconds=READ_RETRY_BASE_SECONDS,
-            sleep=self._sleep,
-        )
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """`call` retried as reads are: the export's requests are safe to repeat (a second start only
+        begins another export, polls change nothing, the signed URL serves the same file for an hour)."""
+        return with_retries(call, attempts=self.read_attempts, base_seconds=READ_RETRY_BASE_SECONDS, sleep=self._sleep)
 
     def _wait(self, seconds: float) -> None:
         (self._sleep or _retry.SLEEP)(seconds)
