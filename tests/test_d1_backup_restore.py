@@ -29,7 +29,7 @@ from estateflow_nb.targets import Sql
 from estateflow_nb.targets.d1 import D1Target, dump_bookmark
 
 from .conftest import count, invoke, write_csv
-from .d1_fixtures import LocalD1Engine, RecordingTransport, replay_like_wrangler
+from .d1_fixtures import FaultyTransport, LocalD1Engine, RecordingTransport, envelope_error, replay_like_wrangler
 from .test_importer import table_rows
 
 TABLES = ("professionals", "ef_imports", "ef_before_images", "ef_rollbacks")
@@ -310,3 +310,17 @@ def test_a_database_emptied_by_mistake_comes_back_from_its_bookmark(
         now = everything(target)
         now.pop("ef_rollbacks")
         assert now == {k: v for k, v in before.items() if k != "ef_rollbacks"}
+
+
+def test_the_paged_fallback_asks_for_less_when_d1_says_a_page_is_too_much(
+    d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path
+) -> None:
+    cpu = "D1 DB exceeded its CPU time limit and was reset."
+    faults = {n: ("before", envelope_error(400, 7500, cpu)) for n in range(1, 20)}
+    transport = FaultyTransport(faults, match="LIMIT 2000")
+    with D1Target.from_url(d1_url, transport=transport, ensure_schema=True, create=True) as target:
+        import_file(target, write_csv(tmp_path / "a.csv", generate_records(2_500, seed=13)), batch_size=1_000)
+        expected = everything(target)
+        d1_engine.service(export={"available": False})
+        path = backup(target, backups_dir=tmp_path / "backups")
+    assert transport.seen >= 4 and loaded(path) == expected  # every table's first page, then pages of 1,000
