@@ -137,6 +137,19 @@ def test_https_and_loopback_are_accepted(base_url: str) -> None:
         assert target.base_url == base_url
 
 
+def test_the_export_is_fetched_only_over_https_or_from_this_machine(tmp_path: Path) -> None:
+    from estateflow_nb.targets.d1._export import download
+
+    transport = NoNetwork()
+    with D1Target("acc", "db", token="t", base_url="https://api.example.com", transport=transport) as target:
+        with pytest.raises(TargetError, match="only over https"):
+            download(target.api, "http://bucket.example.com/dump.sql?X-Amz-Signature=abc", tmp_path / "d.sql", "")
+        assert transport.requests == 0 and not (tmp_path / "d.sql").exists()
+        with pytest.raises(TransientError, match="HTTP 500"):  # https is fetched (here: a 500, worth a retry)
+            download(target.api, "https://bucket.example.com/dump.sql?X-Amz-Signature=abc", tmp_path / "d.sql", "")
+        assert transport.requests == 1
+
+
 def test_a_refused_base_url_stops_the_command_with_one_line(d1_engine: LocalD1Engine, tmp_path: Path) -> None:
     from .conftest import invoke
 
