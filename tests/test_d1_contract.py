@@ -77,6 +77,17 @@ def test_under_a_ceiling_backup_export_and_restore_stay_exact(
         assert table_rows(target) == expected
 
 
+def test_a_body_past_our_own_ceiling_is_too_large_before_it_is_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    from estateflow_nb.targets.d1 import _http
+
+    monkeypatch.setattr(_http, "MAX_REQUEST_BYTES", 2_000)
+    transport = NoNetwork()
+    target = D1Target("acc", "db", token="t", base_url="https://api.example.com", transport=transport)
+    with target, pytest.raises(TooLargeError, match="smaller parts"):
+        target.execute([_rows(100)])
+    assert transport.requests == 0
+
+
 def test_server_seconds_come_from_what_d1_says_the_statements_took(
     d1_engine: LocalD1Engine, d1_target: D1Target
 ) -> None:
