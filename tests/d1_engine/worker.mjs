@@ -76,8 +76,8 @@ async function runQueries(db, database, items, raw) {
   const began = Date.now();
   if (raw && statements.length === 1) {
     const [columns, ...rows] = await statements[0].raw({ columnNames: true });
-    // raw() gives no meta: a statement that may have written makes a new Time Travel state, to be safe.
-    if (!/^\s*(?:SELECT|PRAGMA|EXPLAIN|VALUES)\b/i.test(items[0].sql)) recordWrite(database);
+    // raw() gives no meta: a statement that is not a read makes a new Time Travel state, to be safe.
+    if (!/^\s*(?:SELECT|WITH|PRAGMA|EXPLAIN|VALUES)\b/i.test(items[0].sql)) recordWrite(database);
     const meta = { served_by: "estateflow-local-d1", changes: 0, rows_read: 0, rows_written: 0 };
     const [timed] = withDurations([meta], items, Date.now() - began);
     return [{ success: true, meta: timed, results: { columns: columns ?? [], rows } }];
