@@ -54,6 +54,7 @@ from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
 from .targets import DEFAULT_DB_URL, Target, connect, resolve_url
+from .time_travel import BookmarkRestoreResult, restore_bookmark
 from .verify import (
     BenchmarkResult,
     Check,
@@ -89,6 +90,7 @@ __all__ = [
     "BackupInfo",
     "BatchMetrics",
     "BenchmarkResult",
+    "BookmarkRestoreResult",
     "Check",
     "CheckResult",
     "ConfirmationRequired",
@@ -141,6 +143,7 @@ __all__ = [
     "read_rows",
     "resolve_url",
     "restore",
+    "restore_bookmark",
     "rollback",
     "run_benchmarks",
     "run_checks",

@@ -479,11 +479,32 @@ def backups_(
 
 
 @cli.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+@click.option("--bookmark", help="D1: return the database to this Time Travel bookmark instead of a FILE.")
+@click.option("--at", "at", metavar="TIMESTAMP", help="D1: return it to how it was at this UTC time (ISO 8601).")
 @_undo_options
-def restore_(file: Path, db: str | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool) -> None:
-    """Replace the database with backup FILE (checked first; the current database is backed up)."""
-    with connect(db) as target:
+def restore_(
+    file: Path | None,
+    bookmark: str | None,
+    at: str | None,
+    db: str | None,
+    yes: bool,
+    dry_run: bool,
+    backups_dir: Path | None,
+    as_json: bool,
+) -> None:
+    """Replace the database with backup FILE (checked first; the current database is backed up), or
+    return a D1 database to a Time Travel --bookmark or --at a time (the output says how to undo it)."""
+    if sum(x is not None for x in (file, bookmark, at)) != 1:
+        raise click.UsageError("give exactly one of FILE, --bookmark or --at")
+    # Time Travel replaces the whole database, whatever it holds now (even nothing of ours).
+    with connect(db, schema=file is not None) as target:
+        if file is None:
+            from .time_travel import restore_bookmark
+
+            done = restore_bookmark(target, bookmark=bookmark, at=at, dry_run=dry_run, yes=yes, confirm=_confirmer())
+            _show(as_json, done.to_dict(), done.summary())
+            return
         result = restore(target, file, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
     _show(as_json, result.to_dict(), result.summary())
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
-from .targets import ExecuteResult, InsertRows, Sql, Statement, Target
+from .targets import BookmarkRestore, ExecuteResult, InsertRows, Sql, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
 # Ledger rows an import writes besides its batches: its ledger row (and that row's key), the
@@ -213,8 +213,11 @@ class QuotaGuard(Target):
     def migrate(self, statements: Sequence[Sql], version: int) -> None:
         self.inner.migrate(statements, version)
 
-    def bookmark(self) -> str | None:
-        return self.inner.bookmark()
+    def bookmark(self, at: datetime | None = None) -> str | None:
+        return self.inner.bookmark(at)
+
+    def restore_to_bookmark(self, bookmark: str) -> BookmarkRestore:
+        return self.inner.restore_to_bookmark(bookmark)
 
     def close(self) -> None:
         self.inner.close()

@@ -122,7 +122,10 @@ class RollbackResult:
         head = f"Rolled back {self.description} ({self.rollback_id}, {self.seconds:.2f} s):"
         lines = [head, self.plan(), f"  backup taken before: {self.backup_path or 'none'}"]
         if self.bookmark:
-            lines.append(f"  Time Travel bookmark before: {self.bookmark}")
+            lines.append(
+                f"  Time Travel bookmark before: {self.bookmark} (`estateflow restore --bookmark {self.bookmark}`"
+                " with the same --db returns the database there)"
+            )
         return "\n".join(lines)
 
 

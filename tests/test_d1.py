@@ -19,6 +19,7 @@ from estateflow_nb import (
     QuotaExceededError,
     SqlError,
     TargetError,
+    TooLargeError,
     TransientError,
     connect,
     import_file,
@@ -82,8 +83,9 @@ def test_parameters_become_exact_literals() -> None:
     assert bound == []
     assert sql_literal("a\x00b") == "CAST(X'610062' AS TEXT)"
     assert sql_literal(float("nan")) == "NULL" and sql_literal(float("inf")) == "9e999"
-    assert sql_literal(3.0) == "3.0" and sql_literal(1e300) is None  # bound instead: exact only when bound
-    assert render("SELECT ?", (1e-300,)) == ("SELECT ?", [1e-300])
+    assert sql_literal(3.0) == "3.0"
+    # Outside the range SQLite's decimal parser is exact in, a float is its exact binary value.
+    assert render("SELECT ?", (1e-300,)) == (f"SELECT {sql_literal(1e-300)}", [])
     with pytest.raises(SqlError, match="placeholders"):
         render("SELECT ?, ?", (1,))
     with pytest.raises(SqlError, match="numbered"):
@@ -91,8 +93,13 @@ def test_parameters_become_exact_literals() -> None:
 
 
 def test_long_values_are_bound_when_no_statement_could_carry_them() -> None:
-    text, bound = render("SELECT length(?) WHERE ? = ?", ("x" * 150_000, "y", CHANGES))
-    assert text == "SELECT length(?) WHERE ? = changes()" and bound == ["x" * 150_000, "y"]
+    """Only text is ever bound (the REST API binds strings), and only what the statement cannot carry."""
+    text, bound = render("SELECT length(?) WHERE ? = ? AND ? > 0", ("x" * 150_000, "y", CHANGES, 7))
+    assert text == "SELECT length(?) WHERE 'y' = changes() AND 7 > 0" and bound == ["x" * 150_000]
+    text, bound = render("SELECT ?, ?, ?", ("a" * 60_000, "b" * 50_000, 2.5))
+    assert text == "SELECT ?, '" + "b" * 50_000 + "', 2.5" and bound == ["a" * 60_000]
+    with pytest.raises(SqlError, match="binds strings only"):
+        render("SELECT ?", (b"\x01" * 60_000,))
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> InsertRows:
@@ -106,9 +113,10 @@ def test_packing_keeps_every_statement_within_d1_limits() -> None:
     statements = list(pack_insert(_insert(rows)))
     assert all(len(sql.encode()) <= MAX_SQL_BYTES and len(bound) <= MAX_PARAMS for sql, bound in statements)
     assert all(sql.count("),(") + 1 <= MAX_VALUES_TERMS // 5 for sql, _ in statements)
-    # Row 7 is too long for any statement and row 60 has a float only binding keeps exact: each goes
-    # alone, with just those values bound.
-    assert [bound for _, bound in statements if bound] == [["x" * 120_000], [1e-200]]
+    # Row 7 is too long for any statement: it goes alone, with just its long text bound. Row 60's float,
+    # outside the decimal parser's exact range, is written as its exact binary value, not bound.
+    assert [bound for _, bound in statements if bound] == [["x" * 120_000]]
+    assert all(isinstance(value, str) for _, bound in statements for value in bound)
     db = sqlite3.connect(":memory:")
     db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, a TEXT, b TEXT, c REAL)")
     for sql, bound in statements:
@@ -162,6 +170,35 @@ def _answer(status: int, message: str, code: int = 7500, **headers: str) -> tupl
             None,
         ),
         (_answer(404, "The database x could not be found", 7404), TargetError, None),
+        # Cloudflare's error table (debug-d1), not the status: errors whose fix is smaller work...
+        (
+            _answer(400, "D1_ERROR: D1 DB storage operation exceeded timeout which caused object to be reset."),
+            TooLargeError,
+            None,
+        ),
+        (
+            _answer(500, "D1 DB storage operation exceeded timeout which caused object to be reset."),
+            TooLargeError,
+            None,
+        ),
+        (_answer(500, "D1 DB's isolate exceeded its memory limit and was reset."), TooLargeError, None),
+        (_answer(400, "D1 DB exceeded its CPU time limit and was reset."), TooLargeError, None),
+        ((413, None, httpx.Headers()), TooLargeError, None),
+        # ...errors whose fix is to retry, even when they come as 400 with code 7500...
+        (_answer(400, "D1 DB reset because its code was updated."), TransientError, None),
+        (_answer(400, "Internal error in D1 DB storage caused object to be reset."), TransientError, None),
+        (
+            _answer(400, "Internal error while starting up D1 DB storage caused object to be reset."),
+            TransientError,
+            None,
+        ),
+        (_answer(400, "Cannot resolve D1 DB due to transient issue on remote node."), TransientError, None),
+        (_answer(400, "Can't read from request stream because client disconnected."), TransientError, None),
+        (_answer(400, "D1 DB is overloaded. Too many requests queued."), TransientError, None),
+        # ...and code 7500 alone is not a SQL error: only what SQLite said is.
+        (_answer(400, "Something D1 has not documented"), TargetError, None),
+        (_answer(400, "no such table: nowhere: SQLITE_ERROR"), SqlError, None),
+        (_answer(400, "D1_TYPE_ERROR: Type 'undefined' not supported for value 'undefined'"), SqlError, None),
         # The quota message wins over the status it comes with: it is not worth retrying.
         (
             _answer(
@@ -215,7 +252,9 @@ def test_changes_counts_each_packed_piece_on_d1(d1_target: D1Target) -> None:
 def test_the_engine_enforces_d1_limits_that_packing_keeps_to(d1_target: D1Target) -> None:
     """The engine rejects the 101st bound parameter and the 100,001st byte; packed statements pass."""
     with pytest.raises(SqlError, match="too many SQL variables"):
-        d1_target.api.request("POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": list(range(101))})
+        d1_target.api.request(
+            "POST", "/query", {"sql": "SELECT " + ", ".join("?" * 101), "params": [str(i) for i in range(101)]}
+        )
     with pytest.raises(SqlError, match=r"too long|TOOBIG"):
         d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 8) + "'"})
     d1_target.api.request("POST", "/query", {"sql": "SELECT '" + "x" * (MAX_SQL_BYTES - 9) + "'"})
@@ -453,6 +492,7 @@ def test_the_token_never_appears_in_output_files_or_the_database(
     token = d1_engine.token
     for done in outputs:
         assert token not in done.stdout and token not in done.stderr
+        assert "X-Amz-Signature" not in done.stdout + done.stderr  # the export's URL is a credential too
     with d1_engine.target() as target:
         assert token not in repr(target) and token not in target.url and token not in repr(vars(target))
         for table in ("professionals", "ef_imports", "ef_before_images"):

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from estateflow_nb.targets import InsertRows, Sql
-from estateflow_nb.targets.d1 import D1Target
+from estateflow_nb.targets.d1 import D1Target, sql_literal
 
 AWKWARD = [
     "'",
@@ -100,3 +100,32 @@ def _reals_as_floats(row: tuple[Any, ...]) -> tuple[Any, ...]:
         if values[kind] == "real":
             values[at] = float(values[at])
     return tuple(values)
+
+
+EXTREME_FLOATS = [
+    5e-324,  # the smallest subnormal
+    2.225073858507201e-308,  # the largest subnormal
+    2.2250738585072014e-308,  # the smallest normal
+    1.7976931348623157e308,  # the largest double
+    -1e-300,
+    1e-15 / 3,
+    1e15 * 3 + 0.5,
+    2.0**53 + 2,
+    123456789.123e200,
+    -9.999999999999999e-16,
+]
+
+
+def test_floats_far_from_one_are_written_as_their_exact_binary_value(d1_target: D1Target) -> None:
+    """Outside the range SQLite's decimal parser reads exactly, a float travels as mantissa x 2^k, with
+    no parameter bound (the REST API binds strings only) and nothing lost, in SQLite and in D1 alike."""
+    rows = [(i, value) for i, value in enumerate(EXTREME_FLOATS)]
+    d1_target.execute([Sql("CREATE TABLE f (id INTEGER PRIMARY KEY, r REAL, u)"), InsertRows("f", ["id", "r"], rows)])
+    d1_target.execute([Sql("UPDATE f SET u = r")])
+    back = d1_target.query("SELECT id, typeof(r) AS t, r, u FROM f ORDER BY id")
+    assert [(r["id"], r["t"], float(r["r"]), float(r["u"])) for r in back] == [
+        (i, "real", value, value) for i, value in rows
+    ]
+    local = sqlite3.connect(":memory:")
+    for _, value in rows:
+        assert local.execute(f"SELECT {sql_literal(value)}").fetchone()[0] == value

@@ -122,3 +122,16 @@ def test_a_quota_guard_backs_up_and_restores_its_sqlite_target(target: SQLiteTar
     target.execute([Sql("DELETE FROM ef_imports")])
     restore(guard, path, yes=True, backup_first=False)
     assert target.scalar("SELECT id FROM ef_imports") == "imp-1"
+
+
+def test_a_sqlite_file_has_no_time_travel(target: SQLiteTarget) -> None:
+    from datetime import UTC, datetime
+
+    from estateflow_nb import restore_bookmark
+
+    assert target.bookmark() is None and target.bookmark(datetime(2026, 1, 1, tzinfo=UTC)) is None
+    with pytest.raises(EstateFlowError, match="no Time Travel bookmarks"):
+        target.restore_to_bookmark("00000001-00000002-00000000-abcd")
+    with pytest.raises(EstateFlowError, match="keeps no Time Travel history"):
+        restore_bookmark(target, bookmark="00000001-00000002-00000000-abcd", yes=True)
+    assert target.scalar("SELECT COUNT(*) FROM ef_rollbacks") == 0

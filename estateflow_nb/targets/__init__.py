@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 
 from ..errors import EstateFlowError
-from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target, TargetKind
+from ._base import CHANGES, BookmarkRestore, ExecuteResult, InsertRows, Limits, Sql, Statement, Target, TargetKind
 from ._sqlite import SQLiteTarget
 
 DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
@@ -25,6 +25,7 @@ DEFAULT_DB_URL = "sqlite:///data/estateflow.db"
 __all__ = [
     "CHANGES",
     "DEFAULT_DB_URL",
+    "BookmarkRestore",
     "ExecuteResult",
     "InsertRows",
     "Limits",
@@ -43,15 +44,18 @@ def resolve_url(url: str | None = None) -> str:
     return url or os.environ.get("ESTATEFLOW_DB") or DEFAULT_DB_URL
 
 
-def connect(url: str | None = None, *, create: bool = False) -> Target:
+def connect(url: str | None = None, *, create: bool = False, schema: bool = True) -> Target:
     """Open the target named by `url` and bring its schema up to date.
 
     Only with `create` (import and ladder) is a missing database made: otherwise NoDatabaseError says
-    where none was found, and nothing is created there, not even a folder.
+    where none was found, and nothing is created there, not even a folder. `schema=False` opens it as
+    it is, whatever it holds, for what replaces the whole database (a Time Travel restore).
     """
     from .._migrations import ensure_schema  # it speaks to targets through this package's interface
 
     target = _open(resolve_url(url), create)
+    if not schema:
+        return target
     try:
         ensure_schema(target, create=create)
     except BaseException:

@@ -14,7 +14,9 @@ Two statement shapes exist:
 
 Backups and restores go through the interface too: `copy_into` copies the whole database into a
 local SQLite connection, `replace_with` replaces it with a checked SQLite file (where the target
-can), and `is_same_file` answers whether a file is the database itself.
+can), and `is_same_file` answers whether a file is the database itself. Where the provider keeps the
+database's history (D1's Time Travel), `bookmark` names a moment of it and `restore_to_bookmark`
+returns the database to one, saying the bookmark that undoes it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sqlite3
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -76,6 +79,15 @@ class ExecuteResult:
     server_seconds: float | None = None
 
 
+@dataclass(frozen=True)
+class BookmarkRestore:
+    """What the provider said after returning a database to a bookmark."""
+
+    bookmark: str  # the state after the restore
+    previous_bookmark: str  # the state before it: restoring to this undoes the restore
+    message: str = ""
+
+
 class Target(ABC):
     """A database the toolkit reads and writes. Create one with `estateflow_nb.connect(url)`."""
 
@@ -87,7 +99,8 @@ class Target(ABC):
     def execute(
         self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
     ) -> ExecuteResult:
-        """Run `statements` as one transaction: all of them take effect, or none.
+        """Run `statements` as one unit: one transaction on SQLite (all of them take effect, or none),
+        one request on D1 (which Cloudflare does not promise to apply whole: see `d1.target`).
 
         `before_commit` runs after the last statement and before the commit where the target can
         tell the two apart; tests use it to crash a process mid-transaction.
@@ -111,9 +124,17 @@ class Target(ABC):
         """Run `statements` and record `version`, in one transaction; nothing when another process got
         the database to `version` first."""
 
-    def bookmark(self) -> str | None:
-        """A point the provider can restore the database to (D1's Time Travel); None where there is none."""
+    def bookmark(self, at: datetime | None = None) -> str | None:
+        """A point the provider can restore the database to (D1's Time Travel): now, or the nearest one at
+        or before `at`; None where there is none."""
         return None
+
+    def restore_to_bookmark(self, bookmark: str) -> BookmarkRestore:
+        """Return the whole database to `bookmark` in one step, where the provider keeps its history."""
+        raise EstateFlowError(
+            f"{self.url} has no Time Travel bookmarks to restore to ({self.kind} databases keep no history);"
+            " restore a backup file instead"
+        )
 
     def close(self) -> None:  # noqa: B027 - a target may hold nothing to release
         """Release connections; the target is not used afterwards."""

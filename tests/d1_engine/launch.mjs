@@ -3,11 +3,13 @@
 // Point CLOUDFLARE_API_BASE_URL at base_url and the D1 target talks to it as to Cloudflare.
 //
 //   D1_ENGINE_TOKEN=secret node launch.mjs --account ACCOUNT --database DB1 [--database DB2] [--persist DIR]
+//                                          [--rate-limit 1200/300 | --rate-limit off]
 //
 // The bearer token the engine accepts comes from D1_ENGINE_TOKEN (never from the command line, where
 // `ps` would show it). Databases live in memory unless --persist names a folder. The engine stops on
 // SIGTERM or SIGINT, and when its standard input closes (so it never outlives the process that
-// started it with a pipe).
+// started it with a pipe). --rate-limit is the API's budget of requests per window of seconds
+// (default Cloudflare's 1,200 per 300); see service.mjs.
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
@@ -18,6 +20,7 @@ const { values } = parseArgs({
     database: { type: "string", multiple: true },
     persist: { type: "string" },
     port: { type: "string", default: "0" },
+    "rate-limit": { type: "string", default: "1200/300" },
   },
 });
 const token = process.env.D1_ENGINE_TOKEN;
@@ -30,6 +33,7 @@ const bindings = Object.fromEntries(databases.map((id, i) => [`DB_${i}`, id]));
 
 const mf = new Miniflare({
   modules: true,
+  // worker.mjs imports the engine's other modules; Miniflare collects them by following the imports.
   scriptPath: fileURLToPath(new URL("./worker.mjs", import.meta.url)),
   compatibilityDate: "2026-04-01",
   d1Databases: bindings,
@@ -37,6 +41,7 @@ const mf = new Miniflare({
   bindings: {
     TOKEN: token,
     ACCOUNT_ID: values.account,
+    RATE_LIMIT: values["rate-limit"],
     DATABASES: JSON.stringify(Object.fromEntries(databases.map((id, i) => [id, `DB_${i}`]))),
   },
   host: "127.0.0.1",

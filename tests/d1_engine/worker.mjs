@@ -5,34 +5,32 @@
 //   POST /accounts/{account}/d1/database/{database}/query              rows as objects
 //   POST /accounts/{account}/d1/database/{database}/raw                columns and rows as arrays
 //   GET  /accounts/{account}/d1/database/{database}                    database details (file_size)
-//   GET  /accounts/{account}/d1/database/{database}/time_travel/bookmark
+//   GET  /accounts/{account}/d1/database/{database}/time_travel/bookmark   (timetravel.mjs)
+//   POST /accounts/{account}/d1/database/{database}/time_travel/restore    (timetravel.mjs)
+//   POST /accounts/{account}/d1/database/{database}/export             polling, a signed URL (export.mjs)
 //
 // What is real: every statement runs in workerd's D1 engine with D1's limits (100 bound parameters,
 // 100,000 bytes of SQL, no BEGIN/SAVEPOINT, no PRAGMAs beyond D1's list), and a {"batch": [...]} body
-// runs through D1's db.batch(), which is one transaction: all statements take effect or none, as
-// Cloudflare documents for batches. meta (changes, rows_read, rows_written, size_after) is the engine's.
+// runs through D1's db.batch(). meta (changes, rows_read, rows_written, size_after) is the engine's;
+// duration and timings.sql_duration_ms are measured around it (service.mjs). Bound parameters must be
+// strings, as the REST schema declares them (`params: array of string`): anything else is refused.
+// Time Travel restores real snapshots taken with D1's own dump (timetravel.mjs); exports are that dump
+// behind a pre-signed URL (export.mjs); the API's rate limit and a per-request ceiling are enforced, and
+// can be changed at run time through /__engine/service (service.mjs).
 //
 // What is simulated: the bearer token check (401/403 and 400 for a malformed header, with Cloudflare's
-// codes), the 7404 "database not found" and 7500 SQL error envelopes, and Time Travel bookmarks (a
-// counter of write requests, not a storage position; restore is not simulated). /raw of a single
-// statement uses the engine's raw() (exact column order, no meta from the engine); /raw of a batch
-// derives the columns from row objects. A "sql" with several statements joined by ";" runs only as
-// far as the engine's prepare() takes it. There is no rate limit, quota or network fault: the tests
-// inject those in front of this engine.
+// codes), the 7404 "database not found" and 7500 SQL error envelopes. /raw of a single statement uses
+// the engine's raw() (exact column order, no meta from the engine); /raw of a batch derives the
+// columns from row objects. A "sql" with several statements joined by ";" runs only as far as the
+// engine's prepare() takes it. Network faults, the daily quota and refused tokens of other kinds are
+// injected by the tests in front of this engine.
+
+import { failure, ok } from "./envelope.mjs";
+import { exportRoute, signedDownload } from "./export.mjs";
+import { configure, control, overCeiling, rateLimited, withDurations } from "./service.mjs";
+import { bookmarkRoute, recordWrite, restoreRoute } from "./timetravel.mjs";
 
 const ROUTE = /^(?:\/client\/v4)?\/accounts\/([^/]+)\/d1\/database\/([^/]+)(\/.*)?$/;
-
-function reply(status, body) {
-  return Response.json(body, { status });
-}
-
-function ok(result) {
-  return reply(200, { success: true, errors: [], messages: [], result });
-}
-
-function failure(status, code, message, extra = {}) {
-  return reply(status, { success: false, errors: [{ code, message, ...extra }], messages: [], result: null });
-}
 
 function sameSecret(given, expected) {
   // Constant time in the length of the expected token.
@@ -56,26 +54,6 @@ function authFailure(request, env, account) {
   return null;
 }
 
-// Time Travel, simulated: every request that changed the database moves the bookmark on.
-const history = new Map(); // database id -> [{ at: ms, bookmark }]
-
-async function bookmarkFor(database, sequence) {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(`${database}:${sequence}`));
-  const hash = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-  const hex8 = (n) => n.toString(16).padStart(8, "0");
-  return `${hex8(sequence)}-${hex8(Math.floor(Date.now() / 1000))}-00000000-${hash.slice(0, 32)}`;
-}
-
-async function timeline(database) {
-  if (!history.has(database)) history.set(database, [{ at: 0, bookmark: await bookmarkFor(database, 0) }]);
-  return history.get(database);
-}
-
-async function recordWrite(database) {
-  const entries = await timeline(database);
-  entries.push({ at: Date.now(), bookmark: await bookmarkFor(database, entries.length) });
-}
-
 function sqlFailure(error) {
   const message = String(error?.message ?? error).replace(/^D1_(?:ERROR|TYPE_ERROR|COLUMN_NOTFOUND): /, "");
   return failure(400, 7500, message);
@@ -87,25 +65,35 @@ function queries(body) {
   for (const item of items) {
     if (typeof item?.sql !== "string" || !item.sql.trim()) throw new TypeError("every query needs a sql string");
     if (item.params !== undefined && !Array.isArray(item.params)) throw new TypeError("params must be an array");
+    // The REST schema: `params: optional array of string`.
+    if ((item.params ?? []).some((p) => typeof p !== "string")) throw new TypeError("params must be strings");
   }
   return items;
 }
 
 async function runQueries(db, database, items, raw) {
   const statements = items.map((item) => db.prepare(item.sql).bind(...(item.params ?? [])));
+  const began = Date.now();
   if (raw && statements.length === 1) {
-    const began = Date.now();
     const [columns, ...rows] = await statements[0].raw({ columnNames: true });
-    const meta = { served_by: "estateflow-local-d1", duration: Date.now() - began, changes: 0, rows_read: 0, rows_written: 0 };
-    return [{ success: true, meta, results: { columns: columns ?? [], rows } }];
+    // raw() gives no meta: a statement that is not a read makes a new Time Travel state, to be safe.
+    if (!/^\s*(?:SELECT|WITH|PRAGMA|EXPLAIN|VALUES)\b/i.test(items[0].sql)) recordWrite(database);
+    const meta = { served_by: "estateflow-local-d1", changes: 0, rows_read: 0, rows_written: 0 };
+    const [timed] = withDurations([meta], items, Date.now() - began);
+    return [{ success: true, meta: timed, results: { columns: columns ?? [], rows } }];
   }
   const results = await db.batch(statements);
-  if (results.some((r) => r.meta?.changed_db)) await recordWrite(database);
-  return results.map((r) => {
-    if (!raw) return { success: r.success, meta: r.meta, results: r.results ?? [] };
+  const metas = withDurations(
+    results.map((r) => r.meta),
+    items,
+    Date.now() - began,
+  );
+  if (results.some((r) => r.meta?.changed_db)) recordWrite(database);
+  return results.map((r, i) => {
+    if (!raw) return { success: r.success, meta: metas[i], results: r.results ?? [] };
     const rows = r.results ?? [];
     const columns = rows.length ? Object.keys(rows[0]) : [];
-    return { success: r.success, meta: r.meta, results: { columns, rows: rows.map((row) => columns.map((c) => row[c])) } };
+    return { success: r.success, meta: metas[i], results: { columns, rows: rows.map((row) => columns.map((c) => row[c])) } };
   });
 }
 
@@ -121,43 +109,50 @@ async function details(db, database) {
   };
 }
 
+async function queryRoute(request, db, database, raw) {
+  const text = await request.text();
+  const tooLarge = overCeiling(new TextEncoder().encode(text).length);
+  if (tooLarge) return tooLarge;
+  let items;
+  try {
+    items = queries(JSON.parse(text));
+  } catch (error) {
+    return failure(400, 7400, `The request is malformed: ${error.message}`);
+  }
+  try {
+    return ok(await runQueries(db, database, items, raw));
+  } catch (error) {
+    return sqlFailure(error);
+  }
+}
+
 export default {
   async fetch(request, env) {
+    configure(env);
     const url = new URL(request.url);
+    const download = signedDownload(request, url);
+    if (download) return download;
+    if (url.pathname === "/__engine/service") {
+      return authFailure(request, env, env.ACCOUNT_ID) ?? control(request);
+    }
     const route = ROUTE.exec(url.pathname);
     if (!route) return failure(404, 7000, "No route for that URI");
     const [, account, database, action = ""] = route;
     const refused = authFailure(request, env, account);
     if (refused) return refused;
+    const limited = rateLimited();
+    if (limited) return limited;
     const binding = JSON.parse(env.DATABASES)[database];
     if (!binding) return failure(404, 7404, `The database ${database} could not be found`);
     const db = env[binding];
     const method = request.method;
 
     if (action === "" && method === "GET") return ok(await details(db, database));
-    if (action === "/time_travel/bookmark" && method === "GET") {
-      const entries = await timeline(database);
-      const at = url.searchParams.get("timestamp");
-      const limit = at ? Date.parse(at) : Infinity;
-      if (Number.isNaN(limit)) return failure(400, 7400, "timestamp is not an ISO 8601 date-time");
-      const found = entries.filter((e) => e.at <= limit).at(-1) ?? entries[0];
-      return ok({ bookmark: found.bookmark });
-    }
-    if (action === "/time_travel/restore") {
-      return failure(501, 7500, "Time Travel restore is not simulated by the local D1 engine");
-    }
+    if (action === "/time_travel/bookmark" && method === "GET") return bookmarkRoute(db, database, url);
+    if (action === "/time_travel/restore" && method === "POST") return restoreRoute(db, database, url);
+    if (action === "/export" && method === "POST") return exportRoute(request, db, database, url);
     if ((action === "/query" || action === "/raw") && method === "POST") {
-      let items;
-      try {
-        items = queries(await request.json());
-      } catch (error) {
-        return failure(400, 7400, `The request is malformed: ${error.message}`);
-      }
-      try {
-        return ok(await runQueries(db, database, items, action === "/raw"));
-      } catch (error) {
-        return sqlFailure(error);
-      }
+      return queryRoute(request, db, database, action === "/raw");
     }
     return failure(404, 7000, "No route for that URI");
   },

@@ -3,26 +3,26 @@
 Requests go to `CLOUDFLARE_API_BASE_URL` (default https://api.cloudflare.com/client/v4) followed by
 exactly Cloudflare's path, so the same client talks to Cloudflare and to the local engine the tests
 run. The token comes from the caller (the target reads it from `CLOUDFLARE_API_TOKEN`); it is kept
-in a `_Secret` and scrubbed from every message, whatever the server echoes.
+in a `_Secret`, scrubbed from every message whatever the server echoes, and sent only over https, or
+over plain http to this machine's loopback (the local engine): any other base URL is refused before
+the first request. Redirects are never followed.
 
-Errors arrive classified (see `classify`): TransientError (with `retry_after`) for HTTP 429, 5xx,
-timeouts, broken connections and D1's transient messages; QuotaExceededError for D1's free-tier daily
-limits; AuthError for 401/403 and a malformed token; SqlError for a statement D1 rejects;
-ConflictError for a license number already taken. Nothing is retried here: only the caller knows
-whether sending a request again is safe. A client-side pacer keeps requests under the API's limit of
-1,200 per 5 minutes.
+Errors arrive classified by Cloudflare's own table (debug-d1's list of D1_ERRORs), not by HTTP status
+alone, since D1 answers most of its errors with code 7500 (see `classify`): TooLargeError for HTTP 413
+and the errors whose documented fix is smaller work; TransientError (with `retry_after`) for HTTP 429,
+5xx, timeouts, broken connections and the errors whose documented fix is to retry;
+QuotaExceededError for the free tier's daily limits; AuthError for a refused or malformed token;
+SqlError only for what SQLite itself rejected; ConflictError for a license number already taken.
+Nothing is retried here: only the caller knows whether sending a request again is safe. Every request
+waits its turn in the user's shared pacer (`_pacer`), and a 429 pauses that pacer for its Retry-After.
 """
 
 from __future__ import annotations
 
-import hashlib
+import ipaddress
 import json
 import os
 import re
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote
@@ -36,9 +36,11 @@ from ...errors import (
     QuotaExceededError,
     SqlError,
     TargetError,
+    TooLargeError,
     TransientError,
     until_reset,
 )
+from ._pacer import RATE_LIMIT_REQUESTS, Pacer, pacer_for
 
 TOKEN_ENV = "CLOUDFLARE_API_TOKEN"
 ACCOUNT_ENV = "CLOUDFLARE_ACCOUNT_ID"
@@ -47,24 +49,74 @@ BASE_URL_ENV = "CLOUDFLARE_API_BASE_URL"
 RATE_ENV = "ESTATEFLOW_D1_REQUESTS_PER_5_MIN"
 DEFAULT_BASE_URL = "https://api.cloudflare.com/client/v4"
 
-# Cloudflare's API allows 1,200 requests per 5 minutes per user; the pacer keeps a margin below it.
-RATE_LIMIT_REQUESTS = 1_200
-RATE_LIMIT_WINDOW = 300.0
-RATE_LIMIT_MARGIN = 0.95
-# One request carries one transaction; past this the batch size is the thing to change.
+# Our own ceiling on one request body, far above what a batch of ours carries (Cloudflare documents
+# 100 KB per statement, not a body size): past it the batch is what must shrink.
 MAX_REQUEST_BYTES = 50_000_000
 
+# debug-d1's D1_ERRORs whose recommended action is "Retry the operation", and the overloaded ones,
+# whose action includes "spreading the load over time" (what backing off does).
 _TRANSIENT_MESSAGES = (
-    "d1 db is overloaded",
-    "network connection lost",
     "reset because its code was updated",
     "internal error while starting up d1 db storage",
+    "network connection lost",
     "internal error in d1 db storage",
     "cannot resolve d1 db due to transient issue",
     "can't read from request stream because client disconnected",
+    "d1 db is overloaded",
+)
+# debug-d1's D1_ERRORs whose recommended action is to make each query do less ("optimize the queries
+# so that each query takes less time", "split the query into smaller shards"): sending the same work
+# again would fail the same way.
+_TOO_LARGE_MESSAGES = (
+    "storage operation exceeded timeout which caused object to be reset",
+    "exceeded its memory limit",
+    "exceeded its cpu time limit",
+)
+# What SQLite (or D1's statement layer) says about a statement: only these are SqlError. D1 answers
+# every D1 error with code 7500, so the code alone says nothing about whose fault it is.
+_SQL_SIGNS = (
+    "sqlite_",
+    "d1_type_error",
+    "d1_column_notfound",
+    "d1_exec_error",
+    "syntax error",
+    "no such table",
+    "no such column",
+    "has no column named",
+    "too many sql variables",
 )
 # Cloudflare's codes for a refused or malformed credential.
 _AUTH_CODES = {6003, 6111, 9106, 9109, 10000, 10001}
+# Answers that mean "this endpoint is not here" (not "this database is not here", which is 7404).
+_ABSENT_STATUSES = {404, 405, 501}
+
+
+def checked_url(url: str, what: str) -> str:
+    """`url` if the token (or a database's contents) may travel to it: https, or plain http to this
+    machine's loopback (127.0.0.0/8, ::1, localhost) for the local engine; else TargetError."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        raise TargetError(f"{what} is not a URL") from None
+    host = parsed.host.lower()
+    if parsed.scheme == "https" and host:
+        return url
+    if parsed.scheme == "http" and _loopback(host):
+        return url
+    shown = f"{parsed.scheme}://{host}" if parsed.scheme else "a URL without a scheme"
+    raise TargetError(
+        f"{what} points at {shown}: D1 is reached only over https (plain http only to this machine:"
+        " 127.0.0.0/8, ::1 or localhost), so nothing was sent"
+    )
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # --- the client ------------------------------------------------------------------------------------
@@ -81,7 +133,7 @@ class D1Api:
         token: str,
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
-        pacer: RatePacer | None = None,
+        pacer: Pacer | None = None,
         timeout: float = 120.0,
     ) -> None:
         token = (token or "").strip()
@@ -89,20 +141,34 @@ class D1Api:
             raise AuthError(f"{TOKEN_ENV} holds spaces or characters an API token cannot have: copy the token again")
         if not token:
             raise AuthError(f"{TOKEN_ENV} is not set: create a Cloudflare API token with D1 Edit permission, export it")
-        self.base_url = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        base = (base_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = checked_url(base, BASE_URL_ENV)
         self._token = _Secret(token)
-        self._pacer = pacer or _shared_pacer(self.base_url, self._token)
+        self._pacer = pacer or pacer_for(token, int(os.environ.get(RATE_ENV) or RATE_LIMIT_REQUESTS))
         self.requests = 0  # HTTP requests sent, for benchmarks and tests
         self._path = f"/accounts/{quote(account_id, safe='')}/d1/database/{quote(database_id, safe='')}"
+        self._transport = transport
+        self._timeout = httpx.Timeout(timeout, connect=15.0)
         self._client = httpx.Client(
             base_url=self.base_url,
             transport=transport,
-            timeout=httpx.Timeout(timeout, connect=15.0),
+            timeout=self._timeout,
+            follow_redirects=False,  # a redirect would carry the token somewhere nobody checked
             headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
         )
 
-    def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
-        """One request to the database's `path`; the `result` of Cloudflare's envelope, or a classified TargetError."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        *,
+        absent_ok: bool = False,
+    ) -> Any:
+        """One request to the database's `path`; the `result` of Cloudflare's envelope, or a classified
+        TargetError. With `absent_ok`, None when the endpoint itself is not there (HTTP 404 other than
+        "database not found", 405, 501)."""
         content = _encode(body)
         self._pacer.acquire()
         self.requests += 1
@@ -120,7 +186,17 @@ class D1Api:
             payload = None
         if response.status_code == 200 and isinstance(payload, dict) and payload.get("success"):
             return payload.get("result")
-        raise _scrub(classify(response.status_code, payload, response.headers), self._token)
+        if absent_ok and response.status_code in _ABSENT_STATUSES and 7404 not in _codes(payload):
+            return None
+        refused = classify(response.status_code, payload, response.headers)
+        if response.status_code == 429 and isinstance(refused, TransientError) and refused.retry_after:
+            self._pacer.pause(refused.retry_after)  # every process of this user waits it out, not only this one
+        raise _scrub(refused, self._token)
+
+    def plain_client(self) -> httpx.Client:
+        """A client for pre-signed URLs: same transport, no Authorization header, no redirects. The
+        token never goes to a URL that carries its own signature."""
+        return httpx.Client(transport=self._transport, timeout=self._timeout, follow_redirects=False)
 
     def close(self) -> None:
         self._client.close()
@@ -137,7 +213,7 @@ def _encode(body: Any) -> bytes | None:
     except UnicodeEncodeError:
         raise TargetError("a value is not valid Unicode (a lone surrogate); it cannot be sent to D1") from None
     if len(content) > MAX_REQUEST_BYTES:
-        raise SqlError(f"one D1 request would carry {len(content) / 1e6:.0f} MB; use a smaller --batch-size")
+        raise TooLargeError(f"one D1 request would carry {len(content) / 1e6:.0f} MB; send the work in smaller parts")
     return content
 
 
@@ -155,68 +231,10 @@ class _Secret:
     def reveal(self) -> str:
         return self._value
 
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self._value.encode()).hexdigest()[:16]
-
     def __repr__(self) -> str:
         return "<secret>"
 
     __str__ = __repr__
-
-
-# --- pacing ----------------------------------------------------------------------------------------
-
-
-class RatePacer:
-    """At most `limit` requests in any `window` seconds: waits before a request that would exceed it.
-
-    A sliding window, not a fixed pace: an import may burst as fast as D1 answers until the window is
-    full. `clock` and `sleep` are injectable so that the rule is tested without waiting.
-    """
-
-    def __init__(
-        self,
-        limit: int,
-        window: float,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if limit < 1:
-            raise ValueError("a pacer needs a limit of at least 1")
-        self.limit, self.window = limit, window
-        self.clock, self.sleep = clock, sleep
-        self.sent: deque[float] = deque()
-        self.waited = 0.0
-        self._lock = threading.Lock()
-
-    def acquire(self) -> None:
-        with self._lock:
-            while True:
-                now = self.clock()
-                while self.sent and self.sent[0] <= now - self.window:
-                    self.sent.popleft()
-                if len(self.sent) < self.limit:
-                    self.sent.append(now)
-                    return
-                wait = self.sent[0] + self.window - now
-                self.waited += wait
-                self.sleep(wait)
-
-
-_PACERS: dict[tuple[str, str], RatePacer] = {}
-_PACERS_LOCK = threading.Lock()
-
-
-def _shared_pacer(base_url: str, token: _Secret) -> RatePacer:
-    """One pacer per API and token in this process: the rate limit is per user, not per target."""
-    limit = int(os.environ.get(RATE_ENV) or RATE_LIMIT_REQUESTS)
-    key = (base_url, token.fingerprint())
-    with _PACERS_LOCK:
-        pacer = _PACERS.get(key)
-        if pacer is None or pacer.limit != max(1, int(limit * RATE_LIMIT_MARGIN)):
-            pacer = _PACERS[key] = RatePacer(max(1, int(limit * RATE_LIMIT_MARGIN)), RATE_LIMIT_WINDOW)
-        return pacer
 
 
 # --- answers ---------------------------------------------------------------------------------------
@@ -236,6 +254,10 @@ def _retry_after(headers: httpx.Headers) -> float | None:
         return None
 
 
+def _codes(payload: Any) -> set[Any]:
+    return {e.get("code") for e in _errors(payload)}
+
+
 def _errors(payload: Any) -> list[dict[str, Any]]:
     errors = payload.get("errors") if isinstance(payload, dict) else None
     found = [e for e in errors or () if isinstance(e, dict)]
@@ -245,7 +267,8 @@ def _errors(payload: Any) -> list[dict[str, Any]]:
 
 
 def classify(status: int, payload: Any, headers: httpx.Headers | None = None, where: str = "D1") -> TargetError:
-    """The error for an answer that was not a success: kind by Cloudflare's codes, status and message."""
+    """The error for an answer that was not a success, by Cloudflare's table: the message says what
+    happened (D1 answers most errors with code 7500), the status and codes say the rest."""
     errors = _errors(payload)
     codes = {e.get("code") for e in errors}
     text = "; ".join(f"{e.get('message', '').strip()} [code {e.get('code')}]" for e in errors) or f"HTTP {status}"
@@ -261,17 +284,19 @@ def classify(status: int, payload: Any, headers: httpx.Headers | None = None, wh
             f"{where}: Cloudflare refused the API token (HTTP {status}: {text}). Check that {TOKEN_ENV} holds a"
             " current token with D1 Edit permission on this account."
         )
+    if status == 413 or any(m in lowered for m in _TOO_LARGE_MESSAGES):
+        return TooLargeError(f"{where}: the request was too much to finish at once (HTTP {status}: {text})")
     if status == 429:
         return TransientError(f"{where}: rate limited by Cloudflare (HTTP 429: {text})", retry_after=retry_after)
     if status >= 500 or any(m in lowered for m in _TRANSIENT_MESSAGES):
         return TransientError(f"{where}: D1 is unavailable for now (HTTP {status}: {text})", retry_after=retry_after)
     if status == 404 or 7404 in codes:
         return TargetError(f"{where}: not found (HTTP {status}: {text}); check the account and database IDs")
-    if "sqlite_constraint" in lowered and "license_number" in lowered:
-        return ConflictError(f"license number already in the table ({text})")
-    if status == 400 and (7500 in codes or "sqlite_" in lowered):
-        if "sqlite_constraint" in lowered:
-            return TargetError(f"{where}: {text}")
+    if "sqlite_constraint" in lowered:
+        if "license_number" in lowered:
+            return ConflictError(f"license number already in the table ({text})")
+        return TargetError(f"{where}: {text}")
+    if status == 400 and any(sign in lowered for sign in _SQL_SIGNS):
         return SqlError(f"{where} rejected the SQL: {text}")
     return TargetError(f"{where}: HTTP {status}: {text}")
 

@@ -2,13 +2,15 @@
 
 Values are written into the SQL as literals rather than bound, for three reasons: a multi-row INSERT
 then carries hundreds of rows instead of the five that D1's 100 bound parameters allow; the REST API
-declares `params` as strings, and D1 binds JavaScript numbers as REAL, so literals are the only way to
-keep SQLite's types exact; and `CHANGES` becomes `changes()`, which inside one batch is the count of
-the statement just before. Text with NUL characters (which end an SQL string) travels as
-`CAST(X'<utf-8 hex>' AS TEXT)`. A value that no literal carries exactly is bound instead: text too
-long for a 100,000-byte statement, and floats outside 1e-15..1e15 (SQLite's decimal parser is exact
-inside that range and may be one unit in the last place off outside it; measured on D1's engine with
-60,000 random doubles).
+declares `params` as an array of strings (the schema's `params: optional array of string`), so a bound
+value arrives as TEXT whatever it was, and only a literal keeps SQLite's types; and `CHANGES` becomes
+`changes()`, the count of the statement just before it. Text with NUL characters (which end an SQL
+string) travels as `CAST(X'<utf-8 hex>' AS TEXT)`. Floats inside 1e-15..1e15 are written as Python's
+shortest round-trip decimal (SQLite's decimal parser is exact in that range and may be one unit in
+the last place off outside it; measured on D1's engine with 60,000 random doubles); outside it, as
+their exact binary value, `CAST(mantissa AS REAL)` multiplied or divided by powers of two written as
+integers, arithmetic that is exact in IEEE doubles. The only values ever bound are strings: text too
+long for a 100,000-byte statement.
 
 `InsertRows` is packed into multi-row INSERTs of at most 100,000 bytes of UTF-8 each (and at most
 `MAX_VALUES_TERMS` values, an engine limit Cloudflare does not list), with its `then` statement
@@ -45,14 +47,34 @@ def text_literal(value: str) -> str:
     return quote_text(value)
 
 
-def _float_literal(value: float) -> str | None:
+# The largest power of two an integer literal carries (2^63 would be read as a REAL).
+_STEP = 62
+
+
+def _float_literal(value: float) -> str:
     if value != value:
         return "NULL"  # SQLite stores a bound NaN as NULL too
     if value in (math.inf, -math.inf):
         return "9e999" if value > 0 else "-9e999"
     if value == 0 or 1e-15 <= abs(value) <= 1e15:
         return repr(value)
-    return None
+    return _exact_float(value)
+
+
+def _exact_float(value: float) -> str:
+    """`value` as mantissa x 2^exponent in SQL: every step a multiplication or division of a double by a
+    power of two whose result is representable, so every step is exact (no decimal is parsed)."""
+    fraction, exponent = math.frexp(value)
+    mantissa, exponent = int(fraction * 2**53), exponent - 53
+    while mantissa % 2 == 0:
+        mantissa //= 2
+        exponent += 1
+    # Multiplying, the partial products grow towards the value; dividing, they shrink towards it: either
+    # way each is a multiple of the value's own last bit, and representable.
+    op = "*" if exponent > 0 else "/"
+    steps, rest = divmod(abs(exponent), _STEP)
+    factors = [str(2**_STEP)] * steps + ([str(2**rest)] if rest else [])
+    return "(" + f"CAST({mantissa} AS REAL)" + "".join(f" {op} {f}" for f in factors) + ")"
 
 
 def _int_literal(value: int) -> str:
@@ -61,7 +83,7 @@ def _int_literal(value: int) -> str:
     return str(int(value))
 
 
-_LITERALS: dict[type, Callable[[Any], str | None]] = {
+_LITERALS: dict[type, Callable[[Any], str]] = {
     str: text_literal,
     int: _int_literal,
     float: _float_literal,
@@ -71,8 +93,8 @@ _LITERALS: dict[type, Callable[[Any], str | None]] = {
 }
 
 
-def sql_literal(value: Any) -> str | None:
-    """`value` as an SQL literal that D1 reads back exactly, or None when only binding it is exact."""
+def sql_literal(value: Any) -> str:
+    """`value` as an SQL literal (or exact constant expression) that D1 reads back exactly."""
     render = _LITERALS.get(type(value))
     if render is not None:
         return render(value)
@@ -82,13 +104,6 @@ def sql_literal(value: Any) -> str | None:
     if isinstance(value, bytearray | memoryview):
         return "X'" + bytes(value).hex() + "'"
     raise SqlError(f"cannot send a value of type {type(value).__name__} to D1")
-
-
-def _json_value(value: Any) -> Any:
-    """A value bound as a parameter, as D1's JSON body carries it."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        raise SqlError("D1's REST API cannot bind a BLOB parameter; it travels only as a literal")
-    return value
 
 
 # Tokens that may hide a '?': strings, quoted names, comments; and the '?' placeholders themselves.
@@ -110,48 +125,52 @@ def _split_placeholders(sql: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def render(sql: str, params: Sequence[Any] = (), changes: str = "changes()") -> tuple[str, list[Any]]:
-    """`sql` with its parameters written in as literals (CHANGES as `changes`), and those left bound."""
+def render(sql: str, params: Sequence[Any] = (), changes: str = "changes()") -> tuple[str, list[str]]:
+    """`sql` with its parameters written in as literals (CHANGES as `changes`), and the texts left bound
+    because the statement would not fit D1's 100,000 bytes otherwise (the longest first)."""
     parts = _split_placeholders(sql)
     if len(parts) - 1 != len(params):
         raise SqlError(f"{len(parts) - 1} placeholders but {len(params)} parameters in: {sql[:80]}")
     if not params:
         return sql, []
+    literals = [changes if value is CHANGES else sql_literal(value) for value in params]
+    size = _utf8_len(sql) - (len(parts) - 1) + sum(map(_utf8_len, literals))
+    bind: set[int] = set()
+    if size > MAX_SQL_BYTES:
+        longest = sorted(range(len(params)), key=lambda i: -_utf8_len(literals[i]))
+        for i in longest:
+            if size <= MAX_SQL_BYTES:
+                break
+            if isinstance(params[i], str):
+                bind.add(i)
+                size -= _utf8_len(literals[i]) - 1
+        if size > MAX_SQL_BYTES:
+            raise SqlError(
+                f"a statement of {size:,} bytes even with its texts bound: D1 takes {MAX_SQL_BYTES:,} bytes a"
+                " statement, and its REST API binds strings only"
+            )
     out, bound = [parts[0]], []
-    for value, part in zip(params, parts[1:], strict=True):
-        literal = changes if value is CHANGES else sql_literal(value)
-        if literal is None:
-            literal = "?"
-            bound.append(_json_value(value))
-        out.append(literal)
+    for i, part in enumerate(parts[1:]):
+        if i in bind:
+            out.append("?")
+            bound.append(str(params[i]))
+        else:
+            out.append(literals[i])
         out.append(part)
-    text = "".join(out)
-    if _utf8_len(text) > MAX_SQL_BYTES:
-        # Too long written out: bind everything that is not CHANGES instead.
-        out = [parts[0]]
-        bound = []
-        for value, part in zip(params, parts[1:], strict=True):
-            if value is CHANGES:
-                out.append(changes)
-            else:
-                out.append("?")
-                bound.append(_json_value(value))
-            out.append(part)
-        text = "".join(out)
     if len(bound) > MAX_PARAMS:
         raise SqlError(f"{len(bound)} bound parameters in one statement; D1 allows {MAX_PARAMS}")
-    return text, bound
+    return "".join(out), bound
 
 
 def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
-def pack_insert(insert: InsertRows, max_bytes: int = MAX_SQL_BYTES) -> Iterator[tuple[str, list[Any]]]:
+def pack_insert(insert: InsertRows, max_bytes: int = MAX_SQL_BYTES) -> Iterator[tuple[str, list[str]]]:
     """The INSERT statements (SQL, bound parameters) that carry `insert.rows` within `max_bytes` each.
 
-    Rows are written as literals, as many to a statement as fit. A row with a value that no literal
-    carries exactly, or too long for a statement, goes alone, with just those values bound.
+    Rows are written as literals, as many to a statement as fit. A row too long for a statement goes
+    alone, with its longest texts bound.
     """
     if len(insert.columns) > MAX_PARAMS:
         raise SqlError(f"{len(insert.columns)} columns; D1 binds at most {MAX_PARAMS} parameters")
@@ -162,22 +181,19 @@ def pack_insert(insert: InsertRows, max_bytes: int = MAX_SQL_BYTES) -> Iterator[
     group: list[str] = []
     size = -1  # the commas between rows: one fewer than rows
     for row in insert.rows:
-        text = _row_literal(row)
-        values: list[str | None] = []
-        if text is None:  # the general path: something to escape, check or bind
-            values = [sql_literal(v) for v in row]
-            text = None if None in values else "(" + ", ".join(values) + ")"  # type: ignore[arg-type]
-        length = room + 1 if text is None else _utf8_len(text)
+        # The fast path for the common row, else the general one: something to escape or write exactly.
+        text = _row_literal(row) or "(" + ", ".join(sql_literal(v) for v in row) + ")"
+        length = _utf8_len(text)
         if length > room:
             if group:
                 yield head + ",".join(group) + tail, []
                 group, size = [], -1
-            yield _bound_row(head, tail, row, values or [sql_literal(v) for v in row], room)
+            yield _bound_row(head, tail, row)
             continue
         if size + 1 + length > room or len(group) == most_rows:
             yield head + ",".join(group) + tail, []
             group, size = [], -1
-        group.append(text)  # type: ignore[arg-type]
+        group.append(text)
         size += 1 + length
     if group:
         yield head + ",".join(group) + tail, []
@@ -236,18 +252,9 @@ def _row_literal(row: Sequence[Any]) -> str | None:
     return template.fmt % template.take(row)
 
 
-def _bound_row(head: str, tail: str, row: Sequence[Any], values: list[str | None], room: int) -> tuple[str, list[Any]]:
-    """One row as its own INSERT, its longest (or inexact) values bound until the rest fits."""
-    share = room // max(len(values), 1)
-    bound: list[Any] = []
-    parts = []
-    for value, literal in zip(row, values, strict=True):
-        if literal is None or _utf8_len(literal) > share:
-            parts.append("?")
-            bound.append(_json_value(value))
-        else:
-            parts.append(literal)
-    return head + "(" + ", ".join(parts) + ")" + tail, bound
+def _bound_row(head: str, tail: str, row: Sequence[Any]) -> tuple[str, list[str]]:
+    """One row as its own INSERT, its longest texts bound until the rest fits."""
+    return render(head + "(" + ", ".join("?" * len(row)) + ")" + tail, row)
 
 
 # --- one batch request -------------------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""Cloudflare D1 as a target: statements as one batch request, queries, size, bookmarks, backups.
+"""Cloudflare D1 as a target: statements as one batch request, queries, size, bookmarks, backups,
+Time Travel restores.
 
     d1://ACCOUNT_ID/DATABASE_ID     (either part may be left empty and come from the environment)
 
-`execute` sends all its statements as one `{"batch": [...]}` request to `/query`, which D1 runs as
-one transaction: a batch and its checkpoint commit together or not at all (`_sql` says how values
-and rows are written into it). Queries go to `/raw`, whose rows come as arrays beside their column
-names, in order.
+`execute` sends all its statements as one `{"batch": [...]}` request to `/query` (`_sql` says how
+values and rows are written into it). Cloudflare documents batches as transactions for the Workers
+binding only; for the REST API the schema says "a batch query object" and nothing more, so callers
+do not count on all-or-nothing: the importer's writes are idempotent and its counts come from the
+rows. What D1 says the statements took (`meta.timings.sql_duration_ms`, else `meta.duration`, in ms)
+comes back as `ExecuteResult.server_seconds`, for the caller to size the next request well inside
+the 30 seconds every API request must resolve in. Queries go to `/raw`, whose rows come as arrays
+beside their column names, in order.
 
 Writes are not retried here: a request that timed out may have been applied, and only the caller
 knows whether replaying it is safe (the importer's batches are). Reads are retried here, since
-reading twice is harmless.
+reading twice is harmless; so are the export's requests (`_export`).
 """
 
 from __future__ import annotations
@@ -18,30 +23,34 @@ import os
 import re
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 
+from ... import _retry
 from ..._files import temporary_path
 from ..._retry import with_retries
-from ..._time import ledger_time
 from ...errors import TargetError
 from ...schema import SCHEMA_VERSION_DDL
-from .._base import ExecuteResult, Limits, Sql, Statement, Target
+from .._base import BookmarkRestore, ExecuteResult, Limits, Sql, Statement, Target
 from ._dump import dump_sql, load_dump
-from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api, RatePacer
+from ._export import CopyNote, ExportUnavailable, export_sql
+from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api
+from ._pacer import Pacer
 from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render
+
+T = TypeVar("T")
 
 MAX_QUERY_SECONDS = 30.0
 READ_ATTEMPTS = 4
 READ_RETRY_BASE_SECONDS = 0.5
 
 _TIME_TRAVEL_REFUSAL = (
-    "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark"
-    " with `wrangler d1 time-travel restore DATABASE --bookmark=BOOKMARK` (`estateflow status`"
-    " shows the bookmark taken before the last rollback)"
+    "restoring a D1 database from a file is not supported: return it to a Time Travel bookmark with"
+    " `estateflow restore --db {url} --bookmark BOOKMARK` (or `--at TIMESTAMP`); `estateflow status`"
+    " shows the bookmark taken before the last rollback"
 )
 
 
@@ -74,7 +83,7 @@ class D1Target(Target):
         token: str,
         base_url: str | None = None,
         transport: httpx.BaseTransport | None = None,
-        pacer: RatePacer | None = None,
+        pacer: Pacer | None = None,
         timeout: float = 120.0,
         read_attempts: int = READ_ATTEMPTS,
         sleep: Callable[[float], None] | None = None,
@@ -91,6 +100,7 @@ class D1Target(Target):
         self.base_url = self.api.base_url
         self.read_attempts = read_attempts
         self._sleep = sleep
+        self.last_copy: CopyNote | None = None  # how the last backup left D1
         if ensure_schema:
             from ..._migrations import ensure_schema as bring_up_to_date
 
@@ -132,17 +142,12 @@ class D1Target(Target):
 
     def _read(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
         """A request that is safe to repeat, retried with backoff while the fault is transient."""
-        return with_retries(
-            lambda: self.api.request(method, path, body, params),
-            attempts=self.read_attempts,
-            base_seconds=READ_RETRY_BASE_SECONDS,
-            sleep=self._sleep,
-        )
+        return self._retrying(lambda: self.api.request(method, path, body, params))
 
     def execute(
         self, statements: Sequence[Statement], *, before_commit: Callable[[], None] | None = None
     ) -> ExecuteResult:
-        """Send `statements` as one batch request, which D1 commits as one transaction.
+        """Send `statements` as one batch request (which Cloudflare does not promise to apply whole).
 
         D1 cannot pause between the last statement and the commit, so `before_commit` runs just
         before the request is sent: what it interrupts has not been applied.
@@ -159,6 +164,7 @@ class D1Target(Target):
         return ExecuteResult(
             changes=[sum(int(metas[i].get("changes") or 0) for i in own) for own in owners],
             rows_written=sum(int(m.get("rows_written") or 0) for m in metas),
+            server_seconds=server_seconds(metas),
         )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -177,9 +183,27 @@ class D1Target(Target):
     def bookmark(self, at: datetime | None = None) -> str | None:
         """D1's Time Travel bookmark for now (or the nearest one at or before `at`): restoring to it
         undoes everything after. Record it before a destructive step."""
-        params = {"timestamp": ledger_time(at)} if at else None
+        params = None
+        if at is not None:  # to the millisecond: a second's rounding could name the moment before a write
+            moment = at if at.tzinfo else at.replace(tzinfo=UTC)
+            params = {"timestamp": moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         result = self._read("GET", "/time_travel/bookmark", params=params)
         return result.get("bookmark") if isinstance(result, dict) else None
+
+    def restore_to_bookmark(self, bookmark: str) -> BookmarkRestore:
+        """Return the database to `bookmark` in one step (POST /time_travel/restore?bookmark=...).
+
+        Sent once, never retried: a restore whose answer was lost may have happened, and D1's answer is
+        the only place its previous_bookmark (the way back) is given.
+        """
+        result = self.api.request("POST", "/time_travel/restore", params={"bookmark": bookmark})
+        if not isinstance(result, dict) or not result.get("previous_bookmark"):
+            raise TargetError("D1 restored without saying the previous bookmark (the way back)")
+        return BookmarkRestore(
+            bookmark=str(result.get("bookmark") or ""),
+            previous_bookmark=str(result["previous_bookmark"]),
+            message=str(result.get("message") or ""),
+        )
 
     def close(self) -> None:
         self.api.close()
@@ -187,13 +211,26 @@ class D1Target(Target):
     # -- backups ------------------------------------------------------------------------------------
 
     def dump_sql(self, path: str | Path) -> Path:
-        """Write every table (schema, rows, indexes) to `path` as a SQL dump, paging through D1."""
+        """Write the whole database to `path` as a SQL dump: through D1's export API (one snapshot, at
+        the bookmark `last_copy` records), or paged out through SELECTs where export is not available."""
+        path = Path(path)
+        try:
+            self.last_copy = export_sql(self.api, path, self.url, retrying=self._retrying, sleep=self._wait)
+        except ExportUnavailable as why:
+            path.unlink(missing_ok=True)
+            self.last_copy = CopyNote("paged", self._bookmark_or_none(), why=str(why))
+            dump_sql(self.query, path, self.last_copy.header(self.url))
+        return path
+
+    def page_sql(self, path: str | Path) -> Path:
+        """The fallback on its own: every table paged out through SELECTs into `path`."""
         return dump_sql(self.query, path)
 
     def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path:
         """A D1 database leaves D1 as a SQL dump (in `scratch_folder`), replayed into `connection`."""
-        dump = self.dump_sql(temporary_path(scratch_folder / "d1-dump.sql"))
+        dump = temporary_path(scratch_folder / "d1-dump.sql")
         try:
+            self.dump_sql(dump)
             load_dump(dump, connection)
         except BaseException:
             dump.unlink(missing_ok=True)
@@ -201,4 +238,34 @@ class D1Target(Target):
         return dump
 
     def replace_refusal(self) -> str:
-        return _TIME_TRAVEL_REFUSAL
+        return _TIME_TRAVEL_REFUSAL.format(url=self.url)
+
+    def _retrying(self, call: Callable[[], T]) -> T:
+        """`call` retried as reads are: the export's requests are safe to repeat (a second start only
+        begins another export, polls change nothing, the signed URL serves the same file for an hour)."""
+        return with_retries(call, attempts=self.read_attempts, base_seconds=READ_RETRY_BASE_SECONDS, sleep=self._sleep)
+
+    def _wait(self, seconds: float) -> None:
+        (self._sleep or _retry.SLEEP)(seconds)
+
+    def _bookmark_or_none(self) -> str | None:
+        try:
+            return self.bookmark()
+        except TargetError:
+            return None
+
+
+def server_seconds(metas: Sequence[dict[str, Any]]) -> float | None:
+    """What D1 says its statements took, in seconds: `timings.sql_duration_ms` where given, else
+    `duration` (both "the duration of the SQL query execution inside the database", in ms, without
+    network); None when D1 gave neither."""
+    total, said = 0.0, False
+    for meta in metas:
+        timings = meta.get("timings")
+        value = timings.get("sql_duration_ms") if isinstance(timings, dict) else None
+        if value is None:
+            value = meta.get("duration")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            total += float(value)
+            said = True
+    return total / 1000 if said else None
