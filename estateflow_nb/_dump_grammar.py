@@ -11,7 +11,8 @@ before SQLite sees it, which statements may be replayed, so that no dump can com
 - `INSERT [OR ...] INTO name [(columns)] VALUES (...), (...)` is run only when every value is a literal:
   a number, a string, a blob, NULL, TRUE or FALSE, or one of the shapes dump writers use for text a
   literal cannot spell: the sqlite3 shell's `replace('a\\nb','\\n',char(10))` (also nested, for "\\r"),
-  newer shells' `unistr('a\\u000ab')`, and our D1 dump's `CAST(X'00..' AS TEXT)` for text with NULs.
+  newer shells' `unistr('a\\u000ab')`, and for text with NULs `CAST(X'00..' AS TEXT)` or
+  `'a'||char(0)||'b'` (our D1 dumps).
   Each of these makes a value no longer than its own text, so a dump's rows are never bigger than the
   dump: no SELECT, no CTE, no cross join of VALUES lists, no other function.
 
@@ -50,11 +51,13 @@ _TEXT = (
     rf"(?:{_STRING}|(?i:unistr){_S}\({_S}{_STRING}{_S}\)|(?i:cast){_S}\({_S}{_BLOB}{_S1}(?i:as){_S1}(?i:text){_S}\))"
 )
 _LINE_BREAK = rf"(?i:char){_S}\({_S}1[03]{_S}\)"  # char(10) and char(13): "\n" and "\r"
+# Text with NULs as our D1 dumps write it ('a'||char(0)||'b'): a NUL would end the literal.
+_NUL_JOINED = rf"{_STRING}(?:{_S}\|\|{_S}(?i:char){_S}\({_S}0{_S}\){_S}\|\|{_S}{_STRING})*+"
 _REPLACE = rf"(?i:replace){_S}\({_S}(?>{{inner}}){_S},{_S}{_STRING}{_S},{_S}{_LINE_BREAK}{_S}\)"
 _REPLACED_ONCE = _REPLACE.format(inner=_TEXT)
 _REPLACED = _REPLACE.format(inner=f"{_REPLACED_ONCE}|{_TEXT}")  # the shell nests two: "\r" then "\n"
 # Plain strings and numbers first: nearly every value is one.
-_VALUE = rf"(?:{_STRING}|{_NUMBER}|(?>(?i:NULL|TRUE|FALSE)\b|{_TEXT}|{_REPLACED}|{_BLOB}))"
+_VALUE = rf"(?:{_NUL_JOINED}|{_NUMBER}|(?>(?i:NULL|TRUE|FALSE)\b|{_TEXT}|{_REPLACED}|{_BLOB}))"
 _ROW = rf"\({_S}{_VALUE}(?:{_S},{_S}{_VALUE})*+{_S}\)"
 _INSERT = re.compile(
     rf"(?:(?i:INSERT)(?:{_S1}(?i:OR){_S1}(?i:IGNORE|REPLACE|ABORT|FAIL|ROLLBACK))?+|(?i:REPLACE)){_S1}(?i:INTO){_S1}"

@@ -290,7 +290,7 @@ _RUN = (
 _PASS = re.compile(
     r"(?:(?:BEGIN|COMMIT|END)(?:\s+TRANSACTION)?"
     r"|CREATE\s+(?:UNIQUE\s+)?INDEX\b.*"
-    r"|PRAGMA\s+foreign_keys\s*=\s*(?:ON|OFF|0|1|TRUE|FALSE|YES|NO)"
+    r"|PRAGMA\s+(?:defer_)?foreign_keys\s*=\s*(?:ON|OFF|0|1|TRUE|FALSE|YES|NO)"
     r"|DELETE\s+FROM\s+sqlite_sequence"
     r"|INSERT\s+INTO\s+sqlite_sequence\s+VALUES\s*\(\s*'(?:[^']|'')*'\s*,\s*-?\d+\s*\))\s*;\s*\Z",
     re.I | re.S,

@@ -142,6 +142,25 @@ def test_the_shapes_dump_writers_use_for_text_still_load(tmp_path: Path) -> None
     )  # TEXT affinity, as SQLite stores it
 
 
+def test_a_wrangler_export_opens_with_a_pragma_that_is_passed_over(tmp_path: Path) -> None:
+    """`wrangler d1 export` writes PRAGMA defer_foreign_keys=TRUE; first: it changes no row."""
+    got = rows_of(
+        "PRAGMA defer_foreign_keys=TRUE;\nCREATE TABLE professionals (first_name TEXT);\n"
+        "INSERT INTO professionals VALUES('a');\n",
+        tmp_path,
+    )
+    assert got == [{"first_name": "a"}]
+
+
+def test_text_with_nuls_as_our_d1_dumps_join_it_loads_and_nothing_else_joins(tmp_path: Path) -> None:
+    head = "CREATE TABLE professionals (first_name TEXT);\n"
+    got = rows_of(head + "INSERT INTO professionals VALUES('a'||char(0)||'b'||char(0)||'');\n", tmp_path)
+    assert got == [{"first_name": "a\x00b\x00"}]
+    for joined in ("'a'||char(1)||'b'", "'a'||'b'", "'a'||char(0)", "char(0)||'a'", "'a'||char(0)||X'00'"):
+        with pytest.raises(UnsafeDumpError, match=r"it computes values|it is not an INSERT of literal values"):
+            rows_of(head + f"INSERT INTO professionals VALUES({joined});\n", tmp_path)
+
+
 def test_a_dump_table_keeps_names_types_and_literal_defaults_but_no_constraints(tmp_path: Path) -> None:
     got = rows_of(
         'CREATE TABLE IF NOT EXISTS main."professionals" (\n'
