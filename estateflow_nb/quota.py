@@ -32,11 +32,10 @@ from .targets import ExecuteResult, InsertRows, Sql, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
 # Ledger rows an import writes besides its batches: its ledger row (and that row's key), the
-# 'running' mark, the finish.
-LEDGER_ROWS_PER_IMPORT = 4
-# D1 packs a batch into INSERTs of 100 KB, a few hundred records each (about 330 bytes a record);
-# after each one the ledger's counter is updated (one row), and the checkpoint once per batch.
-RECORDS_PER_PIECE = 200
+# 'running' mark, the settling of its counts and the finish.
+LEDGER_ROWS_PER_IMPORT = 5
+# Each batch also settles the ledger's counts and moves its checkpoint: two rows.
+LEDGER_ROWS_PER_BATCH = 2
 
 
 def _today(now: datetime | None) -> datetime:
@@ -66,11 +65,10 @@ def written_today(target: Target, now: datetime | None = None) -> int:
     return int(total or 0)
 
 
-def estimate_rows(records: int, batch_size: int, on_conflict: str, per_record: int) -> int:
+def estimate_rows(records: int, batch_size: int, on_conflict: str | None, per_record: int) -> int:
     """Rows an import of `records` records will write at most on D1."""
     batches = math.ceil(records / batch_size) if records else 0
-    pieces = batches * math.ceil(min(batch_size, max(records, 1)) / RECORDS_PER_PIECE)
-    rows = records * per_record + pieces + batches + LEDGER_ROWS_PER_IMPORT
+    rows = records * per_record + batches * LEDGER_ROWS_PER_BATCH + LEDGER_ROWS_PER_IMPORT
     if on_conflict == "update":
         # An overwritten record may also rewrite every index entry and keeps a before image (and its key).
         rows += records * (per_record + 2)
@@ -131,7 +129,7 @@ def plan_import(
     target: Target,
     records: int,
     batch_size: int,
-    on_conflict: str = "skip",
+    on_conflict: str | None = "skip",
     *,
     daily_limit: int = FREE_TIER_ROWS_PER_DAY,
     now: datetime | None = None,
@@ -178,11 +176,8 @@ class QuotaGuard(Target):
     def _estimate(self, statements: Sequence[Statement]) -> int:
         rows = 0
         for statement in statements:
-            if isinstance(statement, InsertRows):
-                rows += len(statement.rows) * self.plan.per_record
-                rows += math.ceil(len(statement.rows) / RECORDS_PER_PIECE) if statement.then else 0
-            else:
-                rows += 1
+            # A statement other than the records' INSERT writes a ledger row at most.
+            rows += len(statement.rows) * self.plan.per_record if isinstance(statement, InsertRows) else 1
         return rows
 
     def execute(

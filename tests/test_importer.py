@@ -155,7 +155,7 @@ def test_on_conflict_fail_stops_with_earlier_batches_kept(each_target: Target, m
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 25") as caught:
         import_file(target, source, batch_size=10, on_conflict="fail")
     result = caught.value.result
-    assert result.status == "failed" and "license number already" in (result.error or "")
+    assert result.status == "failed" and "license number FL-X-1 is already in the table" in (result.error or "")
     assert count(target) == 5 + 1 + 20
 
 

@@ -20,6 +20,8 @@
 // far as the engine's prepare() takes it. There is no rate limit, quota or network fault: the tests
 // inject those in front of this engine.
 
+import { runBatch, withModes } from "./modes.mjs";
+
 const ROUTE = /^(?:\/client\/v4)?\/accounts\/([^/]+)\/d1\/database\/([^/]+)(\/.*)?$/;
 
 function reply(status, body) {
@@ -99,7 +101,7 @@ async function runQueries(db, database, items, raw) {
     const meta = { served_by: "estateflow-local-d1", duration: Date.now() - began, changes: 0, rows_read: 0, rows_written: 0 };
     return [{ success: true, meta, results: { columns: columns ?? [], rows } }];
   }
-  const results = await db.batch(statements);
+  const results = await runBatch(db, statements, items);
   if (results.some((r) => r.meta?.changed_db)) await recordWrite(database);
   return results.map((r) => {
     if (!raw) return { success: r.success, meta: r.meta, results: r.results ?? [] };
@@ -121,7 +123,7 @@ async function details(db, database) {
   };
 }
 
-export default {
+const worker = {
   async fetch(request, env) {
     const url = new URL(request.url);
     const route = ROUTE.exec(url.pathname);
@@ -162,3 +164,6 @@ export default {
     return failure(404, 7000, "No route for that URI");
   },
 };
+
+// Faults and the non-atomic mode on demand, for tests (modes.mjs).
+export default withModes(worker, (request, env) => authFailure(request, env, env.ACCOUNT_ID));
