@@ -185,7 +185,8 @@ def settle(import_id: str, on_conflict: OnConflict) -> Sql:
         f" FROM (SELECT {fresh} AS fresh, COALESCE(MAX(p.id), 0) AS top FROM professionals AS p"
         " WHERE p.import_id = ? AND p.id > (SELECT row_mark FROM ef_imports WHERE id = ?)) AS n,"
         " (SELECT COUNT(*) AS kept FROM ef_before_images WHERE by_import = ?) AS u"
-        " WHERE ef_imports.id = ?",
+        # Once rolled back, an import's counts are the rollback's to keep.
+        " WHERE ef_imports.id = ? AND ef_imports.status IN ('running', 'failed')",
         (import_id, import_id, import_id, import_id),
     )
 
