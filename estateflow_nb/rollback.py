@@ -250,12 +250,11 @@ def rollback(
     """
     began = time.perf_counter()
     started_at = ledger_time()
-    if not dry_run:
-        stopped = _rollback_sql.unfinished(target)
-        if stopped is not None:
-            given = {"last_hours": last_hours, "since": since, "until": until}
-            given.update(industry=industry, import_id=import_id, reset=reset)
-            return _finish_stopped(target, stopped, _asked(given), yes=yes, confirm=confirm, began=began)
+    stopped = _rollback_sql.unfinished(target)
+    if stopped is not None:
+        given = {"last_hours": last_hours, "since": since, "until": until, "dry_run": dry_run}
+        given.update(industry=industry, import_id=import_id, reset=reset)
+        return _finish_stopped(target, stopped, _asked(given), yes=yes, confirm=confirm, began=began)
     selection = _select(target, last_hours, since, until, industry, import_id, reset)
     if selection.strategy == "reset" and not dry_run:
         _ledger.refuse_while_importing(target, "rollback reset")
@@ -317,8 +316,11 @@ def _fill_done(target: Target, selection: Selection, result: RollbackResult, rol
         result.imports = ledger_rows(target, f"id {IN_JSON}", (done["imports"],))
 
 
-def _asked(given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """(strategy, arguments) as a rollback's row records them, for the keyword arguments of a call."""
+def _asked(given: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(strategy, arguments) as a rollback's row records them, for the keyword arguments of a call;
+    None for a dry run, which finishes nothing."""
+    if given["dry_run"]:
+        return None
     if given["reset"]:
         return "reset", {}
     if given["import_id"] is not None:
@@ -334,7 +336,7 @@ def _asked(given: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 def _finish_stopped(
     target: Target,
     stopped: dict[str, Any],
-    asked: tuple[str, dict[str, Any]],
+    asked: tuple[str, dict[str, Any]] | None,
     *,
     yes: bool,
     confirm: Confirm | None,
@@ -347,9 +349,10 @@ def _finish_stopped(
     if not _claims.is_stale(stopped["claim"], stopped["claim_owner"], stopped["heartbeat_at"]):
         holder = _claims.describe(stopped["claim_owner"], stopped["heartbeat_at"])
         raise EstateFlowError(f"{described} is running ({holder}); let it finish, then run this again")
-    if (strategy, arguments) != (asked[0], json.loads(json.dumps(asked[1]))):
+    if asked is None or (strategy, arguments) != (asked[0], json.loads(json.dumps(asked[1]))):
         raise EstateFlowError(
-            f"{described} stopped part way: run that rollback again (the same command) to finish it first"
+            f"{described} stopped part way: run that rollback again (the same command, without --dry-run)"
+            " to finish it first"
         )
     require_confirmation(
         f"{described} stopped part way. Finish it?",

@@ -25,6 +25,7 @@ from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
 
 from .conftest import count, invoke, ledger_balances, run_cli, snapshot, write_csv
+from .wrapped import Wrapped
 
 
 def ago(hours: float) -> str:
@@ -345,14 +346,13 @@ def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) 
     assert count(d.target) == 0
 
 
-class RemoteTarget(Target):
+class RemoteTarget(Wrapped):
     """The real SQLite target seen only through the Target interface, as D1 would be, recording
     every execute call."""
 
-    kind = "remote"
-
     def __init__(self, inner: SQLiteTarget) -> None:
-        self.inner, self.url = inner, "remote://test"
+        super().__init__(inner)
+        self.url, self.kind = "remote://test", "remote"  # type: ignore[assignment]
         self.limits = Limits(max_params=100, max_sql_bytes=100_000)
         self.calls: list[list[Any]] = []
 
@@ -360,17 +360,8 @@ class RemoteTarget(Target):
         self.calls.append(list(statements))
         return self.inner.execute(statements, before_commit=before_commit)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.inner.query(sql, params)
-
     def size_bytes(self) -> int | None:
         return None
-
-    def schema_version(self) -> int | None:
-        return self.inner.schema_version()
-
-    def migrate(self, statements: Sequence[Any], version: int) -> None:
-        self.inner.migrate(statements, version)
 
 
 @pytest.mark.parametrize(

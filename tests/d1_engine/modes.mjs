@@ -9,12 +9,13 @@
 //                   then its answer is lost: the client gets a 504 Gateway Time-out instead
 //
 //   POST /__estateflow/modes  {"atomic": false, "faults": [{"match": "INSERT INTO professionals", "apply": 3}]}
-//   GET  /__estateflow/modes  the modes now and the faults not yet used ({"lost": n} counts the answers lost)
+//   GET  /__estateflow/modes  the modes now, the faults not yet used, the answers lost so far ("lost") and
+//                             how many statements the last request that met a fault had ("last_items")
 //
 // Both need the engine's bearer token. Modes are the engine's, for every database, until set again:
 // the tests set them through the `engine_modes` fixture, which puts them back after each test.
 
-const initial = () => ({ atomic: true, faults: [], lost: 0 });
+const initial = () => ({ atomic: true, faults: [], lost: 0, last_items: 0 });
 let modes = initial();
 let lostBefore = 0; // answers lost before the request being served (requests are served one at a time)
 
@@ -42,6 +43,7 @@ export async function runBatch(db, statements, items) {
   for (let i = 0; i < upto; i++) results.push(await statements[i].all());
   if (fault) {
     modes.lost += 1;
+    modes.last_items = statements.length;
     const skipped = { success: true, meta: { changes: 0, rows_read: 0, rows_written: 0, duration: 0 }, results: [] };
     while (results.length < statements.length) results.push(skipped);
   }
