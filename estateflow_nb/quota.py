@@ -19,16 +19,14 @@ import counts on the day it last ran.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
+from ._forwarding import Forwarding
 from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
-from .targets import ExecuteResult, InsertRows, Sql, Statement, Target
+from .targets import ExecuteResult, InsertRows, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
 # Ledger rows an import writes besides its batches: its ledger row (and that row's key), the
@@ -159,18 +157,17 @@ def combine(plans: Sequence[QuotaPlan]) -> QuotaPlan:
     )
 
 
-class QuotaGuard(Target):
+class QuotaGuard(Forwarding):
     """`inner`, but a write that would pass today's budget is refused before it is sent.
 
     Only writes that insert records are held back; the ledger's own small updates (a failed import
     must still be marked failed) always go through and are counted. What D1 reports as written is
-    added up as it comes. Every other method of the Target interface is `inner`'s, forwarded one by
-    one: a method left to the base class would answer for the guard instead of the target.
+    added up as it comes. Every other method of the Target interface is `inner`'s (see _forwarding).
     """
 
     def __init__(self, inner: Target, plan: QuotaPlan) -> None:
-        self.inner, self.plan = inner, plan
-        self.url, self.kind, self.limits = inner.url, inner.kind, inner.limits
+        super().__init__(inner)
+        self.plan = plan
         self.spent = plan.written_today
 
     def _estimate(self, statements: Sequence[Statement]) -> int:
@@ -195,36 +192,6 @@ class QuotaGuard(Target):
         result = self.inner.execute(statements, before_commit=before_commit)
         self.spent += result.rows_written
         return result
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.inner.query(sql, params)
-
-    def size_bytes(self) -> int | None:
-        return self.inner.size_bytes()
-
-    def schema_version(self) -> int | None:
-        return self.inner.schema_version()
-
-    def migrate(self, statements: Sequence[Sql], version: int) -> None:
-        self.inner.migrate(statements, version)
-
-    def bookmark(self) -> str | None:
-        return self.inner.bookmark()
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path | None:
-        return self.inner.copy_into(connection, scratch_folder)
-
-    def replace_refusal(self) -> str | None:
-        return self.inner.replace_refusal()
-
-    def replace_with(self, path: Path) -> None:
-        self.inner.replace_with(path)
-
-    def is_same_file(self, path: Path) -> bool:
-        return self.inner.is_same_file(path)
 
 
 def stop_advice(target: Target, import_id: str, now: datetime | None = None) -> str:

@@ -27,11 +27,11 @@ from estateflow_nb import (
     import_file,
     write_records,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.targets import SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, write_csv
-from .wrapped import Wrapped
 
 
 def ledger(target: Target, import_id: str) -> dict[str, Any]:
@@ -212,7 +212,7 @@ def test_other_formats_import_the_same_rows(tmp_path: Path, suffix: str) -> None
         assert table_rows(a) == table_rows(b)
 
 
-class FlakyTarget(Wrapped):
+class FlakyTarget(Forwarding):
     """The real SQLite target behind a fault injector: the first `failures` writes of chosen
     batches raise TransientError before anything is sent, as a network fault would."""
 

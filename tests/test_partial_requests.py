@@ -28,6 +28,7 @@ from estateflow_nb import (
     rollback,
     verify,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._time import ledger_time
 from estateflow_nb.targets import ExecuteResult, InsertRows, Sql, Statement, Target
 
@@ -35,7 +36,6 @@ from .conftest import ledger_balances, snapshot, write_csv
 from .d1_fixtures import FaultyTransport, LocalD1Engine, envelope_error
 from .d1_modes import Modes
 from .test_d1_faults import d1_with
-from .wrapped import Wrapped
 
 LEDGER = "SELECT source_path, status, inserted, updated, skipped, rejected, removed, checkpoint FROM ef_imports"
 
@@ -261,7 +261,7 @@ def test_a_rollback_in_spans_that_stops_is_finished_by_the_same_command(
     assert end_state(target) == expected
 
 
-class Ceiling(Wrapped):
+class Ceiling(Forwarding):
     """A target of the local engine that refuses as too large any request over `rows` (records of an
     import, or rows changed by a rollback's request), after applying it: the worst D1's storage reset
     allows. With `seconds_per_row`, it says each request took that long a row, as D1's meta.duration."""

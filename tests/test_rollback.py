@@ -20,12 +20,12 @@ from estateflow_nb import (
     rollback,
     verify,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
 
 from .conftest import count, invoke, ledger_balances, run_cli, snapshot, write_csv
-from .wrapped import Wrapped
 
 
 def ago(hours: float) -> str:
@@ -346,7 +346,7 @@ def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) 
     assert count(d.target) == 0
 
 
-class RemoteTarget(Wrapped):
+class RemoteTarget(Forwarding):
     """The real SQLite target seen only through the Target interface, as D1 would be, recording
     every execute call."""
 
@@ -362,6 +362,11 @@ class RemoteTarget(Wrapped):
 
     def size_bytes(self) -> int | None:
         return None
+
+    # What no remote target offers unless it says so: backups and restores of a file.
+    copy_into = Target.copy_into
+    replace_refusal = Target.replace_refusal
+    is_same_file = Target.is_same_file
 
 
 @pytest.mark.parametrize(
