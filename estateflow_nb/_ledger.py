@@ -8,9 +8,9 @@ said it changed:
 
 - rows are written idempotently on `license_number`: a row this import already wrote is left alone;
 - `settle` counts what landed: `inserted` grows by this import's rows above `row_mark` (the highest
-  row id it has counted; new rows always get higher ids) and `updated` is the number of before-images
-  it kept. It runs at the end of every batch, and again wherever an import stops or resumes, and adds
-  nothing when nothing new landed;
+  row id it has counted; new rows always get higher ids), `updated` by the before-images it kept
+  above `image_mark` (likewise). It runs at the end of every batch, and wherever an import stops,
+  and adds nothing when nothing new landed;
 - `checkpoint` moves the import past the batch's records once, whatever the number of attempts;
 - every request starts with the run's guard (see _claims.py), and each packed INSERT is followed by
   it, so rows land only while the import exists, is `running` and is held by this run.
@@ -169,9 +169,9 @@ def ownership(target: Target, import_id: str, claim: str) -> str | None:
 def settle(import_id: str, on_conflict: OnConflict) -> Sql:
     """Bring `inserted`, `updated` and `skipped` up to date with the rows (see the module's docstring).
 
-    Runs any number of times: rows counted once move `row_mark` past them. In update mode, a row above
-    the mark that this import overwrote rather than inserted (another import's, inserted meanwhile)
-    has a before-image and is not counted as inserted.
+    Runs any number of times: what it counted once is below the marks it moved. In update mode, a row
+    above the mark that this import overwrote rather than inserted (another import's, inserted
+    meanwhile) has a before-image and is not counted as inserted.
     """
     fresh = "COUNT(*)"
     if on_conflict == "update":
@@ -180,14 +180,16 @@ def settle(import_id: str, on_conflict: OnConflict) -> Sql:
             " AND b.license_number = p.license_number)), 0)"
         )
     return Sql(
-        "UPDATE ef_imports SET inserted = inserted + n.fresh, row_mark = MAX(row_mark, n.top), updated = u.kept,"
-        " skipped = MAX(0, checkpoint - rejected - inserted - n.fresh - u.kept)"
+        "UPDATE ef_imports SET inserted = inserted + n.fresh, row_mark = MAX(row_mark, n.top),"
+        " updated = updated + u.kept, image_mark = MAX(image_mark, u.top),"
+        " skipped = MAX(0, checkpoint - rejected - inserted - n.fresh - updated - u.kept)"
         f" FROM (SELECT {fresh} AS fresh, COALESCE(MAX(p.id), 0) AS top FROM professionals AS p"
         " WHERE p.import_id = ? AND p.id > (SELECT row_mark FROM ef_imports WHERE id = ?)) AS n,"
-        " (SELECT COUNT(*) AS kept FROM ef_before_images WHERE by_import = ?) AS u"
+        " (SELECT COUNT(*) AS kept, COALESCE(MAX(rowid), 0) AS top FROM ef_before_images"
+        " WHERE by_import = ? AND rowid > (SELECT image_mark FROM ef_imports WHERE id = ?)) AS u"
         # Once rolled back, an import's counts are the rollback's to keep.
         " WHERE ef_imports.id = ? AND ef_imports.status IN ('running', 'failed')",
-        (import_id, import_id, import_id, import_id),
+        (import_id, import_id, import_id, import_id, import_id),
     )
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from .errors import NoDatabaseError, TargetError
 from .schema import (
     BEFORE_IMAGES_DDL,
+    BEFORE_IMAGES_BY_IMPORT_INDEX,
     BEFORE_IMAGES_INDEX,
     IMPORTS_DDL,
     INDEX_STATEMENTS,
@@ -120,6 +121,7 @@ def _reserved(shape: Shape) -> None:
 LEDGER_COLUMNS = {
     "ef_imports": (
         ("row_mark", "INTEGER NOT NULL DEFAULT 0"),
+        ("image_mark", "INTEGER NOT NULL DEFAULT 0"),
         ("claim", "TEXT"),
         ("claim_owner", "TEXT"),
         ("heartbeat_at", "TEXT"),
@@ -140,11 +142,14 @@ def _ledger_from_the_rows(shape: Shape) -> None:
     for table, columns in LEDGER_COLUMNS.items():
         for column, definition in columns:
             shape.add_column(table, column, definition)
+    shape.ensure_index("idx_before_images_by_import", BEFORE_IMAGES_BY_IMPORT_INDEX)
     if not marked:
-        # An unfinished import's counts already take in every row it wrote: its mark starts after them.
+        # An unfinished import's counts already take in every row it wrote and every before-image it
+        # kept: its marks start after them.
         shape.statements.append(
             "UPDATE ef_imports SET row_mark = COALESCE((SELECT MAX(id) FROM professionals"
-            " WHERE import_id = ef_imports.id), 0)"
+            " WHERE import_id = ef_imports.id), 0), image_mark = COALESCE((SELECT MAX(rowid)"
+            " FROM ef_before_images WHERE by_import = ef_imports.id), 0)"
         )
 
 

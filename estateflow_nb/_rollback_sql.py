@@ -291,11 +291,13 @@ def finish(selection: Selection, rollback_id: str, now: str) -> list[Sql]:
         # A before-image of an undone import that no chain reached: kept by a batch that was applied
         # only in part (the capture landed, the overwrite did not). Nothing to put back.
         Sql("DELETE FROM ef_before_images WHERE by_import IN (SELECT id FROM ef_imports WHERE status = 'rolled_back')"),
-        # A stopped import counts its rows above `row_mark`; if its newest rows went, new ones may
-        # take their ids: its mark comes down to the newest row it still has.
+        # An unfinished import counts its rows and before-images above its marks; if its newest went,
+        # new ones may take their ids: its marks come down to the newest it still has.
         Sql(
             "UPDATE ef_imports SET row_mark = COALESCE((SELECT MAX(id) FROM professionals"
-            " WHERE import_id = ef_imports.id AND id <= ef_imports.row_mark), 0)"
+            " WHERE import_id = ef_imports.id AND id <= ef_imports.row_mark), 0),"
+            " image_mark = COALESCE((SELECT MAX(rowid) FROM ef_before_images"
+            " WHERE by_import = ef_imports.id AND rowid <= ef_imports.image_mark), 0)"
             " WHERE status IN ('running', 'failed')"
         ),
         _record_counts(selection, rollback_id, now),

@@ -118,7 +118,8 @@ CREATE TABLE IF NOT EXISTS professionals (
 # One row per import. `checkpoint` is the number of source records fully handled (written,
 # skipped or rejected) and committed: a resumed import starts reading after it. The counts are
 # derived from the rows themselves (see _ledger.py): `row_mark` is the highest professionals.id
-# they have taken in, so each batch counts only the rows after it. A run holds the import while it
+# they have taken in, and `image_mark` the highest rowid of its before-images, so each batch counts
+# only the rows and images after them. A run holds the import while it
 # writes: `claim` (the run's own id), `claim_owner` (host, process id and start) and `heartbeat_at`
 # (its last write) tell a second run whether the first is still alive (see _claims.py).
 # `undone_by` is the last rollback whose counts this row took, so that a rollback replayed in part
@@ -150,6 +151,7 @@ CREATE TABLE IF NOT EXISTS ef_imports (
     finished_at TEXT,
     rolled_back_at TEXT,
     row_mark INTEGER NOT NULL DEFAULT 0,
+    image_mark INTEGER NOT NULL DEFAULT 0,
     claim TEXT,
     claim_owner TEXT,
     heartbeat_at TEXT,
@@ -223,6 +225,9 @@ INDEX_STATEMENTS = {
 }
 # A rollback finds the earlier writes of an import it undoes by this column.
 BEFORE_IMAGES_INDEX = "CREATE INDEX IF NOT EXISTS idx_before_images_import_id ON ef_before_images(import_id)"
+# An import counts the before-images it kept since its last batch (`by_import = ? AND rowid > ?`),
+# in the order it kept them: without this the count would read all it ever kept, every batch.
+BEFORE_IMAGES_BY_IMPORT_INDEX = "CREATE INDEX IF NOT EXISTS idx_before_images_by_import ON ef_before_images(by_import)"
 
 # Where D1 keeps the schema's version (SQLite keeps it in PRAGMA user_version).
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS ef_schema (version INTEGER NOT NULL)"
@@ -234,6 +239,7 @@ SCHEMA_STATEMENTS = (
     IMPORTS_DDL,
     BEFORE_IMAGES_DDL,
     BEFORE_IMAGES_INDEX,
+    BEFORE_IMAGES_BY_IMPORT_INDEX,
     ROLLBACKS_DDL,
     ROLLBACK_WORK_DDL,
 )
