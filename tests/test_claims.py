@@ -4,6 +4,7 @@ import, a killed run's import is taken over at once, and a resume does what the 
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -234,8 +235,10 @@ def test_a_resume_keeps_on_conflict_as_the_first_run_said(target: SQLiteTarget, 
     with pytest.raises(ConfirmationRequired) as refused:
         import_file(target, source, batch_size=10, on_conflict="fail")
     assert refused.value.flag == "--no-resume"
-    resumed = import_file(target, source, batch_size=10)  # says nothing: the recorded one
-    assert (resumed.on_conflict, resumed.updated, resumed.inserted) == ("update", 30, 0)
+    resumed = invoke("import", str(source), "--db", target.url, "--batch-size", "10", "--json", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr  # says nothing: the recorded one
+    summary = json.loads(resumed.stdout)
+    assert (summary["on_conflict"], summary["updated"], summary["inserted"]) == ("update", 30, 0)
     assert count(target, "SELECT COUNT(*) FROM professionals WHERE city = 'Key West'") == 30
     assert ledger_balances(target)
 
