@@ -26,7 +26,7 @@ from typing import Any
 from . import _claims
 from ._batches import Batch
 from ._time import ledger_time
-from .errors import EstateFlowError
+from .errors import ConfirmationRequired, EstateFlowError, SourceChangedError
 from .schema import STORED_COLUMNS, ImportStatus, OnConflict
 from .sources import SourceInfo
 from .targets import InsertRows, Sql, Statement, Target
@@ -107,6 +107,29 @@ def unfinished(target: Target, source: SourceInfo) -> dict[str, Any] | None:
         (str(source.path.resolve()),),
     )
     return rows[0] if rows else None
+
+
+def resumable(previous: dict[str, Any], source: SourceInfo, asked: OnConflict | None) -> OnConflict:
+    """Check that the unfinished import `previous` may be resumed by a command that asks for `asked`
+    (None: nothing said); the on_conflict it goes on with, as its first run recorded it."""
+    if previous["source_sha256"] != source.sha256:
+        raise SourceChangedError(
+            f"{source.path} changed since import {previous['id']} stopped at record"
+            f" {previous['checkpoint']:,} (SHA-256 differs); not resuming into it. Roll that import back"
+            " or run with --no-resume to start a new one."
+        )
+    recorded: OnConflict = previous["on_conflict"]
+    if asked is not None and asked != recorded:
+        raise ConfirmationRequired(
+            f"import {previous['id']} of {source.path} stopped at record {previous['checkpoint']:,} and was"
+            f" started with --on-conflict {recorded}; this command says --on-conflict {asked}."
+            f" Run it with --on-conflict {recorded} (or without --on-conflict) to resume it, or with --no-resume"
+            " to start a new import",
+            flag="--no-resume",
+        )
+    if is_live(previous):
+        raise already_running(previous)
+    return recorded
 
 
 def row(target: Target, import_id: str) -> dict[str, Any] | None:

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 
 from .errors import NoDatabaseError, TargetError
 from .schema import (
-    BEFORE_IMAGES_DDL,
     BEFORE_IMAGES_BY_IMPORT_INDEX,
+    BEFORE_IMAGES_DDL,
     BEFORE_IMAGES_INDEX,
     IMPORTS_DDL,
     INDEX_STATEMENTS,

@@ -37,7 +37,6 @@ from .errors import (
     EstateFlowError,
     ImportFailedError,
     QuotaExceededError,
-    SourceChangedError,
     TargetError,
     TooLargeError,
 )
@@ -260,28 +259,6 @@ class _Setup:
     rejects_path: Path
 
 
-def _resumable(previous: dict[str, Any], source: SourceInfo, options: ImportOptions) -> OnConflict:
-    """Check that the unfinished import `previous` may be resumed by this command; its on_conflict."""
-    if previous["source_sha256"] != source.sha256:
-        raise SourceChangedError(
-            f"{source.path} changed since import {previous['id']} stopped at record"
-            f" {previous['checkpoint']:,} (SHA-256 differs); not resuming into it. Roll that import back"
-            " or run with --no-resume to start a new one."
-        )
-    recorded: OnConflict = previous["on_conflict"]
-    if options.on_conflict is not None and options.on_conflict != recorded:
-        raise ConfirmationRequired(
-            f"import {previous['id']} of {source.path} stopped at record {previous['checkpoint']:,} and was"
-            f" started with --on-conflict {recorded}; this command says --on-conflict {options.on_conflict}."
-            f" Run it with --on-conflict {recorded} (or without --on-conflict) to resume it, or with --no-resume"
-            " to start a new import",
-            flag="--no-resume",
-        )
-    if _ledger.is_live(previous):
-        raise _ledger.already_running(previous)
-    return recorded
-
-
 def _moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> Path:
     """The rejects file of a resumed import, in `rejects_dir` when the command names another folder: the
     committed part of the old file goes with it."""
@@ -305,7 +282,9 @@ class _Run:
     ) -> _Run:
         """Start a new import of `source` in the ledger, or take up its unfinished one."""
         previous = _ledger.unfinished(target, source) if options.resume else None
-        on_conflict = _resumable(previous, source, options) if previous else options.on_conflict or "skip"
+        on_conflict = (
+            _ledger.resumable(previous, source, options.on_conflict) if previous else options.on_conflict or "skip"
+        )
         if options.free_tier:
             left = source.records - (previous or {}).get("checkpoint", 0)
             target = _free_tier_guard(target, left, batch_size, on_conflict, options.split_days, log)
@@ -350,7 +329,9 @@ class _Run:
         """Carry on from what the ledger says: the checkpoint, the counters, the rejects file's length."""
         self.target, self.source, self.setup, self.say = target, source, setup, log
         self.import_id, self.claim = setup.import_id, setup.claim
-        ledger = _ledger.row(target, setup.import_id) or {}
+        ledger = _ledger.row(target, setup.import_id)
+        if ledger is None:  # a reset or restore by another command, that very moment
+            raise EstateFlowError(f"import {setup.import_id}: its ledger row is gone; run the import again")
         self.result = ImportResult(
             import_id=setup.import_id,
             source=str(source.path),

@@ -2,9 +2,12 @@
 
 `rollback(target, import_id=...)` (or `last_hours=`, `since=`/`until=`, `industry=`, `reset=True`)
 works out what it would change, asks (`yes=True`, or a `confirm` callback), backs the whole database
-up, and then makes every change in ONE `target.execute` call, so it happens completely or not at all
-on SQLite and D1 alike (the statements are in _rollback_sql.py). Selection is by the `ef_imports`
-ledger and the `import_id` of the rows, never by business timestamps such as `created_at`.
+up, and then makes every change: in ONE `target.execute` call where the target has no time limit
+(SQLite: completely or not at all), and on D1 in requests that each fit its 30 seconds, each safe to
+send again, so that it ends exactly as one transaction would; one that stops part way is finished by
+the same call again (the statements are in _rollback_sql.py, their order in _rollback_run.py).
+Selection is by the `ef_imports` ledger and the `import_id` of the rows, never by business timestamps
+such as `created_at`.
 
 The rule for rows that several imports wrote (before-images)
 ------------------------------------------------------------
@@ -28,7 +31,7 @@ So the table after undoing a set of imports does not depend on the order or grou
 rollbacks, `COUNT(*) FROM professionals == SUM(inserted - removed) FROM ef_imports` holds after
 each one (what verify's first check tests), a rolled-back import has `inserted == removed`, and no
 before-image mentions a rolled-back import. Before-images are kept rather than the rollback
-refusing: the importer captures them in the same transaction as the batch, at little cost, and the
+refusing: the importer captures them in the same request as the batch, at little cost, and the
 alternative, restoring a backup, would also throw away every later import.
 
 Records an import *skipped* (their license number was already present) were never written by it:
@@ -40,7 +43,8 @@ other rows stays as it was, with `removed` counting what it lost. `reset` emptie
 keeps only its own row in `ef_rollbacks` (which names the backup of what was there).
 
 `ESTATEFLOW_TEST_KILL_AT=rollback:before` (inside the transaction, before its commit) or
-`rollback:after` (right after the commit) kills the process there: for tests only.
+`rollback:after` (right after the commit) kills the process there; on a target with a time limit the
+points are its requests, `rollback-1`, `rollback-2`, ...: for tests only.
 """
 
 from __future__ import annotations
