@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 from .errors import NoDatabaseError, TargetError
 from .schema import (
+    BEFORE_IMAGES_BY_IMPORT_INDEX,
     BEFORE_IMAGES_DDL,
     BEFORE_IMAGES_INDEX,
     IMPORTS_DDL,
@@ -112,12 +113,58 @@ def _rollback_tables(shape: Shape) -> None:
     shape.create_table("ef_rollback_work", ROLLBACK_WORK_DDL)
 
 
+def _reserved(shape: Shape) -> None:
+    """Number 4 belongs to a change made on another branch; this one stands in for it until they meet."""
+
+
+# What version 5 adds to each table, in order: (column, definition).
+LEDGER_COLUMNS = {
+    "ef_imports": (
+        ("row_mark", "INTEGER NOT NULL DEFAULT 0"),
+        ("image_mark", "INTEGER NOT NULL DEFAULT 0"),
+        ("claim", "TEXT"),
+        ("claim_owner", "TEXT"),
+        ("heartbeat_at", "TEXT"),
+        ("undone_by", "TEXT"),
+    ),
+    "ef_rollbacks": (
+        ("filled_upto", "TEXT"),
+        ("applied_upto", "TEXT"),
+        ("claim", "TEXT"),
+        ("claim_owner", "TEXT"),
+        ("heartbeat_at", "TEXT"),
+    ),
+}
+
+
+def _ledger_from_the_rows(shape: Shape) -> None:
+    marked = "row_mark" in shape.columns["ef_imports"]
+    for table, columns in LEDGER_COLUMNS.items():
+        for column, definition in columns:
+            shape.add_column(table, column, definition)
+    shape.ensure_index("idx_before_images_by_import", BEFORE_IMAGES_BY_IMPORT_INDEX)
+    if not marked:
+        # An unfinished import's counts already take in every row it wrote and every before-image it
+        # kept: its marks start after them.
+        shape.statements.append(
+            "UPDATE ef_imports SET row_mark = COALESCE((SELECT MAX(id) FROM professionals"
+            " WHERE import_id = ef_imports.id), 0), image_mark = COALESCE((SELECT MAX(rowid)"
+            " FROM ef_before_images WHERE by_import = ef_imports.id), 0)"
+        )
+
+
 MIGRATIONS = (
     Migration(1, "the first release: professionals, the ef_imports ledger, before-images", _first_release),
     Migration(
         2, "composite indexes for the directory's searches, partial indexes for the checks", _indexes_for_the_checks
     ),
     Migration(3, "rollback: ef_rollbacks with its Time Travel bookmark, the scratch table", _rollback_tables),
+    Migration(4, "(reserved for another branch's change)", _reserved),
+    Migration(
+        5,
+        "counts derived from the rows (row_mark), claims of running imports and rollbacks, parts of a rollback",
+        _ledger_from_the_rows,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,33 +12,46 @@ from ._batches import Reject
 
 
 class RejectsFile:
-    """`<import id>.rejects.csv`, appended per batch.
+    """`<import id>.rejects.csv`, written batch by batch.
 
-    The ledger records the file's length at each commit; a resumed import cuts the file back to it,
-    so rejects of a batch that never committed are not written twice.
+    The ledger records the file's length at each commit. A batch's rejects are written at that
+    committed length, not appended: a batch sent again (smaller, after its request was too large, or
+    by a resumed run) writes the same bytes at the same place, so no reject is ever written twice,
+    even by two runs that overlap for a moment. A resumed import cuts the file back to it.
     """
 
     def __init__(self, path: Path, columns: tuple[str, ...], committed_bytes: int) -> None:
         self.path = path
         self.columns = columns
-        self.size = committed_bytes
-        if path.exists():
+        size = path.stat().st_size if path.exists() else 0
+        # A file shorter than the ledger says (deleted or cut by hand) goes on from what is there.
+        self.size = min(committed_bytes, size)
+        if size > self.size:
             with path.open("r+b") as f:
-                f.truncate(committed_bytes)
+                f.truncate(self.size)
 
     def append(self, rejects: list[Reject]) -> int:
-        """Write `rejects` (none: nothing, not even the header) and return the file's new length."""
-        if rejects:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # backslashreplace: a lone surrogate (JSON can spell one) is written as \ud800, never an error.
-            with self.path.open("a", encoding="utf-8", errors="backslashreplace", newline="") as f:
-                writer = csv.writer(f)
-                if f.tell() == 0:
-                    writer.writerow(["record", "reason", *self.columns])
-                for number, reason, raw in rejects:
-                    writer.writerow([number, reason, *(_cell(raw.get(c)) for c in self.columns)])
-                self.size = f.tell()
-        return self.size
+        """Write `rejects` after the committed length (none: nothing, not even the header) and return
+        the length the file has with them; `commit` it once the batch is in."""
+        if not rejects:
+            return self.size
+        text = io.StringIO(newline="")
+        writer = csv.writer(text)
+        if self.size == 0:
+            writer.writerow(["record", "reason", *self.columns])
+        for number, reason, raw in rejects:
+            writer.writerow([number, reason, *(_cell(raw.get(c)) for c in self.columns)])
+        # backslashreplace: a lone surrogate (JSON can spell one) is written as \ud800, never an error.
+        data = text.getvalue().encode("utf-8", errors="backslashreplace")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("r+b" if self.path.exists() else "wb") as f:
+            f.seek(self.size)
+            f.write(data)
+        return self.size + len(data)
+
+    def commit(self, length: int) -> None:
+        """The batch whose rejects end at `length` is in: the next one's go after them."""
+        self.size = length
 
 
 def _cell(value: Any) -> Any:

@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import _backup_checks
+from . import _backup_checks, _ledger
 from ._confirm import Confirm, require_confirmation
 from ._files import open_read_only, open_regular, remove_leftovers, temporary_path
 from ._migrations import ensure_schema
@@ -357,6 +357,8 @@ def restore(
     if target.is_same_file(file):
         raise BackupError(f"{file} is the database itself; restore a backup of it instead")
     rows, imports = _checked(file)
+    if not dry_run:
+        _ledger.refuse_while_importing(target, "restore")
     rows_before = int(target.scalar("SELECT COUNT(*) FROM professionals") or 0)
     imports_before = int(target.scalar("SELECT COUNT(*) FROM ef_imports") or 0)
     result = RestoreResult(str(file), target.url, rows, imports, rows_before, imports_before, dry_run=dry_run)

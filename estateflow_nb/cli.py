@@ -214,9 +214,8 @@ def generate(
 @click.option(
     "--on-conflict",
     type=click.Choice(ON_CONFLICT),
-    default="skip",
-    show_default=True,
-    help="A license number already present: skip the record, update the row, or fail.",
+    help="A license number already present: skip the record (the default), update the row, or fail."
+    " A resumed import keeps what its first run said.",
 )
 @click.option("--yes", "-y", is_flag=True, help="Confirm a large import without asking.")
 @click.option("--force", is_flag=True, help="Allow an extra large import (100,000 records or more).")
@@ -238,7 +237,7 @@ def import_(
     batch_size: int | None,
     delay_ms: float,
     dry_run: bool,
-    on_conflict: OnConflict,
+    on_conflict: OnConflict | None,
     yes: bool,
     force: bool,
     no_resume: bool,

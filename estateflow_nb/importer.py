@@ -4,10 +4,12 @@
 confirmations, resume, retries, the D1 free tier), built once and passed down by the ladder and the
 CLI alike. It scans the file first (structure, record count, SHA-256), picks the rung and applies its
 safety rule, and then streams: for a big file a child process reads and validates the next batch
-while this one writes the current batch (see _batches.py). Each batch, the ledger counters that
-describe it and the checkpoint commit in one transaction (see _ledger.py), so a killed process
-resumes after the last committed batch and a replayed batch adds nothing twice (inserts are
-idempotent on `license_number`).
+while this one writes the current batch (see _batches.py). Each batch goes in one request, or in as
+many as the target's time limit takes (see _parts.py), each with the settling of the ledger's counts
+and its checkpoint (see _ledger.py). Every statement is safe to run again and the counts come from
+the rows, so a killed process resumes after the last checkpoint, and a request applied in part or
+twice still ends with exact rows and counts. While it writes, the run holds the import (see
+_claims.py): a second run of the same import says it is already running.
 """
 
 from __future__ import annotations
@@ -21,19 +23,22 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
-from . import _ledger
+from . import _claims, _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from ._confirm import Confirm
+from ._parts import Parts, Sizer
 from ._rejects import RejectsFile
 from ._retry import ATTEMPTS, with_retries
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id
 from .errors import (
     ConfirmationRequired,
+    ConflictError,
     EstateFlowError,
     ImportFailedError,
     QuotaExceededError,
-    SourceChangedError,
+    TargetError,
+    TooLargeError,
 )
 from .quota import QuotaGuard, plan_import, stop_advice
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
@@ -54,12 +59,16 @@ class ImportOptions:
     `<import id>.rejects.csv` in `rejects_dir` (default: beside the file). `free_tier` (D1) plans the
     import against today's free-tier row-write budget and refuses one that does not fit, unless
     `split_days`, which stops cleanly at the budget instead.
+
+    `on_conflict` changes what an import does, so a resume keeps the one its first run recorded:
+    None (the default) takes it, and a different one is refused. What changes only how (batch size,
+    delay, rejects folder) may change on resume.
     """
 
     batch_size: int | None = None
     delay_ms: float = 0  # between batches
     dry_run: bool = False  # validate and predict; write nothing
-    on_conflict: OnConflict = "skip"
+    on_conflict: OnConflict | None = None  # None: as the resumed import recorded it, else "skip"
     yes: bool = False
     force: bool = False
     resume: bool = True
@@ -69,7 +78,7 @@ class ImportOptions:
     split_days: bool = False
 
     def __post_init__(self) -> None:
-        if self.on_conflict not in ON_CONFLICT:
+        if self.on_conflict is not None and self.on_conflict not in ON_CONFLICT:
             raise EstateFlowError(f"on_conflict must be one of {', '.join(ON_CONFLICT)}, not {self.on_conflict!r}")
         if self.batch_size is not None and self.batch_size < 1:
             raise EstateFlowError(f"batch size must be at least 1, not {self.batch_size}")
@@ -92,7 +101,7 @@ class ImportSettings(TypedDict, total=False):
     batch_size: int | None
     delay_ms: float
     dry_run: bool
-    on_conflict: OnConflict
+    on_conflict: OnConflict | None
     yes: bool
     force: bool
     resume: bool
@@ -209,21 +218,22 @@ def import_file(
         check_confirmation(rung, source.records, yes=options.yes, force=options.force, confirm=confirm)
         batch_size = rung.batch_size
     if options.dry_run:
-        return _dry_run(target, source, rung.name, batch_size, options.on_conflict)
+        return _dry_run(target, source, rung.name, batch_size, options.on_conflict or "skip")
     run = _Run.open(target, source, rung, batch_size, options, log or _silent)
     try:
-        for number, batch in run.batches():
-            if run.result.batch_metrics and options.delay_ms:
-                time.sleep(options.delay_ms / 1000)
-            metrics = run.write(number, batch)
-            if progress is not None:
-                progress(metrics)
+        for batch in run.batches():
+            for metrics in run.write(batch):
+                if progress is not None:
+                    progress(metrics)
     except BaseException as error:
         run.fail(error)
         if isinstance(error, EstateFlowError | OSError):
             raise run.stopped(error) from error
         raise
-    return run.finish()
+    else:
+        return run.finish()
+    finally:
+        _claims.release(run.claim)
 
 
 def _silent(_message: str) -> None:
@@ -242,9 +252,24 @@ class _Setup:
     rung: str
     batch_size: int
     options: ImportOptions
+    on_conflict: OnConflict  # the import's, as recorded when it started
     import_id: str
+    claim: str
     started_at: str
     rejects_path: Path
+
+
+def _moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> Path:
+    """The rejects file of a resumed import, in `rejects_dir` when the command names another folder: the
+    committed part of the old file goes with it."""
+    old = Path(previous["rejects_path"])
+    if rejects_dir is None or Path(rejects_dir).resolve() == old.parent.resolve():
+        return old
+    new = Path(rejects_dir) / old.name
+    new.parent.mkdir(parents=True, exist_ok=True)
+    kept = old.read_bytes()[: previous["rejects_bytes"]] if old.exists() else b""
+    new.write_bytes(kept)
+    return new
 
 
 class _Run:
@@ -255,57 +280,75 @@ class _Run:
     def open(
         cls, target: Target, source: SourceInfo, rung: Rung, batch_size: int, options: ImportOptions, log: Log
     ) -> _Run:
-        """Start a new import of `source` in the ledger, or pick up its unfinished one."""
+        """Start a new import of `source` in the ledger, or take up its unfinished one."""
         previous = _ledger.unfinished(target, source) if options.resume else None
-        if previous and previous["source_sha256"] != source.sha256:
-            raise SourceChangedError(
-                f"{source.path} changed since import {previous['id']} stopped at record"
-                f" {previous['checkpoint']:,} (SHA-256 differs); not resuming into it. Roll that import back"
-                " or run with --no-resume to start a new one."
-            )
+        on_conflict = (
+            _ledger.resumable(previous, source, options.on_conflict) if previous else options.on_conflict or "skip"
+        )
         if options.free_tier:
             left = source.records - (previous or {}).get("checkpoint", 0)
-            target = _free_tier_guard(target, left, batch_size, options, log)
-        if previous:
-            import_id, started_at, rejects_path = previous["id"], previous["started_at"], Path(previous["rejects_path"])
-            target.execute([_ledger.restart(import_id)])
-            log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
-        else:
-            import_id, started_at = new_id("imp"), ledger_time()
-            rejects_path = Path(options.rejects_dir or source.path.parent) / f"{import_id}.rejects.csv"
-            start = _ledger.start(
-                import_id,
-                source,
-                target.url,
-                rung=rung.name,
-                on_conflict=options.on_conflict,
-                batch_size=batch_size,
-                rejects_path=str(rejects_path),
-                started_at=started_at,
-            )
-            target.execute([start])
-        return cls(target, source, _Setup(rung.name, batch_size, options, import_id, started_at, rejects_path), log)
+            target = _free_tier_guard(target, left, batch_size, on_conflict, options.split_days, log)
+        claim = _claims.take()
+        try:
+            if previous:
+                import_id, started_at = previous["id"], previous["started_at"]
+                rejects_path = _moved_rejects(previous, options.rejects_dir)
+                target.execute(
+                    [
+                        _ledger.take_over(
+                            import_id, previous["claim"], claim, batch_size=batch_size, rejects_path=str(rejects_path)
+                        )
+                    ]
+                )
+                now = _ledger.row(target, import_id)
+                if now is None or now["claim"] != claim:  # another run took it between our read and our write
+                    raise _ledger.already_running(now or previous)
+                log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
+            else:
+                import_id, started_at = new_id("imp"), ledger_time()
+                rejects_path = Path(options.rejects_dir or source.path.parent) / f"{import_id}.rejects.csv"
+                start = _ledger.start(
+                    import_id,
+                    source,
+                    target.url,
+                    rung=rung.name,
+                    on_conflict=on_conflict,
+                    batch_size=batch_size,
+                    rejects_path=str(rejects_path),
+                    started_at=started_at,
+                    claim=claim,
+                )
+                target.execute([start])
+            setup = _Setup(rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path)
+            return cls(target, source, setup, log)  # which reads the ledger: that may fail too
+        except BaseException:
+            _claims.release(claim)
+            raise
 
     def __init__(self, target: Target, source: SourceInfo, setup: _Setup, log: Log) -> None:
         """Carry on from what the ledger says: the checkpoint, the counters, the rejects file's length."""
         self.target, self.source, self.setup, self.say = target, source, setup, log
-        self.import_id = setup.import_id
+        self.import_id, self.claim = setup.import_id, setup.claim
         ledger = _ledger.row(target, setup.import_id)
+        if ledger is None:  # a reset or restore by another command, that very moment
+            raise EstateFlowError(f"import {setup.import_id}: its ledger row is gone; run the import again")
         self.result = ImportResult(
             import_id=setup.import_id,
             source=str(source.path),
             target=target.url,
             rung=setup.rung,
             batch_size=setup.batch_size,
-            on_conflict=setup.options.on_conflict,
+            on_conflict=setup.on_conflict,
             status="running",
             records_total=source.records,
+            records_read=ledger["checkpoint"],
             resumed_from=ledger["checkpoint"],
         )
         self.rejects = RejectsFile(setup.rejects_path, source.columns or RECORD_COLUMNS, ledger["rejects_bytes"])
-        self.rejected, self.batches_before = ledger["rejected"], ledger["batches"]
+        self.rejected, self.batches_done = ledger["rejected"], ledger["batches"]
         self.seconds_before = ledger["seconds"]
         self.rows_written = 0  # reported by the last batch and not yet in the ledger
+        self.sizer = Sizer(setup.batch_size, target.limits.max_query_seconds)
         self.stop_reason = ""
         self.began = time.perf_counter()
 
@@ -313,45 +356,70 @@ class _Run:
         """Of the whole import, earlier runs included."""
         return self.seconds_before + time.perf_counter() - self.began
 
-    def batches(self) -> Iterator[tuple[int, Batch]]:
-        """(batch number, batch) from the checkpoint on; a big file is read by a child process."""
+    def batches(self) -> Iterator[Batch]:
+        """Batches from the checkpoint on; a big file is read by a child process."""
         start, left = self.result.resumed_from, self.source.records - self.result.resumed_from
         reader = read_batches_in_subprocess if left >= SUBPROCESS_MIN_RECORDS else read_batches
-        batches = reader(
+        return reader(
             self.source.path,
             start=start,
             batch_size=self.setup.batch_size,
             import_id=self.import_id,
             imported_at=self.setup.started_at,
         )
-        return enumerate(batches, start=self.batches_before + 1)
 
-    def write(self, number: int, batch: Batch) -> BatchMetrics:
-        """Commit one batch with its ledger counters and checkpoint, retrying what is transient."""
+    def write(self, batch: Batch) -> Iterator[BatchMetrics]:
+        """Commit `batch` in as many requests as the target's time limit takes (one where it has none),
+        each with its counts and checkpoint; the metrics of each once it is in."""
+        parts = Parts(batch)
+        while parts.left:
+            part = parts.take(self.sizer.size)
+            try:
+                metrics = self._commit(part)
+            except TooLargeError as error:
+                if not self.sizer.too_large(part.records):
+                    raise
+                self.say(f"{error}; sending {self.sizer.size:,} records a request instead of {part.records:,}")
+                continue
+            parts.commit(part)
+            yield metrics
+
+    def _commit(self, part: Batch) -> BatchMetrics:
+        """One request: `part`, the settling of the counts and the checkpoint, retrying what is transient."""
+        if self.result.batch_metrics and self.setup.options.delay_ms:
+            time.sleep(self.setup.options.delay_ms / 1000)
         began = time.perf_counter()
-        self.rejected += len(batch.rejects)
-        self.result.reject_reasons.update(_reasons(batch))
-        totals = _ledger.Totals(self.rejected, self.rejects.append(batch.rejects), self._seconds(), self.rows_written)
-        write = _ledger.batch_write(self.import_id, batch, self.setup.options.on_conflict, totals)
+        number = self.batches_done + 1
+        rejected = self.rejected + len(part.rejects)
+        rejects_end = self.rejects.append(part.rejects)
+        totals = _ledger.Totals(rejected, rejects_end, self._seconds(), self.rows_written)
+        write = _ledger.batch_write(self.import_id, self.claim, part, self.setup.on_conflict, totals)
         before_commit, after_commit = kill_hooks(number)
-        outcome = with_retries(
-            lambda: self.target.execute(write.statements, before_commit=before_commit),
-            attempts=self.setup.options.retries,
-            log=self.say,
-        )
+        try:
+            outcome = with_retries(
+                lambda: self.target.execute(write.statements, before_commit=before_commit),
+                attempts=self.setup.options.retries,
+                log=self.say,
+            )
+        except ConflictError as error:
+            raise self._conflict(part, error) from error
         after_commit()
-        self.rows_written = outcome.rows_written
+        self.rejects.commit(rejects_end)
+        self.rejected, self.batches_done, self.rows_written = rejected, number, outcome.rows_written
+        self.result.reject_reasons.update(_reasons(part))
+        self.result.records_read = part.end
+        self.sizer.fitted(part.records, outcome.server_seconds)
         inserted, updated = write.counts(outcome.changes)
         now = time.perf_counter()
         metrics = BatchMetrics(
             number=number,
-            records=batch.records,
+            records=part.records,
             inserted=inserted,
             updated=updated,
-            skipped=len(batch.rows) - inserted - updated,
-            rejected=len(batch.rejects),
+            skipped=len(part.rows) - inserted - updated,
+            rejected=len(part.rejects),
             seconds=now - began,
-            done=batch.end,
+            done=part.end,
             total=self.source.records,
             elapsed=now - self.began,
         )
@@ -363,55 +431,106 @@ class _Run:
         )
         return metrics
 
+    def _conflict(self, part: Batch, error: ConflictError) -> EstateFlowError:
+        """--on-conflict fail: which license of `part` another import (or none) already holds. A part
+        this import already wrote never conflicts (see _ledger.CONFLICT_TAILS), but the checkpoint is
+        read first all the same: a part that is in needs no blame."""
+        row = _ledger.row(self.target, self.import_id)
+        if row is not None and row["checkpoint"] >= part.end:
+            return error
+        taken = self.target.query(
+            "SELECT license_number, import_id FROM professionals WHERE license_number IN"
+            " (SELECT value FROM json_each(?)) AND import_id IS NOT ? ORDER BY license_number LIMIT 1",
+            (json.dumps(part.licenses), self.import_id),
+        )
+        if not taken:
+            return error
+        owner = f"import {taken[0]['import_id']}" if taken[0]["import_id"] else "no import"
+        return ConflictError(
+            f"license number {taken[0]['license_number']} is already in the table (written by {owner}) and"
+            " --on-conflict is fail"
+        )
+
     def finish(self) -> ImportResult:
-        self.target.execute([_ledger.finish(self.import_id, "completed", self._seconds(), self.rows_written, None)])
+        self.target.execute(
+            _ledger.finish(
+                self.import_id,
+                self.claim,
+                self.setup.on_conflict,
+                "completed",
+                self._seconds(),
+                self.rows_written,
+                None,
+            )
+        )
         self._fill_result()
         return self.result
 
     def fail(self, error: BaseException) -> None:
         """Record in the ledger that the import stopped, and why; the result then says so too."""
         message = "interrupted" if isinstance(error, KeyboardInterrupt) else str(error) or type(error).__name__
-        if _ledger.rolled_back_meanwhile(error):
-            message = "another command rolled this import back while it ran (its last batch was not written)"
-        self.stop_reason = message
         # If the target is unreachable the row stays 'running', which resumes just the same. Reading
         # it back is apart: a target may still answer reads when it refuses writes (D1 over quota).
-        with contextlib.suppress(EstateFlowError):
-            self.target.execute([_ledger.finish(self.import_id, "failed", self._seconds(), self.rows_written, message)])
+        lost = None
+        if isinstance(error, TargetError):
+            with contextlib.suppress(EstateFlowError):
+                lost = _ledger.ownership(self.target, self.import_id, self.claim)
+        self.stop_reason = lost or message
+        if lost is None:
+            with contextlib.suppress(EstateFlowError):
+                self.target.execute(
+                    _ledger.finish(
+                        self.import_id,
+                        self.claim,
+                        self.setup.on_conflict,
+                        "failed",
+                        self._seconds(),
+                        self.rows_written,
+                        message,
+                    )
+                )
+        self.result.status, self.result.error = "failed", self.stop_reason
         with contextlib.suppress(EstateFlowError):
             self._fill_result()
 
     def stopped(self, error: BaseException) -> ImportFailedError:
         """The one-line error for a person: where the import stopped, why, and what to do."""
         advice = "Fix the cause and run the same command again to resume."
-        if _ledger.rolled_back_meanwhile(error):
+        if self.result.status == "rolled_back" or "ledger row is gone" in self.stop_reason:
             advice = "Run the import again to start a new one."
+        elif "took this import over" in self.stop_reason:
+            advice = "The other run goes on with it."
         elif isinstance(error, QuotaExceededError):
             advice = _quota_advice(self.target, self.import_id, advice)
         where = f"stopped at record {self.result.records_read:,} of {self.source.records:,}"
         return ImportFailedError(f"import {self.import_id} {where}: {self.stop_reason}. {advice}", self.result)
 
     def _fill_result(self) -> None:
+        """The result from the ledger, where the counts are (a row that is gone leaves it as it was)."""
         row = _ledger.row(self.target, self.import_id)
         result = self.result
+        result.seconds = time.perf_counter() - self.began
+        if row is None:
+            return
         result.status, result.records_total, result.error = row["status"], row["records_total"], row["error"]
         result.records_read = row["checkpoint"]
         result.inserted, result.updated = row["inserted"], row["updated"]
         result.skipped, result.rejected = row["skipped"], row["rejected"]
         result.batches = row["batches"]
-        result.seconds = time.perf_counter() - self.began
         if row["rejects_bytes"]:
             result.rejects_path = row["rejects_path"]
 
 
-def _free_tier_guard(target: Target, records: int, batch_size: int, options: ImportOptions, say: Log) -> Target:
+def _free_tier_guard(
+    target: Target, records: int, batch_size: int, on_conflict: OnConflict, split_days: bool, say: Log
+) -> Target:
     """The target behind a guard that keeps to today's D1 free-tier budget (planned first)."""
     if target.kind != "d1":
         say(f"--free-tier: {target.kind} has no row-write quota; nothing to plan")
         return target
-    plan = plan_import(target, records, batch_size, options.on_conflict)
+    plan = plan_import(target, records, batch_size, on_conflict)
     say(f"free tier: {plan.summary()}")
-    if not plan.fits and not options.split_days:
+    if not plan.fits and not split_days:
         raise ConfirmationRequired(plan.refusal(), flag="--split-days")
     return QuotaGuard(target, plan)
 
@@ -438,6 +557,7 @@ def _dry_run(target: Target, source: SourceInfo, rung: str, batch_size: int, on_
     )
     began = time.perf_counter()
     seen: set[str] = set()
+    taken = 0  # already in the table: what --on-conflict fail stops at (a license twice in the file is skipped)
     for batch in read_batches(source.path, start=0, batch_size=batch_size, import_id="", imported_at=ledger_time()):
         result.batches += 1
         result.records_read = batch.end
@@ -454,6 +574,7 @@ def _dry_run(target: Target, source: SourceInfo, rung: str, batch_size: int, on_
             if license_number in seen:
                 result.skipped += 1
             elif license_number in existing:
+                taken += 1
                 if on_conflict == "update":
                     result.updated += 1
                 else:
@@ -462,6 +583,6 @@ def _dry_run(target: Target, source: SourceInfo, rung: str, batch_size: int, on_
                 result.inserted += 1
             seen.add(license_number)
     result.seconds = time.perf_counter() - began
-    if on_conflict == "fail" and result.skipped:
-        result.error = f"{result.skipped:,} license numbers are already taken: on_conflict='fail' would stop"
+    if on_conflict == "fail" and taken:
+        result.error = f"{taken:,} license numbers are already taken: on_conflict='fail' would stop"
     return result

@@ -19,24 +19,21 @@ import counts on the day it last ran.
 from __future__ import annotations
 
 import math
-import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
+from ._forwarding import Forwarding
 from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
-from .targets import BookmarkRestore, ExecuteResult, InsertRows, Sql, Statement, Target
+from .targets import ExecuteResult, InsertRows, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
 # Ledger rows an import writes besides its batches: its ledger row (and that row's key), the
-# 'running' mark, the finish.
-LEDGER_ROWS_PER_IMPORT = 4
-# D1 packs a batch into INSERTs of 100 KB, a few hundred records each (about 330 bytes a record);
-# after each one the ledger's counter is updated (one row), and the checkpoint once per batch.
-RECORDS_PER_PIECE = 200
+# 'running' mark, the settling of its counts and the finish.
+LEDGER_ROWS_PER_IMPORT = 5
+# Each batch also settles the ledger's counts and moves its checkpoint: two rows.
+LEDGER_ROWS_PER_BATCH = 2
 
 
 def _today(now: datetime | None) -> datetime:
@@ -66,11 +63,10 @@ def written_today(target: Target, now: datetime | None = None) -> int:
     return int(total or 0)
 
 
-def estimate_rows(records: int, batch_size: int, on_conflict: str, per_record: int) -> int:
+def estimate_rows(records: int, batch_size: int, on_conflict: str | None, per_record: int) -> int:
     """Rows an import of `records` records will write at most on D1."""
     batches = math.ceil(records / batch_size) if records else 0
-    pieces = batches * math.ceil(min(batch_size, max(records, 1)) / RECORDS_PER_PIECE)
-    rows = records * per_record + pieces + batches + LEDGER_ROWS_PER_IMPORT
+    rows = records * per_record + batches * LEDGER_ROWS_PER_BATCH + LEDGER_ROWS_PER_IMPORT
     if on_conflict == "update":
         # An overwritten record may also rewrite every index entry and keeps a before image (and its key).
         rows += records * (per_record + 2)
@@ -131,7 +127,7 @@ def plan_import(
     target: Target,
     records: int,
     batch_size: int,
-    on_conflict: str = "skip",
+    on_conflict: str | None = "skip",
     *,
     daily_limit: int = FREE_TIER_ROWS_PER_DAY,
     now: datetime | None = None,
@@ -161,28 +157,24 @@ def combine(plans: Sequence[QuotaPlan]) -> QuotaPlan:
     )
 
 
-class QuotaGuard(Target):
+class QuotaGuard(Forwarding):
     """`inner`, but a write that would pass today's budget is refused before it is sent.
 
     Only writes that insert records are held back; the ledger's own small updates (a failed import
     must still be marked failed) always go through and are counted. What D1 reports as written is
-    added up as it comes. Every other method of the Target interface is `inner`'s, forwarded one by
-    one: a method left to the base class would answer for the guard instead of the target.
+    added up as it comes. Every other method of the Target interface is `inner`'s (see _forwarding).
     """
 
     def __init__(self, inner: Target, plan: QuotaPlan) -> None:
-        self.inner, self.plan = inner, plan
-        self.url, self.kind, self.limits = inner.url, inner.kind, inner.limits
+        super().__init__(inner)
+        self.plan = plan
         self.spent = plan.written_today
 
     def _estimate(self, statements: Sequence[Statement]) -> int:
         rows = 0
         for statement in statements:
-            if isinstance(statement, InsertRows):
-                rows += len(statement.rows) * self.plan.per_record
-                rows += math.ceil(len(statement.rows) / RECORDS_PER_PIECE) if statement.then else 0
-            else:
-                rows += 1
+            # A statement other than the records' INSERT writes a ledger row at most.
+            rows += len(statement.rows) * self.plan.per_record if isinstance(statement, InsertRows) else 1
         return rows
 
     def execute(
@@ -200,39 +192,6 @@ class QuotaGuard(Target):
         result = self.inner.execute(statements, before_commit=before_commit)
         self.spent += result.rows_written
         return result
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.inner.query(sql, params)
-
-    def size_bytes(self) -> int | None:
-        return self.inner.size_bytes()
-
-    def schema_version(self) -> int | None:
-        return self.inner.schema_version()
-
-    def migrate(self, statements: Sequence[Sql], version: int) -> None:
-        self.inner.migrate(statements, version)
-
-    def bookmark(self, at: datetime | None = None) -> str | None:
-        return self.inner.bookmark(at)
-
-    def restore_to_bookmark(self, bookmark: str) -> BookmarkRestore:
-        return self.inner.restore_to_bookmark(bookmark)
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path | None:
-        return self.inner.copy_into(connection, scratch_folder)
-
-    def replace_refusal(self) -> str | None:
-        return self.inner.replace_refusal()
-
-    def replace_with(self, path: Path) -> None:
-        self.inner.replace_with(path)
-
-    def is_same_file(self, path: Path) -> bool:
-        return self.inner.is_same_file(path)
 
 
 def stop_advice(target: Target, import_id: str, now: datetime | None = None) -> str:

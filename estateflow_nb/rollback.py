@@ -2,9 +2,12 @@
 
 `rollback(target, import_id=...)` (or `last_hours=`, `since=`/`until=`, `industry=`, `reset=True`)
 works out what it would change, asks (`yes=True`, or a `confirm` callback), backs the whole database
-up, and then makes every change in ONE `target.execute` call, so it happens completely or not at all
-on SQLite and D1 alike (the statements are in _rollback_sql.py). Selection is by the `ef_imports`
-ledger and the `import_id` of the rows, never by business timestamps such as `created_at`.
+up, and then makes every change: in ONE `target.execute` call where the target has no time limit
+(SQLite: completely or not at all), and on D1 in requests that each fit its 30 seconds, each safe to
+send again, so that it ends exactly as one transaction would; one that stops part way is finished by
+the same call again (the statements are in _rollback_sql.py, their order in _rollback_run.py).
+Selection is by the `ef_imports` ledger and the `import_id` of the rows, never by business timestamps
+such as `created_at`.
 
 The rule for rows that several imports wrote (before-images)
 ------------------------------------------------------------
@@ -28,7 +31,7 @@ So the table after undoing a set of imports does not depend on the order or grou
 rollbacks, `COUNT(*) FROM professionals == SUM(inserted - removed) FROM ef_imports` holds after
 each one (what verify's first check tests), a rolled-back import has `inserted == removed`, and no
 before-image mentions a rolled-back import. Before-images are kept rather than the rollback
-refusing: the importer captures them in the same transaction as the batch, at little cost, and the
+refusing: the importer captures them in the same request as the batch, at little cost, and the
 alternative, restoring a backup, would also throw away every later import.
 
 Records an import *skipped* (their license number was already present) were never written by it:
@@ -40,11 +43,13 @@ other rows stays as it was, with `removed` counting what it lost. `reset` emptie
 keeps only its own row in `ef_rollbacks` (which names the backup of what was there).
 
 `ESTATEFLOW_TEST_KILL_AT=rollback:before` (inside the transaction, before its commit) or
-`rollback:after` (right after the commit) kills the process there: for tests only.
+`rollback:after` (right after the commit) kills the process there; on a target with a time limit the
+points are its requests, `rollback-1`, `rollback-2`, ...: for tests only.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -52,15 +57,14 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import _rollback_sql
+from . import _claims, _ledger, _rollback_run, _rollback_sql
 from ._confirm import Confirm, require_confirmation
 from ._rollback_sql import IN_JSON, Selection, ledger_rows
-from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
 from .backup import backup as take_backup
 from .errors import EstateFlowError, RefusedError
 from .schema import INDUSTRIES, RollbackStatus, RollbackStrategy
-from .targets import Target
+from .targets import Sql, Target
 
 
 @dataclass
@@ -276,11 +280,20 @@ def rollback(
 
     Shows nothing and changes nothing with `dry_run=True` (the result holds the plan). Otherwise it
     needs `yes=True` or a `confirm(question)` that returns True (ConfirmationRequired if neither),
-    takes a backup (unless `backup=False`) and applies the rollback in one transaction.
+    takes a backup (unless `backup=False`) and applies the rollback in one transaction (on D1, in
+    requests that each fit its time limit). A rollback that stopped part way is finished by the same
+    call again, and refuses any other until then. A reset refuses while an import is running.
     """
     began = time.perf_counter()
     started_at = ledger_time()
+    stopped = _rollback_sql.unfinished(target)
+    if stopped is not None:
+        given = {"last_hours": last_hours, "since": since, "until": until, "dry_run": dry_run}
+        given.update(industry=industry, import_id=import_id, reset=reset)
+        return _finish_stopped(target, stopped, _asked(given), yes=yes, confirm=confirm, began=began)
     selection = _select(target, last_hours, since, until, industry, import_id, reset)
+    if selection.strategy == "reset" and not dry_run:
+        _ledger.refuse_while_importing(target, "rollback reset")
     result = _planned(target, selection, dry_run)
     if result.status == "planned":
         require_confirmation(
@@ -320,19 +333,105 @@ def _planned(target: Target, selection: Selection, dry_run: bool) -> RollbackRes
 
 
 def _apply(target: Target, selection: Selection, result: RollbackResult, started_at: str) -> None:
-    """Undo the selection in one transaction, with its record in `ef_rollbacks`; then `result` says
+    """Undo the selection (see _rollback_run), with its record in `ef_rollbacks`; then `result` says
     what was done."""
-    rollback_id, now = new_id("rb"), ledger_time()
-    record = _rollback_sql.rollback_record(selection, rollback_id, result.backup_path, result.bookmark, started_at, now)
-    if selection.strategy == "reset":
-        statements = _rollback_sql.reset_statements(record, rollback_id)
-    else:
-        statements = _rollback_sql.undo_statements(selection, record, _rollback_sql.max_depth(target), now)
-    before_commit, after_commit = kill_hooks("rollback")
-    target.execute(statements, before_commit=before_commit)
-    after_commit()
+    rollback_id, claim = new_id("rb"), _claims.take()
+    facts = {"backup_path": result.backup_path, "bookmark": result.bookmark, "started_at": started_at}
+    try:
+        _rollback_run.run(target, selection, rollback_id, claim, facts)
+    finally:
+        _claims.release(claim)
+    _fill_done(target, selection, result, rollback_id)
+
+
+def _fill_done(target: Target, selection: Selection, result: RollbackResult, rollback_id: str) -> None:
     done = target.query("SELECT imports, rows_removed, rows_restored FROM ef_rollbacks WHERE id = ?", (rollback_id,))[0]
     result.rollback_id, result.status = rollback_id, "rolled_back"
     result.rows_removed, result.rows_restored = done["rows_removed"], done["rows_restored"]
     if selection.strategy != "reset":
         result.imports = ledger_rows(target, f"id {IN_JSON}", (done["imports"],))
+
+
+def _asked(given: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """(strategy, arguments) as a rollback's row records them, for the keyword arguments of a call;
+    None for a dry run, which finishes nothing."""
+    if given["dry_run"]:
+        return None
+    if given["reset"]:
+        return "reset", {}
+    if given["import_id"] is not None:
+        return "import", {"import_id": given["import_id"]}
+    if given["industry"] is not None:
+        return "industry", {"industry": given["industry"].strip().lower()}
+    if given["last_hours"] is not None:
+        return "last", {"hours": given["last_hours"]}
+    since, until = given["since"], given["until"]
+    return "date", {"since": None if since is None else str(since), "until": None if until is None else str(until)}
+
+
+def _finish_stopped(
+    target: Target,
+    stopped: dict[str, Any],
+    asked: tuple[str, dict[str, Any]] | None,
+    *,
+    yes: bool,
+    confirm: Confirm | None,
+    began: float,
+) -> RollbackResult:
+    """Take up the rollback that stopped part way (or refuse while it runs, or when this call asks for
+    another), finish it, and say what it did."""
+    strategy, arguments = stopped["strategy"], json.loads(stopped["arguments"])
+    described = f"rollback {stopped['id']} ({strategy} {json.dumps(arguments)}, started {stopped['started_at']})"
+    if not _claims.is_stale(stopped["claim"], stopped["claim_owner"], stopped["heartbeat_at"]):
+        holder = _claims.describe(stopped["claim_owner"], stopped["heartbeat_at"])
+        raise EstateFlowError(f"{described} is running ({holder}); let it finish, then run this again")
+    if asked is None or (strategy, arguments) != (asked[0], json.loads(json.dumps(asked[1]))):
+        raise EstateFlowError(
+            f"{described} stopped part way: run that rollback again (the same command, without --dry-run)"
+            " to finish it first"
+        )
+    require_confirmation(
+        f"{described} stopped part way. Finish it?",
+        f"finishing {described} (--dry-run shows nothing of it)",
+        yes=yes,
+        confirm=confirm,
+    )
+    selection = Selection(
+        strategy,
+        arguments,
+        f"{strategy} {json.dumps(arguments)}",
+        import_ids=json.loads(stopped["imports"]) if strategy in ("last", "date", "import") else [],
+        industry=arguments.get("industry"),
+    )
+    claim = _claims.take()
+    try:
+        target.execute([_take_over(stopped, claim)])
+        if target.scalar("SELECT claim FROM ef_rollbacks WHERE id = ?", (stopped["id"],)) != claim:
+            raise EstateFlowError(f"{described} was taken up by another run meanwhile; let it finish")
+        _rollback_run.run(target, selection, stopped["id"], claim, {}, resumed=stopped)
+    finally:
+        _claims.release(claim)
+    result = RollbackResult(
+        strategy=strategy,
+        arguments=arguments,
+        description=f"the rollback that stopped part way ({strategy} {json.dumps(arguments)})",
+        status="rolled_back",
+        imports=[],
+        rows_removed=0,
+        rows_restored=0,
+        by_industry_state=[],
+        backup_path=stopped["backup_path"],
+        bookmark=stopped["bookmark"],
+    )
+    _fill_done(target, selection, result, stopped["id"])
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+def _take_over(stopped: dict[str, Any], claim: str) -> Sql:
+    """The stopped rollback, held by this run, if nobody took it since it was read."""
+    return Sql(
+        "UPDATE ef_rollbacks SET claim = ?, claim_owner = ?, heartbeat_at = ? WHERE id = ? AND claim IS ?"
+        " AND finished_at IS NULL",
+        (claim, _claims.owner(), ledger_time(), stopped["id"], stopped["claim"]),
+    )

@@ -116,7 +116,14 @@ CREATE TABLE IF NOT EXISTS professionals (
 )"""
 
 # One row per import. `checkpoint` is the number of source records fully handled (written,
-# skipped or rejected) and committed: a resumed import starts reading after it.
+# skipped or rejected) and committed: a resumed import starts reading after it. The counts are
+# derived from the rows themselves (see _ledger.py): `row_mark` is the highest professionals.id
+# they have taken in, and `image_mark` the highest rowid of its before-images, so each batch counts
+# only the rows and images after them. A run holds the import while it
+# writes: `claim` (the run's own id), `claim_owner` (host, process id and start) and `heartbeat_at`
+# (its last write) tell a second run whether the first is still alive (see _claims.py).
+# `undone_by` is the last rollback whose counts this row took, so that a rollback replayed in part
+# counts once.
 IMPORTS_DDL = """
 CREATE TABLE IF NOT EXISTS ef_imports (
     id TEXT PRIMARY KEY,
@@ -142,7 +149,13 @@ CREATE TABLE IF NOT EXISTS ef_imports (
     error TEXT,
     started_at TEXT NOT NULL,
     finished_at TEXT,
-    rolled_back_at TEXT
+    rolled_back_at TEXT,
+    row_mark INTEGER NOT NULL DEFAULT 0,
+    image_mark INTEGER NOT NULL DEFAULT 0,
+    claim TEXT,
+    claim_owner TEXT,
+    heartbeat_at TEXT,
+    undone_by TEXT
 )"""
 
 # What an on_conflict="update" import overwrote: the row as it was, keyed by the import that
@@ -158,7 +171,9 @@ CREATE TABLE IF NOT EXISTS ef_before_images (
 
 # One row per rollback, reset or restore: what was asked (strategy, JSON arguments), which imports
 # it undid (a JSON list), how many rows it deleted and put back to earlier values, the backup taken
-# just before it and, on D1, the Time Travel bookmark of the moment before it.
+# just before it and, on D1, the Time Travel bookmark of the moment before it. A rollback too big for
+# one request (D1) runs in parts over license ranges: `filled_upto` and `applied_upto` are how far it
+# has got, and its claim columns say which run holds it, as for imports; `finished_at` is set last.
 ROLLBACKS_DDL = """
 CREATE TABLE IF NOT EXISTS ef_rollbacks (
     id TEXT PRIMARY KEY,
@@ -170,7 +185,12 @@ CREATE TABLE IF NOT EXISTS ef_rollbacks (
     backup_path TEXT,
     bookmark TEXT,
     started_at TEXT NOT NULL,
-    finished_at TEXT
+    finished_at TEXT,
+    filled_upto TEXT,
+    applied_upto TEXT,
+    claim TEXT,
+    claim_owner TEXT,
+    heartbeat_at TEXT
 )"""
 
 # Scratch space of one rollback: the write history of every row it touches, one node per write
@@ -205,6 +225,9 @@ INDEX_STATEMENTS = {
 }
 # A rollback finds the earlier writes of an import it undoes by this column.
 BEFORE_IMAGES_INDEX = "CREATE INDEX IF NOT EXISTS idx_before_images_import_id ON ef_before_images(import_id)"
+# An import counts the before-images it kept since its last batch (`by_import = ? AND rowid > ?`),
+# in the order it kept them: without this the count would read all it ever kept, every batch.
+BEFORE_IMAGES_BY_IMPORT_INDEX = "CREATE INDEX IF NOT EXISTS idx_before_images_by_import ON ef_before_images(by_import)"
 
 # Where D1 keeps the schema's version (SQLite keeps it in PRAGMA user_version).
 SCHEMA_VERSION_DDL = "CREATE TABLE IF NOT EXISTS ef_schema (version INTEGER NOT NULL)"
@@ -216,6 +239,7 @@ SCHEMA_STATEMENTS = (
     IMPORTS_DDL,
     BEFORE_IMAGES_DDL,
     BEFORE_IMAGES_INDEX,
+    BEFORE_IMAGES_BY_IMPORT_INDEX,
     ROLLBACKS_DDL,
     ROLLBACK_WORK_DDL,
 )

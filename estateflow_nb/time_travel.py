@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from . import _ledger
 from ._confirm import Confirm, require_confirmation
 from ._migrations import ensure_schema
 from ._time import ledger_time, new_id, parse_time, utc_now
@@ -118,7 +119,7 @@ def restore_bookmark(
     if dry_run:
         return result
     if ours:
-        _refuse_while_importing(target)
+        _ledger.refuse_while_importing(target, "restore")
     require_confirmation(
         f"Restore? {result.plan()}. Queries in flight are cancelled. Go ahead?",
         f"restoring {target.url} to bookmark {chosen} undoes everything written after it (--dry-run shows the plan)",
@@ -145,15 +146,6 @@ def _moment(at: str | datetime) -> datetime:
 def _counts(target: Target) -> tuple[int, int]:
     rows = target.query("SELECT (SELECT COUNT(*) FROM professionals) AS n, (SELECT COUNT(*) FROM ef_imports) AS i")
     return int(rows[0]["n"]), int(rows[0]["i"])
-
-
-def _refuse_while_importing(target: Target) -> None:
-    running = [r["id"] for r in target.query("SELECT id FROM ef_imports WHERE status = 'running' ORDER BY started_at")]
-    if running:
-        raise EstateFlowError(
-            f"import {running[0]} is marked running: its next batch would land in the restored database. Let it"
-            " finish (if its process is gone, resume it with the same command, or roll it back), then restore"
-        )
 
 
 def _record(target: Target, result: BookmarkRestoreResult, started_at: str) -> None:

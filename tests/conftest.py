@@ -24,6 +24,7 @@ from estateflow_nb.schema import RECORD_COLUMNS, STORED_COLUMNS
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .d1_fixtures import d1_engine, d1_env, d1_target, d1_url  # noqa: F401 (fixtures, found by name)
+from .d1_modes import engine_modes  # noqa: F401 (a fixture, found by name)
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = [sys.executable, "-m", "estateflow_nb.cli"]

@@ -25,7 +25,6 @@ from estateflow_nb import (
     verify,
 )
 from estateflow_nb._time import utc_now
-from estateflow_nb.targets import Sql
 from estateflow_nb.targets.d1 import D1Target, dump_bookmark
 
 from .conftest import count, invoke, write_csv
@@ -259,13 +258,22 @@ def test_restore_refusals_are_one_line(d1_engine: LocalD1Engine, d1_url: str, tm
 
 
 def test_a_restore_waits_for_a_running_import(d1_url: str, tmp_path: Path) -> None:
+    """While an import runs (here: between its batches), a restore to a bookmark is refused, naming it."""
     with connect(d1_url, create=True) as target:
         import_file(target, write_csv(tmp_path / "a.csv", generate_records(10, seed=9)), batch_size=10)
         bookmark = target.bookmark()
         assert bookmark
-        target.execute([Sql("UPDATE ef_imports SET status = 'running'")])
-        with pytest.raises(EstateFlowError, match="is marked running"):
-            restore_bookmark(target, bookmark=bookmark, yes=True)
+        refusals: list[str] = []
+
+        def try_restore(metrics: Any) -> None:
+            with connect(d1_url) as other, pytest.raises(EstateFlowError, match=r"^restore refused: import ") as why:
+                restore_bookmark(other, bookmark=bookmark, yes=True)
+            refusals.append(str(why.value))
+
+        more = write_csv(tmp_path / "b.csv", generate_records(20, seed=9, start=100))
+        import_file(target, more, batch_size=10, progress=try_restore)
+        assert len(refusals) == 2 and "is running" in refusals[0]
+        assert count(target) == 30  # the import went on undisturbed
 
 
 def test_a_rollback_says_how_to_return_and_that_works(d1_url: str, tmp_path: Path) -> None:

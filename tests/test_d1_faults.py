@@ -261,3 +261,34 @@ def test_resume_after_sigkill_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_p
         assert table_rows(target) == clean_rows(tmp_path, source)
     with open(summary["rejects_path"], newline="", encoding="utf-8") as f:
         assert [r["record"] for r in csv.DictReader(f)] == ["5", "25", "28", "62"]
+
+
+class BreaksAt(httpx.BaseTransport):
+    """The local engine until the first request whose body holds `match`; from then on every request
+    fails to connect, as when the network goes for good."""
+
+    def __init__(self, match: str = "INSERT INTO professionals") -> None:
+        self.inner = httpx.HTTPTransport()
+        self.match = match.encode()
+        self.broken = False
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.broken = self.broken or self.match in request.read()
+        if self.broken:
+            raise httpx.ConnectError("injected: the network is gone", request=request)
+        return self.inner.handle_request(request)
+
+
+def test_a_resume_that_loses_d1_says_where_the_import_stands(d1_url: str, tmp_path: Path, no_backoff: None) -> None:
+    source = awkward_source(tmp_path)
+    first_stop = FaultyTransport({3: ("before", STOPPING["auth"]())})
+    with d1_with(d1_url, first_stop) as target, pytest.raises(ImportFailedError, match="stopped at record 20 of 40"):
+        import_file(target, source, batch_size=10)
+    with d1_with(d1_url, BreaksAt()) as target, pytest.raises(ImportFailedError) as caught:
+        import_file(target, source, batch_size=10)
+    message = str(caught.value)
+    assert "stopped at record 20 of 40" in message and "the connection failed" in message
+    assert caught.value.result.records_read == 20 and len(message.splitlines()) == 1
+    with connect(d1_url, create=True) as target:  # the row still says running: the same command resumes
+        resumed = import_file(target, source, batch_size=10)
+        assert resumed.resumed_from == 20 and table_rows(target) == clean_rows(tmp_path, source)

@@ -27,6 +27,7 @@ from estateflow_nb import (
     import_file,
     write_records,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.targets import SQLiteTarget, Target
 
@@ -155,7 +156,7 @@ def test_on_conflict_fail_stops_with_earlier_batches_kept(each_target: Target, m
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 25") as caught:
         import_file(target, source, batch_size=10, on_conflict="fail")
     result = caught.value.result
-    assert result.status == "failed" and "license number already" in (result.error or "")
+    assert result.status == "failed" and "license number FL-X-1 is already in the table" in (result.error or "")
     assert count(target) == 5 + 1 + 20
 
 
@@ -211,13 +212,13 @@ def test_other_formats_import_the_same_rows(tmp_path: Path, suffix: str) -> None
         assert table_rows(a) == table_rows(b)
 
 
-class FlakyTarget(Target):
+class FlakyTarget(Forwarding):
     """The real SQLite target behind a fault injector: the first `failures` writes of chosen
     batches raise TransientError before anything is sent, as a network fault would."""
 
     def __init__(self, inner: SQLiteTarget, fail_batches: dict[int, int]) -> None:
-        self.inner, self.fail_batches = inner, dict(fail_batches)
-        self.url, self.kind, self.limits = inner.url, inner.kind, inner.limits
+        super().__init__(inner)
+        self.fail_batches = dict(fail_batches)
         self.writes = 0
 
     def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
@@ -229,18 +230,6 @@ class FlakyTarget(Target):
                 self.fail_batches[batch] -= 1
                 raise TransientError("D1 DB is overloaded", retry_after=0)
         return self.inner.execute(statements, before_commit=before_commit)
-
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.inner.query(sql, params)
-
-    def size_bytes(self) -> int | None:
-        return self.inner.size_bytes()
-
-    def schema_version(self) -> int | None:
-        return self.inner.schema_version()
-
-    def migrate(self, statements: Sequence[Any], version: int) -> None:
-        self.inner.migrate(statements, version)
 
 
 def test_transient_faults_are_retried(

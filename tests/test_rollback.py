@@ -20,6 +20,7 @@ from estateflow_nb import (
     rollback,
     verify,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
@@ -345,14 +346,13 @@ def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) 
     assert count(d.target) == 0
 
 
-class RemoteTarget(Target):
+class RemoteTarget(Forwarding):
     """The real SQLite target seen only through the Target interface, as D1 would be, recording
     every execute call."""
 
-    kind = "remote"
-
     def __init__(self, inner: SQLiteTarget) -> None:
-        self.inner, self.url = inner, "remote://test"
+        super().__init__(inner)
+        self.url, self.kind = "remote://test", "remote"  # type: ignore[assignment]
         self.limits = Limits(max_params=100, max_sql_bytes=100_000)
         self.calls: list[list[Any]] = []
 
@@ -360,17 +360,13 @@ class RemoteTarget(Target):
         self.calls.append(list(statements))
         return self.inner.execute(statements, before_commit=before_commit)
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-        return self.inner.query(sql, params)
-
     def size_bytes(self) -> int | None:
         return None
 
-    def schema_version(self) -> int | None:
-        return self.inner.schema_version()
-
-    def migrate(self, statements: Sequence[Any], version: int) -> None:
-        self.inner.migrate(statements, version)
+    # What no remote target offers unless it says so: backups and restores of a file.
+    copy_into = Target.copy_into
+    replace_refusal = Target.replace_refusal
+    is_same_file = Target.is_same_file
 
 
 @pytest.mark.parametrize(

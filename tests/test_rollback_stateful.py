@@ -3,6 +3,12 @@ Python model: for each license number, the list of writes (import, values) not u
 
 The model is the rule of rollback.py in its simplest form: a row shows its newest write, the ledger
 counts it for its oldest (the inserter), and a rollback deletes writes from the lists.
+
+The same machine runs against the local D1 engine too, as D1's REST contract allows it to behave: a
+batch's statements run one by one, each committed, rollbacks go in spans of two rows, and answers are
+lost after a part of a request was applied (`lose_an_answer`). The client sends the request again,
+and table and ledger must still be exactly the model's. (Restore into D1 is Time Travel's, so that
+machine takes no backups.)
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -26,11 +33,13 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from estateflow_nb import backup, connect, import_file, restore, rollback
+from estateflow_nb import _retry, _rollback_run, backup, connect, import_file, restore, rollback
 from estateflow_nb._time import ledger_time, utc_now
-from estateflow_nb.targets import Sql
+from estateflow_nb.targets import Sql, Target
 
 from .conftest import write_csv
+from .d1_fixtures import LocalD1Engine
+from .d1_modes import Modes
 
 INDUSTRIES = ("legal", "mortgage", "appraisal")
 STATES = ("FL", "TX", "CA")
@@ -84,10 +93,16 @@ class Model:
 
 
 class RollbackMachine(RuleBasedStateMachine):
+    # Whether backups and restores are part of the game (a target that can restore a file).
+    takes_backups = True
+
+    def open_target(self) -> Target:
+        return connect(f"sqlite:///{self.dir / 'db.sqlite'}", create=True)
+
     def __init__(self) -> None:
         super().__init__()
         self.dir = Path(tempfile.mkdtemp(prefix="ef-stateful-"))
-        self.target = connect(f"sqlite:///{self.dir / 'db.sqlite'}", create=True)
+        self.target = self.open_target()
         self.model = Model()
         self.files: list[tuple[Path, list[dict[str, Any]]]] = []
         self.backups: list[tuple[str, Model]] = []
@@ -151,11 +166,12 @@ class RollbackMachine(RuleBasedStateMachine):
 
     def _rollback(self, expected_dead: set[str], **strategy: Any) -> None:
         before = copy.deepcopy(self.model)
-        result = rollback(self.target, yes=True, backups_dir=self.dir / "backups", **strategy)
+        options = {"backups_dir": self.dir / "backups", "backup": self.takes_backups}
+        result = rollback(self.target, yes=True, **options, **strategy)
         self.model.undo(expected_dead, strategy.get("industry"))
         if result.status == "nothing":
             assert self.model == before
-        else:
+        elif self.takes_backups:
             assert result.backup_path is not None
             self.backups.append((result.backup_path, before))
 
@@ -190,13 +206,16 @@ class RollbackMachine(RuleBasedStateMachine):
     @rule()
     def reset(self) -> None:
         before = copy.deepcopy(self.model)
-        result = rollback(self.target, reset=True, yes=True, backups_dir=self.dir / "backups")
+        result = rollback(
+            self.target, reset=True, yes=True, backups_dir=self.dir / "backups", backup=self.takes_backups
+        )
         self.model = Model()
-        if result.status != "nothing":
+        if result.status != "nothing" and self.takes_backups:
             self.backups.append((result.backup_path or "", before))
 
     # --- backups ------------------------------------------------------------------------------------
 
+    @precondition(lambda self: self.takes_backups)
     @rule()
     def take_backup(self) -> None:
         path = backup(self.target, backups_dir=self.dir / "backups")
@@ -246,4 +265,44 @@ def test_rollbacks_backups_and_restores_keep_table_and_ledger_exact() -> None:
     run_state_machine_as_test(
         RollbackMachine,
         settings=settings(max_examples=40, stateful_step_count=18, deadline=None, derandomize=True, database=None),
+    )
+
+
+class D1RollbackMachine(RollbackMachine):
+    """The machine against the local D1 engine in its non-atomic mode, with answers lost on demand."""
+
+    takes_backups = False
+    engine: LocalD1Engine
+    modes: Modes
+
+    def open_target(self) -> Target:
+        self.modes.set()  # no fault left over from the example before
+        self.engine.wipe()
+        target = connect(self.engine.url(), create=True)
+        self.modes.set(atomic=False)
+        return target
+
+    @rule(
+        # A batch of an import; any part of a rollback; the part of a rollback that finishes it; a reset's.
+        where=st.sampled_from(["INSERT INTO professionals", "filled_upto", "undone_by", "DELETE FROM professionals"]),
+        skip=st.integers(0, 2),
+        applied=st.integers(0, 40),
+    )
+    def lose_an_answer(self, where: str, skip: int, applied: int) -> None:
+        """The request after the next `skip` that `where` names applies its first `applied` statements,
+        and its answer is lost; the imports and rollbacks that follow meet it."""
+        self.modes.set(atomic=False, faults=[{"match": where, "skip": skip, "apply": applied}])
+
+
+@pytest.mark.d1
+def test_on_d1_applied_in_part_and_twice_the_end_is_exact(
+    d1_engine: LocalD1Engine, d1_env: dict[str, str], engine_modes: Modes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 2)
+    engine_modes.set(atomic=False)
+    D1RollbackMachine.engine, D1RollbackMachine.modes = d1_engine, engine_modes
+    run_state_machine_as_test(
+        D1RollbackMachine,
+        settings=settings(max_examples=10, stateful_step_count=12, deadline=None, derandomize=True, database=None),
     )

@@ -30,6 +30,8 @@ import { exportRoute, signedDownload } from "./export.mjs";
 import { configure, control, overCeiling, rateLimited, withDurations } from "./service.mjs";
 import { bookmarkRoute, recordWrite, restoreRoute } from "./timetravel.mjs";
 
+import { runBatch, withModes } from "./modes.mjs";
+
 const ROUTE = /^(?:\/client\/v4)?\/accounts\/([^/]+)\/d1\/database\/([^/]+)(\/.*)?$/;
 
 function sameSecret(given, expected) {
@@ -82,7 +84,7 @@ async function runQueries(db, database, items, raw) {
     const [timed] = withDurations([meta], items, Date.now() - began);
     return [{ success: true, meta: timed, results: { columns: columns ?? [], rows } }];
   }
-  const results = await db.batch(statements);
+  const results = await runBatch(db, statements, items);
   const metas = withDurations(
     results.map((r) => r.meta),
     items,
@@ -126,7 +128,7 @@ async function queryRoute(request, db, database, raw) {
   }
 }
 
-export default {
+const worker = {
   async fetch(request, env) {
     configure(env);
     const url = new URL(request.url);
@@ -157,3 +159,6 @@ export default {
     return failure(404, 7000, "No route for that URI");
   },
 };
+
+// Faults and the non-atomic mode on demand, for tests (modes.mjs).
+export default withModes(worker, (request, env) => authFailure(request, env, env.ACCOUNT_ID));

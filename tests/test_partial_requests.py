@@ -1,0 +1,326 @@
+"""D1 as its REST contract allows it to be: a batch request applied whole, in part, or twice.
+
+The local engine runs in its non-atomic mode (each statement of a batch committed as it runs) and
+loses the answer of one request after applying its first k statements (tests/d1_engine/modes.mjs).
+The client cannot tell and sends the request again. For every k, imports and rollbacks must end
+with exactly the rows, the ledger and the rollback records of a clean run on SQLite, and verify's
+first check (COUNT(*) = SUM(inserted - removed)) must agree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from estateflow_nb import (
+    EstateFlowError,
+    ImportFailedError,
+    TooLargeError,
+    _retry,
+    _rollback_run,
+    connect,
+    generate_records,
+    import_file,
+    rollback,
+    verify,
+)
+from estateflow_nb._forwarding import Forwarding
+from estateflow_nb._time import ledger_time
+from estateflow_nb.targets import ExecuteResult, InsertRows, Sql, Statement, Target
+
+from .conftest import ledger_balances, snapshot, write_csv
+from .d1_fixtures import FaultyTransport, LocalD1Engine, envelope_error
+from .d1_modes import Modes
+from .test_d1_faults import d1_with
+
+LEDGER = "SELECT source_path, status, inserted, updated, skipped, rejected, removed, checkpoint FROM ef_imports"
+
+
+@pytest.fixture(autouse=True)
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+
+
+def ledger(target: Target) -> list[dict[str, Any]]:
+    return target.query(f"{LEDGER} ORDER BY rowid")
+
+
+def rollbacks(target: Target) -> list[tuple[Any, ...]]:
+    rows = target.query("SELECT strategy, rows_removed, rows_restored, finished_at IS NOT NULL FROM ef_rollbacks")
+    return [tuple(r.values()) for r in rows]
+
+
+# --- the scenarios: each a list of steps, run the same on SQLite and on D1 ------------------------------
+
+
+def import_scenario(tmp_path: Path, mode: str) -> list[tuple[str, Path, dict[str, Any]]]:
+    """An earlier import of 3 records, then 30 records in batches of 10: a reject in the first batch,
+    a license twice (batches 1 and 2), and the earlier 3 in batch 3 (skipped or updated)."""
+    rows = list(generate_records(33, seed=3))
+    rows[4]["email"] = "not-an-email"
+    rows[17]["license_number"] = rows[2]["license_number"]
+    later = [{**r, "city": "Key West"} for r in rows[30:]]
+    steps = [("import", write_csv(tmp_path / "earlier.csv", rows[30:]), {"batch_size": 10})]
+    if mode == "fail":  # nothing there yet that the file has
+        steps = []
+    body = rows[:27] + (later if mode != "fail" else list(generate_records(3, seed=4, start=500)))
+    steps.append(("import", write_csv(tmp_path / "pros.csv", body), {"batch_size": 10, "on_conflict": mode}))
+    return steps
+
+
+def chain_scenario(tmp_path: Path) -> list[tuple[str, Path, dict[str, Any]]]:
+    """A inserts 12 rows, B rewrites the city of 8 of them and adds 2, C rewrites 4 of B's 8 again:
+    undoing B leaves C's rows with C's values and makes A's values C's before-images."""
+    rows = list(generate_records(14, seed=9))
+    b = [{**r, "city": "Bville"} for r in rows[:8]] + rows[12:14]
+    c = [{**r, "city": "Cville"} for r in rows[:4]]
+    return [
+        ("import", write_csv(tmp_path / "a.csv", rows[:12]), {"batch_size": 20}),
+        ("import", write_csv(tmp_path / "b.csv", b), {"batch_size": 20, "on_conflict": "update"}),
+        ("import", write_csv(tmp_path / "c.csv", c), {"batch_size": 20, "on_conflict": "update"}),
+    ]
+
+
+def play(target: Target, steps: list[tuple[str, Path, dict[str, Any]]]) -> list[str]:
+    return [import_file(target, path, **options).import_id or "" for _, path, options in steps]
+
+
+def end_state(target: Target) -> tuple[Any, ...]:
+    """The table (each row's values, with its import as its place in the ledger), the ledger, the
+    rollbacks, and whether verify's first check holds: what two runs of one scenario must share."""
+    order = {r["id"]: n for n, r in enumerate(target.query("SELECT id FROM ef_imports ORDER BY rowid"))}
+    table = {license: (*row[1:-2], order.get(row[-2])) for license, row in snapshot(target).items()}
+    return table, ledger(target), rollbacks(target), ledger_balances(target)
+
+
+@pytest.fixture
+def fresh_d1(d1_engine: LocalD1Engine, d1_env: dict[str, str], engine_modes: Modes) -> Iterator[Any]:
+    """fresh_d1(rows=()) -> a database of the local engine holding `rows` (see `tables`), which then runs
+    batches item by item."""
+    opened: list[Target] = []
+
+    def fresh(rows: Sequence[InsertRows] = ()) -> Target:
+        engine_modes.set()
+        d1_engine.wipe()
+        target = connect(d1_engine.url(), create=True)
+        if rows:
+            target.execute(rows)
+        opened.append(target)
+        engine_modes.set(atomic=False)
+        return target
+
+    yield fresh
+    for target in opened:
+        target.close()
+
+
+# --- imports ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["skip", "update", "fail"])
+def test_every_prefix_of_a_batch_sent_again_ends_exact(
+    mode: str, tmp_path: Path, fresh_d1: Any, engine_modes: Modes
+) -> None:
+    steps = import_scenario(tmp_path, mode)
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        play(clean, steps)
+        expected, clean_rejects = end_state(clean), rejects_of(clean)
+    assert expected[3] and clean_rejects
+    # Batch 2 of the import: guard, (before-images), INSERT, guard, settle, checkpoint.
+    items = 5 + (mode == "update")
+    for applied in range(items + 1):
+        target = fresh_d1()
+        play(target, steps[:-1])
+        engine_modes.set(atomic=False, faults=[{"match": "INSERT INTO professionals", "skip": 1, "apply": applied}])
+        play(target, steps[-1:])
+        assert engine_modes.now()["lost"] == 1, "the answer was lost once, and the batch sent again"
+        assert engine_modes.now()["last_items"] == items
+        assert end_state(target) == expected, f"after {applied} statements applied, then the batch again"
+        assert verify(target, benchmarks=False).checks[0].passed
+        assert rejects_of(target) == clean_rejects
+
+
+def rejects_of(target: Target) -> bytes:
+    """The rejects file of the newest import."""
+    path = target.scalar("SELECT rejects_path FROM ef_imports ORDER BY rowid DESC LIMIT 1")
+    return Path(path).read_bytes() if Path(path).exists() else b""
+
+
+def test_a_batch_that_stops_part_way_leaves_counts_that_balance(
+    tmp_path: Path, fresh_d1: Any, engine_modes: Modes
+) -> None:
+    """--on-conflict fail meets a license of another import in the second piece of a batch: the first
+    piece is in (item by item), and the ledger counts it, before the import stops; rolled back, it is
+    all gone."""
+    taken = list(generate_records(1, seed=2, start=900))
+    rows = list(generate_records(700, seed=2))
+    rows[650]["license_number"] = taken[0]["license_number"]  # far enough to be in a later piece
+    target = fresh_d1()
+    import_file(target, write_csv(tmp_path / "taken.csv", taken))
+    with pytest.raises(ImportFailedError, match="is already in the table") as caught:
+        import_file(target, write_csv(tmp_path / "pros.csv", rows), batch_size=700, on_conflict="fail")
+    stopped = caught.value.result
+    (row,) = target.query("SELECT * FROM ef_imports WHERE id = ?", (stopped.import_id,))
+    assert row["checkpoint"] == 0 and 0 < row["inserted"] < 650 and row["status"] == "failed"
+    assert ledger_balances(target) and verify(target, benchmarks=False).checks[0].passed
+    rollback(target, import_id=stopped.import_id, yes=True, backup=False)
+    assert ledger_balances(target) and target.scalar("SELECT COUNT(*) FROM professionals") == 1
+
+
+# --- rollbacks ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["middle", "industry", "reset"])
+def test_every_prefix_of_a_rollback_sent_again_ends_exact(
+    strategy: str, tmp_path: Path, fresh_d1: Any, engine_modes: Modes
+) -> None:
+    steps = chain_scenario(tmp_path)
+
+    def undo(target: Target, ids: list[str]) -> None:
+        chosen = {"middle": {"import_id": ids[1]}, "industry": {"industry": "mortgage"}, "reset": {"reset": True}}
+        rollback(target, yes=True, backup=False, **chosen[strategy])
+
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        undo(clean, play(clean, steps))
+        expected = end_state(clean)
+    assert expected[2][0][1] > 0  # the rollback removed rows
+    target = fresh_d1()
+    ids = play(target, steps)
+    before = tables(target)
+    tried = 0
+    for request in itertools.count():  # each request of the rollback (it writes its row in each)
+        items = None
+        for applied in itertools.count():
+            target = fresh_d1(before)
+            engine_modes.set(atomic=False, faults=[{"match": "ef_rollbacks", "skip": request, "apply": applied}])
+            undo(target, ids)
+            now = engine_modes.now()
+            assert end_state(target) == expected, f"request {request + 1}: {applied} of {items} applied, then again"
+            assert target.scalar("SELECT COUNT(*) FROM ef_rollback_work") == 0
+            if not now["lost"]:  # the rollback has no more requests
+                assert tried > 8
+                return
+            items, tried = now["last_items"], tried + 1
+            if applied == items:
+                break
+
+
+def tables(target: Target) -> list[InsertRows]:
+    """Every row of the database, as the statements that put them back."""
+    kept = []
+    for table in ("professionals", "ef_imports", "ef_before_images", "ef_rollbacks"):
+        rows = target.query(f"SELECT * FROM {table}")
+        if rows:
+            kept.append(InsertRows(table, list(rows[0]), [tuple(r.values()) for r in rows]))
+    return kept
+
+
+class StopAt(FaultyTransport):
+    """The local engine, with a refused token on the `at`-th request that names `match`: the rollback
+    stops there, part way."""
+
+    def __init__(self, match: str, at: int) -> None:
+        super().__init__({at: ("before", envelope_error(401, 10000, "Authentication error"))}, match=match)
+
+
+def test_a_rollback_in_spans_that_stops_is_finished_by_the_same_command(
+    tmp_path: Path, fresh_d1: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 3)
+    steps = chain_scenario(tmp_path)
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        ids = play(clean, steps)
+        rollback(clean, import_id=ids[1], yes=True, backup=False)
+        expected = end_state(clean)
+    target = fresh_d1()
+    ids = play(target, steps)
+    licenses = [r["license_number"] for r in target.query("SELECT license_number FROM professionals ORDER BY 1")]
+    # Spans of three rows: the third span's request is refused, and the rollback stops there.
+    with d1_with(target.url, StopAt("filled_upto", 3)) as stopping, pytest.raises(EstateFlowError, match="refused"):
+        rollback(stopping, import_id=ids[1], yes=True, backup=False)
+    (record,) = target.query("SELECT * FROM ef_rollbacks")
+    assert record["finished_at"] is None and record["applied_upto"] == licenses[5]
+    with pytest.raises(EstateFlowError, match="stopped part way: run that rollback again"):
+        rollback(target, import_id=ids[0], yes=True, backup=False)
+    with pytest.raises(EstateFlowError, match="stopped part way"):
+        rollback(target, import_id=ids[1], dry_run=True)
+    # While another machine's run holds it (it wrote a moment ago), nobody else takes it up.
+    target.execute(
+        [Sql("UPDATE ef_rollbacks SET claim_owner = 'elsewhere/0000 4242 -', heartbeat_at = ?", (ledger_time(),))]
+    )
+    with pytest.raises(EstateFlowError, match=r"is running \(process 4242 on elsewhere"):
+        rollback(target, import_id=ids[1], yes=True, backup=False)
+    target.execute([Sql("UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z'")])
+    done = rollback(target, import_id=ids[1], yes=True, backup=False)
+    assert done.rollback_id == record["id"] and done.status == "rolled_back"
+    assert (done.rows_removed, done.rows_restored) == (expected[2][0][1], expected[2][0][2])
+    assert end_state(target) == expected
+
+
+class Ceiling(Forwarding):
+    """A target of the local engine that refuses as too large any request over `rows` (records of an
+    import, or rows changed by a rollback's request), after applying it: the worst D1's storage reset
+    allows. With `seconds_per_row`, it says each request took that long a row, as D1's meta.duration."""
+
+    def __init__(self, inner: Target, rows: int, seconds_per_row: float | None = None) -> None:
+        super().__init__(inner)
+        self.rows, self.seconds_per_row = rows, seconds_per_row
+        self.sizes: list[int] = []
+
+    def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
+        outcome = self.inner.execute(statements, before_commit=before_commit)
+        records = sum(len(s.rows) for s in statements if isinstance(s, InsertRows))
+        spans = any("filled_upto" in getattr(s, "text", "") for s in statements)
+        if not records and not spans:
+            return outcome  # the ledger's own small writes
+        size = records or sum(outcome.changes)
+        self.sizes.append(size)
+        if size > self.rows:
+            raise TooLargeError("D1: storage operation exceeded timeout which caused object to be reset")
+        if self.seconds_per_row is not None:
+            outcome.server_seconds = self.seconds_per_row * size
+        return outcome
+
+
+def test_a_request_too_large_goes_again_in_halves_and_ends_exact(
+    tmp_path: Path, fresh_d1: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 400)
+    rows = list(generate_records(500, seed=5))
+    updated = [{**r, "city": "Key West"} for r in rows[:300]]
+    a, b = write_csv(tmp_path / "a.csv", rows), write_csv(tmp_path / "b.csv", updated)
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        first = import_file(clean, a, batch_size=500)
+        import_file(clean, b, batch_size=500, on_conflict="update")
+        rollback(clean, import_id=first.import_id, yes=True, backup=False)
+        expected = end_state(clean)
+    target = fresh_d1()
+    ceiling = Ceiling(target, rows=120)
+    logged: list[str] = []
+    first = import_file(ceiling, a, batch_size=500, log=logged.append)
+    # 500 refused (and applied), then halves until one fits; then half again per request that fits.
+    assert ceiling.sizes[:6] == [500, 250, 125, 62, 94, 142]
+    assert any("sending 250 records a request instead of 500" in line for line in logged)
+    # The refused request was applied whole (checkpoint included): the parts sent after it add nothing.
+    assert (first.inserted, first.records_read, first.batches) == (500, 500, 1)
+    import_file(ceiling, b, batch_size=500, on_conflict="update")
+    ceiling.sizes.clear()
+    rollback(ceiling, import_id=first.import_id, yes=True, backup=False)
+    assert max(ceiling.sizes) > 120 and len(ceiling.sizes) > 2  # a span refused, and smaller ones sent
+    assert end_state(target) == expected
+
+
+def test_requests_are_sized_by_the_time_the_target_says_they_took(tmp_path: Path, fresh_d1: Any) -> None:
+    """At 20 ms a record a request of 2,000 takes 40 s, past D1's 30: the next ones aim at a quarter of
+    the limit (7.5 s, 375 records), each with its own checkpoint."""
+    timed = Ceiling(fresh_d1(), rows=10_000, seconds_per_row=0.02)
+    done: list[int] = []
+    source = write_csv(tmp_path / "p.csv", generate_records(3_000, seed=6))
+    result = import_file(timed, source, batch_size=2_000, progress=lambda m: done.append(m.done))
+    assert timed.sizes == [2_000, 375, 375, 250]
+    assert done == [2_000, 2_375, 2_750, 3_000]
+    assert result.inserted == 3_000 and result.batches == 4
