@@ -44,13 +44,13 @@ from .errors import (
 )
 from .generate import LADDER_FILES, generate_records, invalid_count, write_ladder, write_records
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
-from .ladder import LadderResult, RungResult, run_ladder, run_rung
+from .ladder import LadderResult, RungResult, import_verdict, nothing_new, rejected_share, run_ladder, run_rung
 from .rollback import RollbackResult, chosen_strategy, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
-from .targets import DEFAULT_DB_URL, Target, connect, resolve_url
+from .targets import DEFAULT_DB_URL, Target, connect, describe_url, project_path, project_root, resolve_url
 from .verify import (
     BenchmarkResult,
     Check,
@@ -125,14 +125,20 @@ __all__ = [
     "chosen_strategy",
     "clean_record",
     "connect",
+    "describe_url",
     "file_sha256",
     "generate_records",
     "import_file",
+    "import_verdict",
     "invalid_count",
     "list_backups",
     "newest_backup",
+    "nothing_new",
+    "project_path",
+    "project_root",
     "prune_backups",
     "read_rows",
+    "rejected_share",
     "resolve_url",
     "restore",
     "rollback",

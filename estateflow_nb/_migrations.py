@@ -32,6 +32,7 @@ from .schema import (
     ROLLBACK_WORK_DDL,
     ROLLBACKS_DDL,
     SCHEMA_STATEMENTS,
+    VERIFICATIONS_DDL,
 )
 from .targets._base import Sql, Target
 
@@ -112,12 +113,17 @@ def _rollback_tables(shape: Shape) -> None:
     shape.create_table("ef_rollback_work", ROLLBACK_WORK_DDL)
 
 
+def _verification_history(shape: Shape) -> None:
+    shape.create_table("ef_verifications", VERIFICATIONS_DDL)
+
+
 MIGRATIONS = (
     Migration(1, "the first release: professionals, the ef_imports ledger, before-images", _first_release),
     Migration(
         2, "composite indexes for the directory's searches, partial indexes for the checks", _indexes_for_the_checks
     ),
     Migration(3, "rollback: ef_rollbacks with its Time Travel bookmark, the scratch table", _rollback_tables),
+    Migration(4, "verification history: ef_verifications", _verification_history),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -113,6 +113,7 @@ def imported(records: int, seconds: float, **changes: Any) -> ImportResult:
             "status": "completed",
             "records_total": records,
             "records_read": records,
+            "inserted": records,
             "seconds": seconds,
             **changes,
         }

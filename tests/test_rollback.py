@@ -49,7 +49,7 @@ def without(table: dict[str, tuple[Any, ...]], licenses: set[str]) -> dict[str, 
 
 
 def checks_pass(target: Target) -> bool:
-    return verify(target, benchmarks=False).passed
+    return all(check.passed for check in verify(target, benchmarks=False).checks)
 
 
 @dataclass
