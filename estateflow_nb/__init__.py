@@ -44,8 +44,17 @@ from .errors import (
 )
 from .generate import LADDER_FILES, generate_records, invalid_count, write_ladder, write_records
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
-from .ladder import LadderResult, RungResult, import_verdict, nothing_new, rejected_share, run_ladder, run_rung
-from .rollback import RollbackResult, chosen_strategy, rollback
+from .ladder import (
+    LadderResult,
+    RungResult,
+    import_verdict,
+    nothing_new,
+    rejected_share,
+    run_from_parameters,
+    run_ladder,
+    run_rung,
+)
+from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
@@ -103,6 +112,7 @@ __all__ = [
     "RecordRejected",
     "ReportResult",
     "RestoreResult",
+    "RollbackPlan",
     "RollbackResult",
     "Rung",
     "RungResult",
@@ -134,6 +144,7 @@ __all__ = [
     "list_backups",
     "newest_backup",
     "nothing_new",
+    "plan_rollback",
     "project_path",
     "project_root",
     "prune_backups",
@@ -144,6 +155,7 @@ __all__ = [
     "rollback",
     "run_benchmarks",
     "run_checks",
+    "run_from_parameters",
     "run_ladder",
     "run_report",
     "run_rung",

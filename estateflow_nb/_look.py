@@ -233,3 +233,8 @@ def visible(value: Any, *, every_space: bool = False) -> str:
     head = VISIBLE_SPACE * (len(text) - len(text.lstrip(" ")))
     tail = VISIBLE_SPACE * (len(text) - len(text.rstrip(" ")))
     return head + re.sub(r"  +", lambda m: VISIBLE_SPACE * len(m.group()), stripped) + tail
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`n` and the word that goes with it: 1 record, 2 records, 1,000 records."""
+    return f"{count(n)} {word if n == 1 else words or word + 's'}"

@@ -83,11 +83,26 @@ def top_reasons(path: str | Path | None, top: int = TOP_REASONS) -> tuple[list[t
     return kinds.most_common(top), None
 
 
+def locate(rejects_path: str | None, source_path: str) -> str | None:
+    """Where a rejects file is, as an absolute path where it can be found: the ledger may hold it
+    relative to the folder the import ran in, which is most often the source file's own."""
+    if not rejects_path:
+        return None
+    path = Path(rejects_path)
+    if path.is_absolute():
+        return str(path)
+    for candidate in (path, Path(source_path).parent / path, Path(source_path).parent / path.name):
+        if candidate.is_file():
+            return str(candidate.resolve())
+    return rejects_path
+
+
 def rejected_import(
     import_id: str, source_path: str, rejected: int, records: int, rejects_path: str | None
 ) -> RejectedImport:
-    reasons, unreadable = top_reasons(rejects_path)
-    return RejectedImport(import_id, source_path, rejected, records, rejects_path, reasons, unreadable)
+    where = locate(rejects_path, source_path)
+    reasons, unreadable = top_reasons(where)
+    return RejectedImport(import_id, source_path, rejected, records, where, reasons, unreadable)
 
 
 def imports_with_rejects(target: Target, limit: int = 50) -> list[RejectedImport]:

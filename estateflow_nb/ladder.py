@@ -27,7 +27,7 @@ from .quota import combine, plan_import
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RungVerdict
 from .sources import scan
-from .targets import Target
+from .targets import Target, project_path
 from .verify import VerifyReport, verify
 
 # The test rung only proves the pipeline; verification starts after the small rung.
@@ -302,6 +302,35 @@ def run_rung(
     return step
 
 
+def run_from_parameters(
+    target: Target,
+    *,
+    directory: str = "data",
+    files: str = "",
+    file: str = "",
+    batch_size: int = 0,
+    dry_run: bool = False,
+    yes: bool = False,
+    force: bool = False,
+    verify_runs: int = 5,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
+) -> LadderResult:
+    """What the ladder notebook runs from its parameters: the one `file` as a rung (`batch_size` 0: its
+    rung's), or the ladder of `files` (comma-separated, in rung order), or of the generated files in
+    `directory`. Relative paths are taken from the project root (see `targets.project_path`)."""
+    options = ImportOptions(yes=yes, force=force, max_reject_rate=max_reject_rate)
+    if file:
+        step = run_rung(
+            target,
+            project_path(file),
+            replace(options, batch_size=batch_size or None, dry_run=dry_run),
+            verify_runs=verify_runs,
+        )
+        return LadderResult([step])
+    chosen = [project_path(name.strip()) for name in files.split(",") if name.strip()] or None
+    return run_ladder(target, options, directory=project_path(directory), files=chosen, verify_runs=verify_runs)
+
+
 __all__ = [
     "LADDER_FILES",
     "LadderResult",
@@ -309,6 +338,7 @@ __all__ = [
     "import_verdict",
     "nothing_new",
     "rejected_share",
+    "run_from_parameters",
     "run_ladder",
     "run_rung",
 ]

@@ -113,6 +113,7 @@ class VerifyReport:
     benchmarks: list[BenchmarkResult]
     seconds: float
     rows: int = 0
+    size_bytes: int | None = None  # the database's size, where the target can say
     rejects: list[RejectedImport] = field(default_factory=list)  # imports that rejected records
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
     counts: dict[str, int] = field(default_factory=dict)  # rows per "industry|state"
@@ -389,6 +390,7 @@ def verify(
         timed,
         0.0,
         rows=rows,
+        size_bytes=target.size_bytes(),
         rejects=imports_with_rejects(target),
         max_reject_rate=max_reject_rate,
         counts=counts_by_place(evidence.shape),
