@@ -67,10 +67,7 @@ def write_failures(target: Target, checks: list[Any], directory: str | Path) -> 
 
 def _write_examples(writer: Any, result: Any, url: str) -> None:
     """A check whose failures are not rows of the table (imports, counts): every one it found."""
-    columns: list[str] = []
-    for group in result.groups:
-        for example in group.examples:
-            columns += [c for c in example if c not in columns]
+    columns = list(dict.fromkeys(c for group in result.groups for example in group.examples for c in example))
     writer.writerow(["kind", *columns, "undo"])
     for group in result.groups:
         if not group.examples:

@@ -130,9 +130,7 @@ def examples_table(check: CheckResult) -> Styler:
     """Example rows of every kind of a failing check: id, license, the offending value, the import."""
     column = check.rule.column if check.rule else ""
     every_space = bool(check.rule and check.rule.every_space)
-    columns: list[str] = []
-    for group in check.groups:
-        columns += [c for e in group.examples for c in e if c not in columns]
+    columns = list(dict.fromkeys(c for group in check.groups for e in group.examples for c in e))
     rows = [
         {"kind": visible(group.kind)} | {c: cell(c, e.get(c), every_space=every_space and c == column) for c in columns}
         for group in check.groups

@@ -193,7 +193,7 @@ class LadderResult:
             lines.append(
                 f"{verdict.capitalize()}."
                 if verdict != "NOTHING NEW"
-                else "Nothing new: every rung was already imported."
+                else "Nothing new: every record was already imported."
             )
         else:
             lines.append(f"Ladder stopped ({verdict}): {self.stopped or 'a rung missed its target'}")
