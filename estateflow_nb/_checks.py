@@ -21,7 +21,7 @@ from ._evidence import (
     check,
     value_rule,
 )
-from ._look import count, share
+from ._look import count, plural, share
 from .schema import (
     BAD_EMAIL_SQL,
     INDUSTRIES,
@@ -54,7 +54,7 @@ def brief(observed: Any) -> str:
         return count(observed) if isinstance(observed, int) else str(observed)
     if observed and "status" in observed[0]:
         statuses = Counter(row["status"] for row in observed)
-        return f"{len(observed)} imports: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
+        return f"{plural(len(observed), 'import')}: " + ", ".join(f"{n} {status}" for status, n in statuses.items())
     parts = []
     for row in observed[:6]:
         label = " ".join(str(v) for k, v in row.items() if k not in ("count", "avg_rating", "states"))

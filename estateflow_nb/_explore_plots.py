@@ -140,7 +140,7 @@ def rating_vs_reviews(sample: Sequence[Mapping[str, Any]], means: Sequence[Mappi
             [r["mean_reviews"] for r in means],
             color="black",
             linewidth=2,
-            label="mean reviews per rating (all rows)",
+            label="mean reviews per rating (every matching professional)",
         )
     ax.set_xlim(0.9, 5.1)
     ax.set_yscale("symlog", linthresh=10)

@@ -13,7 +13,6 @@ ever markup.
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,8 @@ from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
 from . import __version__, explore, plots
-from ._look import COLOURS, Outcome, Verdict, count, fraction, outcome_of_verdict, percent, plural, share
+from ._headers import contents, database_facts, escaped, header, run_facts, section
+from ._look import Verdict, count, fraction, percent, plural, share
 from ._tables import (
     LEDGER_COLUMNS,
     backups_table,
@@ -123,56 +123,6 @@ def show(*things: Any) -> None:
         display(displayable(thing))
 
 
-def _escaped(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _header(
-    title: str, verdict: Verdict | None, facts: Sequence[tuple[str, str]], outcome: Outcome = "neutral"
-) -> HTML:
-    """A report's head: the verdict in a box coloured by its outcome (if there is one), the title, then facts."""
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding:2px 16px 2px 0;vertical-align:top'>{_escaped(k)}</th>"
-        f"<td style='text-align:left;word-break:break-all'>{_escaped(v)}</td></tr>"
-        for k, v in facts
-    )
-    colour = COLOURS[outcome_of_verdict(verdict) if verdict else outcome]
-    box = (
-        f"<div class='ef-verdict' style='display:inline-block;padding:6px 18px;border-radius:6px;"
-        f"background:{colour};color:white;font-size:26px;font-weight:bold'>{_escaped(verdict)}</div>"
-        if verdict
-        else ""
-    )
-    return HTML(
-        f"<div class='ef-report-header' data-verdict='{_escaped(verdict or '')}'>{box}"
-        f"<h1 style='margin:10px 0 4px 0'>{_escaped(title)}</h1>"
-        f"<table class='ef-facts' style='margin:0'>{rows}</table></div>"
-    )
-
-
-def _database_facts(url: str, rows: int | None, size_bytes: int | None) -> list[tuple[str, str]]:
-    size = "size unknown" if size_bytes is None else f"{size_bytes / 1e6:,.1f} MB"
-    held = f"{count(rows)} professionals, {size}" if rows is not None else size
-    return [("Database", describe_url(url)), ("Holds", held)]
-
-
-def _run_facts(run: RunFacts | None) -> list[tuple[str, str]]:
-    if run is None:
-        return []
-    return [("Parameters", run.parameters_text()), ("Command", run.command)]
-
-
-def section(title: str, anchor: str) -> HTML:
-    """A report's section heading, which its table of contents links to."""
-    return HTML(f"<h2 id='{_escaped(anchor)}'>{_escaped(title)}</h2>")
-
-
-def contents(entries: Sequence[tuple[str, str]]) -> HTML:
-    """A table of contents: (anchor, title) of each section, in order."""
-    items = "".join(f"<li><a href='#{_escaped(a)}'>{_escaped(t)}</a></li>" for a, t in entries)
-    return HTML(f"<nav class='ef-toc'><b>Contents</b><ol style='margin:4px 0'>{items}</ol></nav>")
-
-
 # --- verification ----------------------------------------------------------------------------------
 
 
@@ -194,19 +144,19 @@ def report_header(report: VerifyReport, *, run: RunFacts | None = None, version:
     )
     history = f"recorded as {report.recorded}" if report.recorded else (report.not_recorded or "not recorded")
     facts = [
-        *_database_facts(report.target, report.rows, report.size_bytes),
+        *database_facts(report.target, report.rows, report.size_bytes),
         ("Verified at", display_time(parse_time(report.checked_at))),
         ("estateflow_nb version", version),
         ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
         ("Latency benchmarks", latency),
         ("Rejected records", rejects),
-        *_run_facts(run),
+        *run_facts(run),
         ("History", history),
         ("Verification took", f"{report.seconds:.3f} s"),
     ]
     if report.empty:
         facts.insert(0, ("Nothing to verify", "the professionals table is empty: there is no evidence to pass"))
-    return _header("EstateFlow verification report", report.verdict, facts)
+    return header("EstateFlow verification report", report.verdict, facts)
 
 
 def failing_sections(report: VerifyReport) -> list[Any]:
@@ -220,8 +170,8 @@ def failing_sections(report: VerifyReport) -> list[Any]:
         of_rows = f" ({share(check.failing, report.rows)} of the rows)" if check.rule is not None else ""
         shown.append(
             HTML(
-                f"<h3 class='ef-failing'>{check.number}. {_escaped(check.title)}: {count(check.failing)}"
-                f" failing{of_rows}; expected {_escaped(check.expected)}</h3>"
+                f"<h3 class='ef-failing'>{check.number}. {escaped(check.title)}: {count(check.failing)}"
+                f" failing{of_rows}; expected {escaped(check.expected)}</h3>"
             )
         )
         if check.groups:
@@ -236,8 +186,8 @@ def failing_sections(report: VerifyReport) -> list[Any]:
             link = Path(written).as_uri()
             shown.append(
                 HTML(
-                    f"<p class='ef-failures-file'>Every failing row: <a href='{_escaped(link)}'>"
-                    f"{_escaped(written)}</a></p>"
+                    f"<p class='ef-failures-file'>Every failing row: <a href='{escaped(link)}'>"
+                    f"{escaped(written)}</a></p>"
                 )
             )
     return shown
@@ -253,11 +203,11 @@ def rejects_sections(rejects: Sequence[Any], limit: float) -> list[Any]:
         return [HTML("<p class='ef-no-rejects'>No import rejected a record.</p>")]
     over = sum(r.over(limit) for r in rejects)
     note = (
-        f"{plural(len(rejects), 'import')} rejected records; {over} of them more than {percent(limit)} of"
-        " its records (a failure), the others within it (a warning). Each rejects file holds every rejected"
-        " record with its reason."
+        f"{plural(len(rejects), 'import')} rejected records: {over} of them more than {percent(limit)} of"
+        f" its records (a failure), {len(rejects) - over} within that limit (a warning). Each rejects file"
+        " holds every rejected record with its reason."
     )
-    return [HTML(f"<p class='ef-rejects-note'>{_escaped(note)}</p>"), rejects_table(rejects, limit)]
+    return [HTML(f"<p class='ef-rejects-note'>{escaped(note)}</p>"), rejects_table(rejects, limit)]
 
 
 def changes_sections(report: VerifyReport) -> list[Any]:
@@ -265,7 +215,7 @@ def changes_sections(report: VerifyReport) -> list[Any]:
     changes = report.changes
     if changes is None:
         text = "This is the first recorded verification of this database: nothing to compare with yet."
-        return [HTML(f"<p class='ef-no-history'>{_escaped(text)}</p>")]
+        return [HTML(f"<p class='ef-no-history'>{escaped(text)}</p>")]
     delta = changes.rows_now - changes.rows_before
     since = display_time(parse_time(changes.since.checked_at))
     text = (
@@ -273,7 +223,7 @@ def changes_sections(report: VerifyReport) -> list[Any]:
         f" rows then, {count(changes.rows_now)} now ({delta:+,}); {len(changes.places)} industry and state"
         f" pairs changed; {len(changes.checks)} checks changed their verdict."
     )
-    shown: list[Any] = [HTML(f"<p class='ef-changes'>{_escaped(text)}</p>")]
+    shown: list[Any] = [HTML(f"<p class='ef-changes'>{escaped(text)}</p>")]
     shown += [t for t in (place_changes_table(report), check_changes_table(report)) if t is not None]
     shown.append(plots.history(report))
     return shown
@@ -346,11 +296,11 @@ def ladder_header(
         ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
         ("Records handled", count(records)),
         ("Rejected records", f"{count(rejected)} ({fraction(rejected / read) if read else '-'})"),
-        *_run_facts(run),
+        *run_facts(run),
     ]
     if result.stopped:
         facts.append(("Stopped", result.stopped))
-    return _header("EstateFlow progressive ladder", result.verdict, facts)
+    return header("EstateFlow progressive ladder", result.verdict, facts)
 
 
 def ladder_sections(result: LadderResult, database: str, *, run: RunFacts | None = None) -> list[Any]:
@@ -378,7 +328,7 @@ def ladder_sections(result: LadderResult, database: str, *, run: RunFacts | None
     ]
     if verified:
         shown += [
-            HTML(f"<p>{_escaped(verified[-1].verdict)}</p>"),
+            HTML(f"<p>{escaped(verified[-1].verdict)}</p>"),
             checks_table(verified[-1]),
             *failing_sections(verified[-1]),
         ]
@@ -408,7 +358,7 @@ def explore_header(
     professionals and cities it holds."""
     merged = merge_cities(rows)
     chosen = _filter_text(city, industry)
-    return _header(
+    return header(
         "EstateFlow ratings and cities",
         None,
         [
@@ -417,7 +367,7 @@ def explore_header(
             ("estateflow_nb version", version),
             ("Filter", f"{chosen} (every section)" if chosen else "none: every professional"),
             ("Professionals", f"{count(sum(c['count'] for c in merged))} in {count(len(merged))} cities"),
-            *_run_facts(run),
+            *run_facts(run),
         ],
     )
 
@@ -429,7 +379,7 @@ def city_sections(rows: Sequence[dict[str, Any]], search: str = "", industry: st
     where = _filter_text(search, industry)
     note = f"{count(len(merge_cities(chosen)))} cities" + (f" where {where}" if where else "")
     return [
-        HTML(f"<p class='ef-city-filter'>{_escaped(note)}</p>"),
+        HTML(f"<p class='ef-city-filter'>{escaped(note)}</p>"),
         plots.city_distribution(chosen, top),
         plots.featured_by_city(chosen, top),
         city_table(chosen, top),
@@ -478,16 +428,16 @@ def status_header(report: StatusReport, *, run: RunFacts | None = None, version:
     statuses = ", ".join(f"{count(n)} {s}" for s, n in report.by_status.items()) or "none"
     newest = report.newest_backup
     facts = [
-        *_database_facts(report.target, report.tables.get("professionals", 0), report.size_bytes),
+        *database_facts(report.target, report.tables.get("professionals", 0), report.size_bytes),
         ("Shown at", display_time()),
         ("estateflow_nb version", version),
         ("Imports", statuses),
         ("Newest backup", "none" if newest is None else f"{Path(newest['path']).name} ({newest['taken_at']})"),
-        *_run_facts(run),
+        *run_facts(run),
     ]
     if report.bookmark:
         facts.append(("Time Travel bookmark", f"{report.bookmark['bookmark']} (before {report.bookmark['id']})"))
-    return _header("EstateFlow rollback and backups", None, facts)
+    return header("EstateFlow rollback and backups", None, facts)
 
 
 def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | None = None) -> list[Any]:
@@ -496,12 +446,12 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
     if not backups:
         return [
             HTML(
-                f"<p class='ef-no-backups'>No backups in {_escaped(folder)} yet: every rollback takes one"
+                f"<p class='ef-no-backups'>No backups in {escaped(folder)} yet: every rollback takes one"
                 " first, and <code>estateflow backup</code> takes one now.</p>"
             )
         ]
     shown: list[Any] = [
-        HTML(f"<p class='ef-backups'>{count(len(backups))} backups in {_escaped(folder)}, newest first.</p>"),
+        HTML(f"<p class='ef-backups'>{count(len(backups))} backups in {escaped(folder)}, newest first.</p>"),
         backups_table(backups),
     ]
     if sum(b.rows is not None for b in backups) >= 2:
@@ -538,7 +488,7 @@ def rollback_header(
         ]
     if result.bookmark:
         facts.append(("Time Travel bookmark before", result.bookmark))
-    return _header(title, verdict, facts)
+    return header(title, verdict, facts)
 
 
 def rollback_sections(
@@ -611,4 +561,4 @@ def plan_only(plan: RollbackResult | RollbackPlan | None) -> HTML:
             " confirm=True (estateflow report rollback ... -p confirm true), or tick the confirmation in the"
             " panel and press Roll back; a backup is taken first."
         )
-    return HTML(f"<p class='ef-plan-only' style='font-size:16px;font-weight:bold'>{_escaped(text)}</p>")
+    return HTML(f"<p class='ef-plan-only' style='font-size:16px;font-weight:bold'>{escaped(text)}</p>")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget, Target
 from estateflow_nb.verify import BENCHMARKS, CHECKS, BenchmarkResult, Check, Evidence, Finding, check
 from estateflow_nb.views import examples_table
 
-from .conftest import invoke, write_csv
+from .conftest import ROOT, invoke, write_csv
 
 NOW = "2026-11-01T00:00:00Z"
 CHECKS_RUN = [
@@ -428,3 +429,10 @@ def test_a_database_held_by_a_writer_is_verified_but_not_recorded(tmp_path: Path
     assert report.not_recorded is not None and report.not_recorded.startswith("not recorded in the history: ")
     assert "locked" in report.not_recorded
     assert target.scalar("SELECT COUNT(*) FROM ef_verifications") == 1
+
+
+def test_the_readme_and_the_report_judge_latency_by_the_same_limits() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for _name, title, threshold, _sql in BENCHMARKS:
+        row = re.search(rf"^\| {re.escape(title)} \| [\d.,]+ ms \| ([\d,]+) ms \|", readme, re.M)
+        assert row is not None and float(row.group(1).replace(",", "")) == threshold, title
