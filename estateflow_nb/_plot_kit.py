@@ -45,9 +45,13 @@ def counts(ax: Axes, axis: str = "y", bins: int | Literal["auto"] = "auto") -> N
 
 
 def seconds(value: float, _position: int = 0) -> str:
-    """A tick on an axis of seconds: 45 s, 2 min 05 s."""
+    """A tick on an axis of seconds: 0.5 ms, 45 s, 2 min 05 s."""
+    if value == 0:
+        return "0"
+    if value < 1:
+        return f"{value * 1000:.3g} ms"
     if value < 60:
-        return f"{value:g} s"
+        return f"{value:.3g} s"
     minutes, rest = divmod(round(value), 60)
     return f"{minutes} min {rest:02d} s"
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from matplotlib.axes import Axes
 from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from ._explore_plots import (
     backups_over_time,
@@ -147,6 +147,7 @@ def throughput(result: LadderResult | Sequence[RungResult]) -> Figure:
     took = f"{clock:,.2f} s" if clock < 60 else seconds(clock)
     total_ax.set_title(f"Cumulative records: {count(records)} in {took} of importing")
     total_ax.set_xlabel("time importing (verification excluded)")
+    total_ax.xaxis.set_major_locator(MaxNLocator(nbins=5))
     total_ax.xaxis.set_major_formatter(FuncFormatter(seconds))
     total_ax.set_ylabel("records handled")
     counts(total_ax)
@@ -386,6 +387,7 @@ def history(report: VerifyReport) -> Figure:
     latency_ax.set_title("Median latency (log scale)")
     if latency_ax.lines:
         latency_ax.set_yscale("log")
+        latency_ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         latency_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _p: f"{v:g}"))
         latency_ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _p: ""))
         latency_ax.set_ylabel("milliseconds")
