@@ -144,6 +144,7 @@ def rating_vs_reviews(sample: Sequence[Mapping[str, Any]], means: Sequence[Mappi
         )
     ax.set_xlim(0.9, 5.1)
     ax.set_yscale("symlog", linthresh=10)
+    ax.set_ylim(bottom=0)  # no review count is below zero: no empty half of an axis
     ax.set_xlabel("rating")
     ax.set_ylabel("review count (log scale above 10)")
     apart = len(sample) - len(shown)

@@ -94,13 +94,29 @@ def featured_by_industry(target: Target, city: str = "", industry: str = "") -> 
 def rating_bands(target: Target, city: str = "", industry: str = "") -> list[dict[str, Any]]:
     """Professionals per industry in each rating band (see BANDS), for the share of each band."""
     clause, params = filter_clause(city, industry)
-    bands = " ".join(f"WHEN rating >= {low} THEN '{name}'" for name, low in BANDS)
-    return target.query(
-        f"SELECT industry, CASE WHEN rating IS NULL THEN 'not rated' WHEN rating > 5 THEN 'out of range' {bands}"
-        f" ELSE 'out of range' END AS band, COUNT(*) AS count FROM professionals{clause}"
-        " GROUP BY industry, band ORDER BY industry, band",
-        params,
+    shape = target.query(
+        f"SELECT industry, rating, COUNT(*) AS n FROM professionals{clause} GROUP BY industry, rating", params
     )
+    return bands_of(shape)
+
+
+def band(rating: Any) -> str:
+    """The rating band a rating is in: one of BANDS, "not rated" or "out of range"."""
+    if rating is None:
+        return "not rated"
+    if isinstance(rating, int | float) and not isinstance(rating, bool) and 1 <= rating <= 5:
+        return next(name for name, low in BANDS if rating >= low)
+    return "out of range"
+
+
+def bands_of(shape: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of (industry, rating, n) counted into rating bands per industry: what `rating_bands` gives,
+    from counts a caller already has (the verification's rating shape)."""
+    counted: dict[tuple[Any, str], int] = {}
+    for row in shape:
+        key = (row["industry"], band(row["rating"]))
+        counted[key] = counted.get(key, 0) + int(row["n"])
+    return [{"industry": i, "band": b, "count": n} for (i, b), n in sorted(counted.items(), key=lambda kv: str(kv[0]))]
 
 
 # Rating bands, best first: (name, lowest rating in it). Below the last is out of range.
@@ -138,6 +154,8 @@ def cities(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 
 __all__ = [
     "BANDS",
+    "band",
+    "bands_of",
     "cities",
     "city_counts",
     "featured_by_industry",

@@ -42,7 +42,7 @@ from ._look import (
     plural,
 )
 from ._plot_kit import barh, counts, empty, figure, label, legend_below, seconds, text
-from .explore import BANDS
+from .explore import BANDS, bands_of
 from .ladder import LadderResult, RungResult
 from .schema import INDUSTRIES, STATES, SUBSCRIPTION_TIERS, VERIFICATION_STATUSES
 from .verify import BenchmarkResult, CheckResult, VerifyReport
@@ -275,11 +275,11 @@ def _bands_panel(fig: Figure, ax: Axes, bands: Sequence[Mapping[str, Any]]) -> N
 
 
 def distributions(
-    report: VerifyReport, featured: Sequence[Mapping[str, Any]] = (), bands: Sequence[Mapping[str, Any]] = ()
+    report: VerifyReport, featured: Sequence[Mapping[str, Any]] = (), bands: Sequence[Mapping[str, Any]] | None = None
 ) -> Figure:
     """Industry, state, subscription tier and verification status (values outside the allowed ones in
     red), featured professionals per industry (`explore.featured_by_industry`), and the share of each
-    rating band per industry (`explore.rating_bands`)."""
+    rating band per industry (`explore.rating_bands`; by default, from the verification's own counts)."""
     fig = figure(14, 8)
     axes = fig.subplots(2, 3)
     fig.suptitle(f"Distributions of {count(report.rows)} professionals", fontsize=13, fontweight="bold")
@@ -293,7 +293,7 @@ def distributions(
         names, values = _observed_counts(report.check(name), column, allowed)
         _counted_bars(ax, names, values, allowed, title)
     _featured_panel(axes.flat[4], featured)
-    _bands_panel(fig, axes.flat[5], bands)
+    _bands_panel(fig, axes.flat[5], bands_of(report.shape) if bands is None else bands)
     return fig
 
 

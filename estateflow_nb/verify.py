@@ -117,6 +117,9 @@ class VerifyReport:
     rejects: list[RejectedImport] = field(default_factory=list)  # imports that rejected records
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
     counts: dict[str, int] = field(default_factory=dict)  # rows per "industry|state"
+    # Professionals per industry, state and rating (industry, state, rating, n): the distributions'
+    # figures read it rather than the table again.
+    shape: list[dict[str, Any]] = field(default_factory=list, repr=False)
     history: list[HistoryEntry] = field(default_factory=list)  # earlier verifications, oldest first
     recorded: str | None = None  # the id of this verification in the history, once recorded
     not_recorded: str | None = None  # why it was not, if it was not
@@ -394,6 +397,7 @@ def verify(
         rejects=imports_with_rejects(target),
         max_reject_rate=max_reject_rate,
         counts=counts_by_place(evidence.shape),
+        shape=evidence.shape,
         history=earlier(target) if history else [],
     )
     if failures is not None:

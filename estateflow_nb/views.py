@@ -246,7 +246,7 @@ def verification_sections(
     report: VerifyReport,
     ledger: StatusReport,
     featured: Sequence[dict[str, Any]] = (),
-    bands: Sequence[dict[str, Any]] = (),
+    bands: Sequence[dict[str, Any]] | None = None,
     *,
     run: RunFacts | None = None,
 ) -> list[Any]:
@@ -366,7 +366,7 @@ def explore_header(
             ("Explored at", display_time()),
             ("estateflow_nb version", version),
             ("Filter", f"{chosen} (every section)" if chosen else "none: every professional"),
-            ("Professionals", f"{count(sum(c['count'] for c in merged))} in {count(len(merged))} cities"),
+            ("Professionals", f"{count(sum(c['count'] for c in merged))} in {plural(len(merged), 'city', 'cities')}"),
             *run_facts(run),
         ],
     )
@@ -377,7 +377,7 @@ def city_sections(rows: Sequence[dict[str, Any]], search: str = "", industry: st
     explore.filter_clause("", industry)  # refuses an unknown industry
     chosen = filter_cities(rows, search, industry)
     where = _filter_text(search, industry)
-    note = f"{count(len(merge_cities(chosen)))} cities" + (f" where {where}" if where else "")
+    note = plural(len(merge_cities(chosen)), "city", "cities") + (f" where {where}" if where else "")
     return [
         HTML(f"<p class='ef-city-filter'>{escaped(note)}</p>"),
         plots.city_distribution(chosen, top),
@@ -451,7 +451,7 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
             )
         ]
     shown: list[Any] = [
-        HTML(f"<p class='ef-backups'>{count(len(backups))} backups in {escaped(folder)}, newest first.</p>"),
+        HTML(f"<p class='ef-backups'>{plural(len(backups), 'backup')} in {escaped(folder)}, newest first.</p>"),
         backups_table(backups),
     ]
     if sum(b.rows is not None for b in backups) >= 2:

@@ -34,7 +34,7 @@ from ._panel import LABEL, WIDE, DatabasePanel, checkbox, fill, message
 from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backups_folder
 from .errors import EstateFlowError
-from .explore import featured_by_industry, rating_bands
+from .explore import featured_by_industry
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics
 from .ladder import LadderResult, RungResult, run_rung
@@ -300,8 +300,7 @@ class VerifyPanel(DatabasePanel):
         target = self.target
         message(self.report, f"verifying {target.url} ...")
         report = verify(target, runs=self.runs.value, max_reject_rate=self.max_reject_rate.value)
-        ledger, featured, bands = status(target), featured_by_industry(target), rating_bands(target)
-        fill(self.report, verification_sections(report, ledger, featured, bands))
+        fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
 
 
 class ExplorePanel(DatabasePanel):

@@ -176,7 +176,8 @@ def test_distributions_count_what_the_checks_counted(report: VerifyReport, explo
     with connect(explore_db, create=True) as target:
         featured = explore.featured_by_industry(target)
         bands = explore.rating_bands(target)
-    fig = distributions(report, featured, bands)
+    assert explore.bands_of(report.shape) == bands  # what the figure counts by default: the same
+    fig = distributions(report, featured)
     industry, state, tier, status, stacked, shares = fig.axes
     observed = {c.name: c.observed for c in report.checks}
     assert widths(industry) == [
