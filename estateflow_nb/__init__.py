@@ -47,13 +47,22 @@ from .errors import (
 )
 from .generate import LADDER_FILES, generate_records, invalid_count, write_ladder, write_records
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
-from .ladder import LadderResult, RungResult, run_ladder, run_rung
-from .rollback import RollbackResult, chosen_strategy, rollback
+from .ladder import (
+    LadderResult,
+    RungResult,
+    import_verdict,
+    nothing_new,
+    rejected_share,
+    run_from_parameters,
+    run_ladder,
+    run_rung,
+)
+from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
-from .targets import DEFAULT_DB_URL, Target, connect, resolve_url
+from .targets import DEFAULT_DB_URL, Target, connect, describe_url, project_path, project_root, resolve_url
 from .time_travel import BookmarkRestoreResult, restore_bookmark
 from .verify import (
     BenchmarkResult,
@@ -109,6 +118,7 @@ __all__ = [
     "RefusedError",
     "ReportResult",
     "RestoreResult",
+    "RollbackPlan",
     "RollbackResult",
     "Rung",
     "RungResult",
@@ -133,20 +143,28 @@ __all__ = [
     "clean_record",
     "connect",
     "database_key",
+    "describe_url",
     "file_sha256",
     "generate_records",
     "import_file",
+    "import_verdict",
     "invalid_count",
     "list_backups",
     "newest_backup",
+    "nothing_new",
+    "plan_rollback",
+    "project_path",
+    "project_root",
     "prune_backups",
     "read_rows",
+    "rejected_share",
     "resolve_url",
     "restore",
     "restore_bookmark",
     "rollback",
     "run_benchmarks",
     "run_checks",
+    "run_from_parameters",
     "run_ladder",
     "run_report",
     "run_rung",

@@ -33,6 +33,7 @@ from .schema import (
     ROLLBACK_WORK_DDL,
     ROLLBACKS_DDL,
     SCHEMA_STATEMENTS,
+    VERIFICATIONS_DDL,
 )
 from .targets._base import Sql, Target
 
@@ -113,8 +114,8 @@ def _rollback_tables(shape: Shape) -> None:
     shape.create_table("ef_rollback_work", ROLLBACK_WORK_DDL)
 
 
-def _reserved(shape: Shape) -> None:
-    """Number 4 belongs to a change made on another branch; this one stands in for it until they meet."""
+def _verification_history(shape: Shape) -> None:
+    shape.create_table("ef_verifications", VERIFICATIONS_DDL)
 
 
 # What version 5 adds to each table, in order: (column, definition).
@@ -159,7 +160,7 @@ MIGRATIONS = (
         2, "composite indexes for the directory's searches, partial indexes for the checks", _indexes_for_the_checks
     ),
     Migration(3, "rollback: ef_rollbacks with its Time Travel bookmark, the scratch table", _rollback_tables),
-    Migration(4, "(reserved for another branch's change)", _reserved),
+    Migration(4, "verification history: ef_verifications", _verification_history),
     Migration(
         5,
         "counts derived from the rows (row_mark), claims of running imports and rollbacks, parts of a rollback",

@@ -18,11 +18,12 @@ from typing import Any
 import click
 
 from . import __version__
+from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backup, list_backups, prune_backups, restore
 from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
 from .generate import write_ladder, write_records
 from .importer import BatchMetrics, ImportOptions, import_file
-from .ladder import RungResult, run_ladder
+from .ladder import RungResult, import_verdict, rejected_share, run_ladder
 from .reports import REPORTS
 from .rollback import rollback
 from .schema import INDUSTRIES, ON_CONFLICT, OnConflict
@@ -125,6 +126,33 @@ backups_option = click.option(
     envvar="ESTATEFLOW_BACKUPS",
     help="Folder of the backups (default: backups/ in the working directory, or ESTATEFLOW_BACKUPS).",
 )
+
+
+class _Rate(click.ParamType):
+    """A share of records: 0.01 or 1%."""
+
+    name = "RATE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        text = str(value).strip()
+        try:
+            rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+        except ValueError:
+            self.fail(f"{value!r} is not a share of records (0.01 or 1%)", param, ctx)
+        if not 0 <= rate <= 1:
+            self.fail(f"{value!r} is not between 0 and 1 (0% and 100%)", param, ctx)
+        return rate
+
+
+max_reject_rate_option = click.option(
+    "--max-reject-rate",
+    type=_Rate(),
+    default=DEFAULT_MAX_REJECT_RATE,
+    show_default=True,
+    help="The share of rejected records (0.01 or 1%) above which the import fails (exit code 1); its rows stay in.",
+)
 yes_option = click.option("--yes", "-y", is_flag=True, help="Go ahead without asking.")
 dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
 
@@ -226,6 +254,7 @@ def generate(
     help="Folder for <import-id>.rejects.csv (default: beside FILE).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Log every batch and retry on stderr.")
+@max_reject_rate_option
 @free_tier_option
 @split_days_option
 @json_option
@@ -243,11 +272,14 @@ def import_(
     no_resume: bool,
     rejects_dir: Path | None,
     verbose: bool,
+    max_reject_rate: float,
     free_tier: bool,
     split_days: bool,
     as_json: bool,
 ) -> None:
-    """Import FILE (.csv, .jsonl or .sql) in batches, resuming an unfinished import of it."""
+    """Import FILE (.csv, .jsonl or .sql) in batches, resuming an unfinished import of it.
+
+    Exit code 1 if it stops, or if more of its records than --max-reject-rate were rejected."""
     ctx.meta["json"] = as_json
     options = ImportOptions(
         batch_size=batch_size,
@@ -260,11 +292,17 @@ def import_(
         rejects_dir=rejects_dir,
         free_tier=free_tier,
         split_days=split_days,
+        max_reject_rate=max_reject_rate,
     )
     log = (lambda message: click.echo(message, err=True)) if verbose else None
     with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
         result = import_file(target, file, options, confirm=_confirmer(), progress=bar, log=log)
-    click.echo(json.dumps(result.to_dict(), default=str) if as_json else result.summary())
+    failed, verdict = import_verdict(result, max_reject_rate)
+    data = {**result.to_dict(), "rejected_share": round(rejected_share(result), 6), "verdict": verdict}
+    click.echo(json.dumps(data, default=str) if as_json else f"{result.summary()}\n  {verdict}")
+    if failed:
+        click.echo(f"Error: import {result.import_id}: {verdict}", err=True)
+        sys.exit(1)
 
 
 @cli.command()
@@ -287,6 +325,7 @@ def import_(
     type=click.IntRange(min=1),
     help="Timed runs per latency benchmark in each verification.",
 )
+@max_reject_rate_option
 @free_tier_option
 @split_days_option
 @json_option
@@ -297,23 +336,28 @@ def ladder(
     yes: bool,
     force: bool,
     runs: int,
+    max_reject_rate: float,
     free_tier: bool,
     split_days: bool,
     as_json: bool,
 ) -> None:
     """Run the progressive ladder: test, small, verify, medium, verify, large, verify.
 
-    FILES replace the generated ladder files. Exit code 1 if a rung fails or misses its target.
+    FILES replace the generated ladder files. Exit code 1 if a rung fails, misses its target or rejects
+    more of its records than --max-reject-rate.
     """
 
     def announce(step: RungResult) -> None:
         if not as_json:
             click.echo(
-                f"{step.rung.name:<8} {step.records:>7,} records  {step.records_per_second:>10,.0f}/s  {step.verdict}",
+                f"{step.rung.name:<8} {step.records:>7,} records  {step.records_per_second:>10,.0f}/s"
+                f"  {step.rejected_share:>6.1%} rejected  {step.verdict}",
                 err=True,
             )
 
-    options = ImportOptions(yes=yes, force=force, free_tier=free_tier, split_days=split_days)
+    options = ImportOptions(
+        yes=yes, force=force, free_tier=free_tier, split_days=split_days, max_reject_rate=max_reject_rate
+    )
     with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
         result = run_ladder(
             target,
@@ -325,7 +369,13 @@ def ladder(
             progress=bar,
             on_rung=announce,
         )
-    data = {"passed": result.passed, "stopped": result.stopped, "rungs": result.rows()}
+    data = {
+        "verdict": result.verdict,
+        "passed": result.passed,
+        "stopped": result.stopped,
+        "rungs": result.rows(),
+        "rejects": [r.to_dict() for r in result.rejects],
+    }
     _show(as_json, data, result.table(), passed=result.passed)
 
 
@@ -333,12 +383,22 @@ def ladder(
 @db_option
 @click.option("--no-benchmarks", is_flag=True, help="Skip the latency benchmarks.")
 @click.option("--runs", default=5, show_default=True, type=click.IntRange(min=1), help="Timed runs per benchmark.")
+@click.option(
+    "--failures",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write every failing row of every failing check to DIR/<check>.csv.",
+    metavar="DIR",
+)
 @json_option
-def verify_(db: str | None, no_benchmarks: bool, runs: int, as_json: bool) -> None:
-    """Run the twelve checks and the latency benchmarks. Exit code 1 if any fails."""
+def verify_(db: str | None, no_benchmarks: bool, runs: int, failures: Path | None, as_json: bool) -> None:
+    """Run the twelve checks and the latency benchmarks. Exit code 1 if any fails, or if the table is
+    empty (nothing to verify)."""
     with connect(db) as target:
-        report = verify(target, benchmarks=not no_benchmarks, runs=runs)
-    _show(as_json, report.to_dict(), report.table(), passed=report.passed)
+        report = verify(target, benchmarks=not no_benchmarks, runs=runs, failures=failures)
+    text = report.table()
+    if report.failure_files:
+        text += "\n" + "\n".join(f"failing rows of {name}: {path}" for name, path in report.failure_files.items())
+    _show(as_json, report.to_dict(), text, passed=report.passed)
 
 
 @cli.command("status")

@@ -5,6 +5,12 @@ writes them as SQL, CSV or JSON Lines; `write_ladder()` writes the four files of
 The same arguments always give the same records and byte-identical files: everything is drawn from
 a `random.Random` seeded with a string, never from the clock or from `hash()`.
 
+Like a real directory, the data differs from place to place and trade to trade, so that a report has
+differences to show: ratings by industry and state (insurance agents and appraisers rate lower than
+real estate agents, California a little lower than Florida), review counts by industry and city size
+(a big city's professionals have more reviews), subscription tiers by industry and city size (more
+paid listings among mortgage brokers and in big cities) and featured shares by industry.
+
 License numbers embed the record's index (`start + i + 1`), so files written for disjoint ranges
 of indexes can be loaded into one table without a single conflict.
 """
@@ -23,7 +29,7 @@ from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Literal, TypeVar
 
 from ._files import atomic_text
 from ._sql import quote_text
@@ -145,8 +151,16 @@ _MAIL_LOCALS = _weighted(
 
 # --- places ---------------------------------------------------------------------------------------
 
+# Cities by size: a big city (900,000 people or more), a mid-sized one (200,000 or more), a small one.
+CitySize = Literal["big", "mid", "small"]
+
+
+def _size(population_thousands: int) -> CitySize:
+    return "big" if population_thousands >= 900 else "mid" if population_thousands >= 200 else "small"
+
+
 _CITIES = {
-    state: _weighted(((city, codes), population) for city, population, codes in city_rows(rows))
+    state: _weighted(((city, codes, _size(population)), population) for city, population, codes in city_rows(rows))
     for state, rows in CITIES.items()
 }
 # Florida first: the directory started there, so it has more professionals than its population says.
@@ -193,34 +207,92 @@ _LICENSE_CODES = {
     "home_inspection": "HI",
     "appraisal": "APR",
 }
-_TIERS = _weighted([("free", 55), ("basic", 25), ("premium", 15), ("enterprise", 5)])
+# Paid listings sell better in some trades and in big cities: the paid tiers' weights are scaled by
+# both, the free tier's is not.
+_TIER_WEIGHTS = (("free", 55.0), ("basic", 25.0), ("premium", 15.0), ("enterprise", 5.0))
+_PAID_BY_INDUSTRY = {
+    "real_estate": 1.0,
+    "mortgage": 1.6,
+    "insurance": 1.4,
+    "legal": 1.25,
+    "home_inspection": 0.7,
+    "appraisal": 0.55,
+}
+_PAID_BY_SIZE = {"big": 1.3, "mid": 1.0, "small": 0.7}
 _VERIFICATION = _weighted([("verified", 70), ("pending", 20), ("rejected", 5), ("expired", 5)])
 # Featuring is sold with the paid tiers and only shown for verified profiles (a few pending ones
-# are featured by hand), which averages to about 5%.
+# are featured by hand), which averages to about 5%; some trades buy it more than others.
 _FEATURED_BY_TIER = {"free": 0.015, "basic": 0.05, "premium": 0.18, "enterprise": 0.40}
 _FEATURED_BY_VERIFICATION = {"verified": 1.0, "pending": 0.25, "rejected": 0.0, "expired": 0.0}
+_FEATURED_BY_INDUSTRY = {
+    "real_estate": 1.25,
+    "mortgage": 1.0,
+    "insurance": 0.85,
+    "legal": 1.1,
+    "home_inspection": 0.7,
+    "appraisal": 0.5,
+}
+
+# Where each trade's ratings centre (a bell), and how heavy its tail of unhappy clients is; a state
+# moves the centre a little.
+_RATING_CENTRE = {
+    "real_estate": (4.75, 4.0),
+    "mortgage": (4.6, 4.0),
+    "insurance": (4.3, 7.0),
+    "legal": (4.5, 5.0),
+    "home_inspection": (4.7, 4.0),
+    "appraisal": (4.15, 6.0),
+}
+_RATING_BY_STATE = {"FL": 0.05, "TX": 0.0, "CA": -0.12}
+# The median review count is about e**mu: a trade's own, moved up in big cities and down in small ones.
+_REVIEWS_MU = {
+    "real_estate": 2.4,
+    "mortgage": 2.0,
+    "insurance": 1.8,
+    "legal": 1.9,
+    "home_inspection": 2.6,
+    "appraisal": 1.5,
+}
+_REVIEWS_BY_SIZE = {"big": 0.55, "mid": 0.15, "small": -0.3}
 
 
-def _rating_weight(tenths: int) -> float:
-    # A bell around 4.8 for the happy majority, a long thin tail down to 1.0 for the rest.
+def _tiers(industry: str, size: CitySize) -> Callable[[float], str]:
+    scale = _PAID_BY_INDUSTRY[industry] * _PAID_BY_SIZE[size]
+    return _weighted((tier, weight * (1 if tier == "free" else scale)) for tier, weight in _TIER_WEIGHTS)
+
+
+def _rating_weight(tenths: int, centre: float, tail: float) -> float:
+    # A bell around the centre for the happy majority, a long thin tail down to 1.0 for the rest.
     value = tenths / 10
-    return 100 * math.exp(-(((value - 4.75) / 0.45) ** 2)) + (4.0 if value >= 3.0 else 1.2)
+    return 100 * math.exp(-(((value - centre) / 0.45) ** 2)) + (tail if value >= 3.0 else tail * 0.3)
 
 
-_RATINGS = _weighted((t / 10, _rating_weight(t)) for t in range(10, 51))
+def _ratings(industry: str, state: str) -> Callable[[float], float]:
+    centre, tail = _RATING_CENTRE[industry]
+    centre += _RATING_BY_STATE[state]
+    return _weighted((t / 10, _rating_weight(t, centre, tail)) for t in range(10, 51))
 
 
-def _review_weight(count: int) -> float:
-    # Log-normal: the median profile has about 10 reviews, one in a hundred has several hundred.
+def _review_weight(count: int, mu: float) -> float:
+    # Log-normal: the median profile has about e**mu reviews, one in a hundred several hundred.
     def below(x: float) -> float:
-        return 0.5 * (1 + math.erf((math.log(x) - 2.3) / (1.2 * math.sqrt(2))))
+        return 0.5 * (1 + math.erf((math.log(x) - mu) / (1.2 * math.sqrt(2))))
 
     return below(count + 1) - below(count)
 
 
-# A table rather than exp(gauss()) per record: one bisect instead of a Python-level gauss. It starts
-# at 1 because every record has a rating, and a rating from zero reviews would be a contradiction.
-_REVIEWS = _weighted((count, _review_weight(count)) for count in range(1, 2501))
+def _reviews(industry: str, size: CitySize) -> Callable[[float], int]:
+    # A table rather than exp(gauss()) per record: one bisect instead of a Python-level gauss. It starts
+    # at 1 because every record has a rating, and a rating from zero reviews would be a contradiction.
+    mu = _REVIEWS_MU[industry] + _REVIEWS_BY_SIZE[size]
+    return _weighted((count, _review_weight(count, mu)) for count in range(1, 2501))
+
+
+# One draw per (trade, place) pair, built once, in a fixed order (dicts keep it): same seed, same bytes.
+_SIZES: tuple[CitySize, ...] = ("big", "mid", "small")
+_TIERS = {(i, s): _tiers(i, s) for i in _PAID_BY_INDUSTRY for s in _SIZES}
+_RATINGS = {(i, s): _ratings(i, s) for i in _RATING_CENTRE for s in _RATING_BY_STATE}
+_REVIEWS = {(i, s): _reviews(i, s) for i in _REVIEWS_MU for s in _SIZES}
 
 _EPOCH_FIRST = calendar.timegm((2019, 1, 1, 0, 0, 0))
 _EPOCH_LAST = calendar.timegm((2026, 10, 31, 23, 59, 59))
@@ -338,7 +410,7 @@ def _rows(n: int, seed: int, start: int, invalid_share: float) -> Iterator[tuple
         number = start + i + 1
         industry = _INDUSTRIES(u())
         state = _STATES(u())
-        city, area_codes = _CITIES[state](u())
+        city, area_codes, size = _CITIES[state](u())
         first = _FIRST_SPECIAL(u()) if u() < _FIRST_SPECIAL_SHARE else _FIRST(u())
         last = _LAST_SPECIAL(u()) if u() < _LAST_SPECIAL_SHARE else _LAST(u())
 
@@ -359,12 +431,13 @@ def _rows(n: int, seed: int, start: int, invalid_share: float) -> Iterator[tuple
             area = area_codes[int(u() * len(area_codes))]
             phone = f"({area}) {_EXCHANGES[int(u() * len(_EXCHANGES))]}-{_LINES[int(u() * 10000)]}"
 
-        reviews = _REVIEWS(u())
+        reviews = _REVIEWS[industry, size](u())
         # A handful of reviews is where perfect scores live.
-        rating = 5.0 if reviews <= 3 and u() < 0.35 else _RATINGS(u())
-        tier = _TIERS(u())
+        rating = 5.0 if reviews <= 3 and u() < 0.35 else _RATINGS[industry, state](u())
+        tier = _TIERS[industry, size](u())
         verification = _VERIFICATION(u())
-        featured = 1 if u() < _FEATURED_BY_TIER[tier] * _FEATURED_BY_VERIFICATION[verification] else 0
+        chance = _FEATURED_BY_TIER[tier] * _FEATURED_BY_VERIFICATION[verification] * _FEATURED_BY_INDUSTRY[industry]
+        featured = 1 if u() < chance else 0
 
         # sqrt: sign-ups grow over the years instead of arriving evenly.
         created = _EPOCH_FIRST + int(span * math.sqrt(u()))

@@ -27,6 +27,7 @@ from . import _claims, _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from ._confirm import Confirm
 from ._parts import Parts, Sizer
+from ._rejected import DEFAULT_MAX_REJECT_RATE
 from ._rejects import RejectsFile
 from ._retry import ATTEMPTS, with_retries
 from ._testing import kill_hooks
@@ -58,7 +59,8 @@ class ImportOptions:
     resumed after its checkpoint unless `resume=False`. Rejected records go to
     `<import id>.rejects.csv` in `rejects_dir` (default: beside the file). `free_tier` (D1) plans the
     import against today's free-tier row-write budget and refuses one that does not fit, unless
-    `split_days`, which stops cleanly at the budget instead.
+    `split_days`, which stops cleanly at the budget instead. `max_reject_rate` is the share of rejected
+    records above which the import (or the ladder's rung) fails its verdict, though its rows stay in.
 
     `on_conflict` changes what an import does, so a resume keeps the one its first run recorded:
     None (the default) takes it, and a different one is refused. What changes only how (batch size,
@@ -76,6 +78,7 @@ class ImportOptions:
     retries: int = ATTEMPTS  # attempts per batch while the target answers with a transient error
     free_tier: bool = False
     split_days: bool = False
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
 
     def __post_init__(self) -> None:
         if self.on_conflict is not None and self.on_conflict not in ON_CONFLICT:
@@ -86,6 +89,8 @@ class ImportOptions:
             raise EstateFlowError(f"retries must be at least 1, not {self.retries}")
         if self.delay_ms < 0:
             raise EstateFlowError(f"delay must be 0 ms or more, not {self.delay_ms}")
+        if not 0 <= self.max_reject_rate <= 1:
+            raise EstateFlowError(f"the largest reject rate is a share from 0 to 1, not {self.max_reject_rate}")
 
     @classmethod
     def given(cls, options: ImportOptions | None, settings: ImportSettings) -> ImportOptions:
@@ -109,6 +114,7 @@ class ImportSettings(TypedDict, total=False):
     retries: int
     free_tier: bool
     split_days: bool
+    max_reject_rate: float
 
 
 @dataclass

@@ -1,9 +1,13 @@
 """The progressive ladder runner: test, small, verify, medium, verify, large, verify.
 
 Each rung imports one ladder file (generated when absent) and, from the small rung on, verifies the
-whole database before the next rung may start. The first failed import or verification stops it.
-Both runners take the import's settings as `import_file` does: an `ImportOptions`, or its fields as
-keywords.
+whole database before the next rung may start. The first failed import or verification, or a rung
+whose rejected share is over `max_reject_rate`, stops it. Both runners take the import's settings as
+`import_file` does: an `ImportOptions`, or its fields as keywords.
+
+Verdicts. A rung that wrote nothing (every record already present) says "nothing new" rather than
+claiming a pace it never had to keep. A ladder passes when no rung failed; with rejected records
+under the limit it passes with warnings that name each rejects file, its count and its top reasons.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from ._confirm import Confirm
+from ._look import MISSED_RUNG, Verdict, count, fraction, percent, visible
+from ._rejected import DEFAULT_MAX_REJECT_RATE, RejectedImport, rejected_import
 from .errors import ConfirmationRequired, ImportFailedError
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
@@ -21,11 +27,42 @@ from .quota import combine, plan_import
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RungVerdict
 from .sources import scan
-from .targets import Target
+from .targets import Target, project_path
 from .verify import VerifyReport, verify
 
 # The test rung only proves the pipeline; verification starts after the small rung.
 VERIFY_AFTER = ("small", "medium", "large", "extra_large")
+
+
+def rejected_share(result: ImportResult) -> float:
+    """The share of an import's records (all of its runs) that were rejected."""
+    return result.rejected / result.records_read if result.records_read else 0.0
+
+
+def nothing_new(result: ImportResult) -> bool:
+    """An import that read records and wrote none: every one was already present (or rejected)."""
+    return result.status == "completed" and result.records_read > 0 and not (result.inserted or result.updated)
+
+
+def _rejects_of(result: ImportResult) -> RejectedImport | None:
+    """An import's rejected records as evidence (count, share, file, top reasons); None without any."""
+    if not result.rejected or result.import_id is None:
+        return None
+    return rejected_import(result.import_id, result.source, result.rejected, result.records_read, result.rejects_path)
+
+
+def import_verdict(result: ImportResult, max_reject_rate: float) -> tuple[bool, str]:
+    """(failed, a line for a person) of a finished import: its rejected share against the limit,
+    or "nothing new" when it wrote nothing."""
+    limit = percent(max_reject_rate)
+    share = fraction(rejected_share(result))
+    if result.dry_run:
+        return False, f"rejected share {share} (limit {limit}): a dry run, nothing written"
+    if rejected_share(result) > max_reject_rate:
+        return True, f"rejected share {share} is over the limit of {limit} (--max-reject-rate): see the rejects file"
+    if nothing_new(result):
+        return False, f"nothing new: all {count(result.records_read)} records were already present or rejected"
+    return False, f"rejected share {share}, within the limit of {limit}"
 
 
 @dataclass
@@ -35,6 +72,8 @@ class RungResult:
     imported: ImportResult
     verification: VerifyReport | None = None
     error: str | None = None  # why the import stopped part way, if it did
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
+    rolled_back: bool = False  # its import was rolled back since (a panel follows the ledger)
 
     @property
     def records(self) -> int:
@@ -43,6 +82,18 @@ class RungResult:
     @property
     def records_per_second(self) -> float:
         return self.imported.records_per_second
+
+    @property
+    def rejected_share(self) -> float:
+        return rejected_share(self.imported)
+
+    @property
+    def too_many_rejects(self) -> bool:
+        return self.rejected_share > self.max_reject_rate
+
+    @property
+    def nothing_new(self) -> bool:
+        return nothing_new(self.imported)
 
     @property
     def meets_target(self) -> bool:
@@ -54,9 +105,19 @@ class RungResult:
             return "dry run"
         if self.imported.status != "completed":
             return "import failed"
+        if self.rolled_back:
+            return "rolled back"
+        if self.too_many_rejects:
+            return "too many rejects"
         if self.verification is not None and not self.verification.passed:
             return "verification failed"
+        if self.nothing_new:
+            return "nothing new"
         return "pass" if self.meets_target else "below target"
+
+
+# Rung verdicts that neither fail a ladder nor make it pass on their own.
+_NEUTRAL: tuple[RungVerdict, ...] = ("nothing new", "dry run", "rolled back")
 
 
 @dataclass
@@ -65,8 +126,26 @@ class LadderResult:
     stopped: str | None = None  # why the ladder stopped early, if it did
 
     @property
+    def verdict(self) -> Verdict:
+        verdicts = [r.verdict for r in self.rungs]
+        missed = next((v for v in verdicts if v != "pass" and v not in _NEUTRAL), None)
+        if missed is not None:
+            return MISSED_RUNG.get(missed, "STOPPED")
+        if self.stopped is not None or not verdicts:
+            return "STOPPED"
+        if "pass" not in verdicts:
+            return "DRY RUN" if all(v == "dry run" for v in verdicts) else "NOTHING NEW"
+        return "LADDER PASSED WITH WARNINGS" if self.rejects else "LADDER PASSED"
+
+    @property
     def passed(self) -> bool:
-        return self.stopped is None and all(r.verdict == "pass" for r in self.rungs)
+        return self.verdict in ("LADDER PASSED", "LADDER PASSED WITH WARNINGS", "NOTHING NEW")
+
+    @property
+    def rejects(self) -> list[RejectedImport]:
+        """The rejected records of every rung that is not rolled back, as evidence."""
+        found = [_rejects_of(r.imported) for r in self.rungs if not r.rolled_back]
+        return [r for r in found if r is not None]
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per rung, for a table or a DataFrame."""
@@ -78,6 +157,8 @@ class LadderResult:
                 "inserted": r.imported.inserted,
                 "skipped": r.imported.skipped,
                 "rejected": r.imported.rejected,
+                "rejected_share": round(r.rejected_share, 6),
+                "max_reject_rate": r.max_reject_rate,
                 "seconds": round(r.imported.seconds, 3),
                 "records_per_second": round(r.records_per_second, 1),
                 "target_rate": r.rung.target_rate,
@@ -88,19 +169,34 @@ class LadderResult:
         ]
 
     def table(self) -> str:
-        header = f"{'rung':<8} {'records':>8} {'seconds':>8} {'records/s':>10} {'target':>7}  {'verified':<8} verdict"
+        header = (
+            f"{'rung':<8} {'records':>8} {'rejected':>9} {'seconds':>8} {'records/s':>10} {'target':>7}"
+            f"  {'verified':<8} verdict"
+        )
         lines = [header, "-" * len(header)]
         for row in self.rows():
             target = "-" if row["target_rate"] is None else f"{row['target_rate']:.0f}"
             verified = {None: "-", True: "yes", False: "NO"}[row["verified"]]
             lines.append(
-                f"{row['rung']:<8} {row['records']:>8,} {row['seconds']:>8.2f} {row['records_per_second']:>10,.0f}"
-                f" {target:>7}  {verified:<8} {row['verdict']}"
+                f"{row['rung']:<8} {row['records']:>8,} {fraction(row['rejected_share']):>9} {row['seconds']:>8.2f}"
+                f" {row['records_per_second']:>10,.0f} {target:>7}  {verified:<8} {row['verdict']}"
+            )
+        for rejects in self.rejects:
+            reasons = "; ".join(f"{count(n)} x {visible(reason)}" for reason, n in rejects.reasons)
+            lines.append(
+                f"  rejects: {count(rejects.rejected)} ({fraction(rejects.share)}) -> {visible(rejects.rejects_path)}"
+                + (f" ({reasons})" if reasons else "")
             )
         lines.append("")
-        lines.append(
-            "Ladder passed." if self.passed else f"Ladder stopped: {self.stopped or 'a rung missed its target'}"
-        )
+        verdict = self.verdict
+        if self.passed:
+            lines.append(
+                f"{verdict.capitalize()}."
+                if verdict != "NOTHING NEW"
+                else "Nothing new: every record was already imported."
+            )
+        else:
+            lines.append(f"Ladder stopped ({verdict}): {self.stopped or 'a rung missed its target'}")
         return "\n".join(lines)
 
 
@@ -138,6 +234,11 @@ def run_ladder(
         )
         if step.error is not None:
             result.stopped = f"{path.name}: {step.error}"
+        elif step.too_many_rejects:
+            result.stopped = (
+                f"{path.name}: {fraction(step.rejected_share)} of its records were rejected, over the limit of"
+                f" {percent(step.max_reject_rate)}"
+            )
         elif step.verification is not None and not step.verification.passed:
             failed = ", ".join(c.name for c in step.verification.failed_checks) or "latency"
             result.stopped = f"verification failed after the {step.rung.name} rung ({failed})"
@@ -191,10 +292,53 @@ def run_rung(
         imported = import_file(target, path, options, confirm=confirm, progress=progress, log=log)
     except ImportFailedError as failed:
         imported, error = failed.result, str(failed)
-    step = RungResult(rung_for(imported.records_total), str(path), imported, error=error)
+    step = RungResult(
+        rung_for(imported.records_total), str(path), imported, error=error, max_reject_rate=options.max_reject_rate
+    )
     if not options.dry_run and imported.status == "completed" and step.rung.name in VERIFY_AFTER:
-        step.verification = verify(target, benchmarks=benchmarks, runs=verify_runs)
+        step.verification = verify(
+            target, benchmarks=benchmarks, runs=verify_runs, max_reject_rate=options.max_reject_rate
+        )
     return step
 
 
-__all__ = ["LADDER_FILES", "LadderResult", "RungResult", "run_ladder", "run_rung"]
+def run_from_parameters(
+    target: Target,
+    *,
+    directory: str = "data",
+    files: str = "",
+    file: str = "",
+    batch_size: int = 0,
+    dry_run: bool = False,
+    yes: bool = False,
+    force: bool = False,
+    verify_runs: int = 5,
+    max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
+) -> LadderResult:
+    """What the ladder notebook runs from its parameters: the one `file` as a rung (`batch_size` 0: its
+    rung's), or the ladder of `files` (comma-separated, in rung order), or of the generated files in
+    `directory`. Relative paths are taken from the project root (see `targets.project_path`)."""
+    options = ImportOptions(yes=yes, force=force, max_reject_rate=max_reject_rate)
+    if file:
+        step = run_rung(
+            target,
+            project_path(file),
+            replace(options, batch_size=batch_size or None, dry_run=dry_run),
+            verify_runs=verify_runs,
+        )
+        return LadderResult([step])
+    chosen = [project_path(name.strip()) for name in files.split(",") if name.strip()] or None
+    return run_ladder(target, options, directory=project_path(directory), files=chosen, verify_runs=verify_runs)
+
+
+__all__ = [
+    "LADDER_FILES",
+    "LadderResult",
+    "RungResult",
+    "import_verdict",
+    "nothing_new",
+    "rejected_share",
+    "run_from_parameters",
+    "run_ladder",
+    "run_rung",
+]

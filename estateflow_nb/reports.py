@@ -1,7 +1,8 @@
 """Reports: run a notebook headlessly with papermill and write it as self-contained HTML.
 
 `run_report("verification", db=...)` executes `notebooks/02_verification_report.ipynb` on the
-project's kernel with `interactive=False` and the given parameters, saves the executed notebook as
+project's kernel with `interactive=False` and the given parameters, in `notebooks/` as JupyterLab
+would (paths in parameters are made absolute first: see `targets.project_path`), saves the executed notebook as
 `reports/verification-<UTC timestamp>.ipynb` and converts it to `reports/verification-<UTC
 timestamp>.html`: code cells and prompts hidden, every figure embedded as a PNG, no script, style
 or image fetched from the network.
@@ -12,15 +13,23 @@ into the output notebook (secrets come from the environment inside the package, 
 A cell that fails stops the run with a one-line EstateFlowError naming the cell and the error; the
 partial notebook stays beside where the HTML would have been.
 
+The notebooks ship inside the package (a wheel has them in `estateflow_nb/notebooks/`; a checkout
+keeps them in `notebooks/`), and the kernel named `estateflow` is registered for this interpreter the
+first time a report needs it, so a plain `pip install` gives working reports.
+
 Heavy imports (papermill, nbconvert) happen inside the functions: the `estateflow` command and
 `import estateflow_nb` stay fast.
 """
 
 from __future__ import annotations
 
-import contextlib
+import ast
+import json
 import logging
 import os
+import shlex
+import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,12 +40,19 @@ from typing import Any
 from ._time import compact_time
 from .errors import EstateFlowError
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS_DIR = PACKAGE_ROOT / "notebooks"
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_ROOT = PACKAGE_DIR.parent
+# A checkout: the package beside its pyproject.toml, the notebooks in notebooks/. An installed wheel:
+# the notebooks inside the package.
+CHECKOUT = (PACKAGE_ROOT / "pyproject.toml").is_file() and (PACKAGE_ROOT / "notebooks").is_dir()
+NOTEBOOKS_DIR = PACKAGE_ROOT / "notebooks" if CHECKOUT else PACKAGE_DIR / "notebooks"
+TEMPLATES_DIR = PACKAGE_DIR / "templates"
 TEMPLATE_NAME = "estateflow_report"
 KERNEL_NAME = "estateflow"
+KERNEL_DISPLAY_NAME = "Python (estateflow)"
 KERNEL_INSTALL = f"python -m ipykernel install --sys-prefix --name {KERNEL_NAME}"
+# The kernel of the current interpreter that ipykernel offers under this name, when ours cannot be registered.
+NATIVE_KERNEL = "python3"
 # Cells tagged so are for a person at the notebook (introductions, the panels) and left out of reports.
 HIDE_IN_REPORT_TAG = "hide-in-report"
 
@@ -49,6 +65,8 @@ REPORTS: dict[str, str] = {
 }
 # The reports that may create their database (they import); the others refuse a missing one.
 CREATES_DATABASE = ("ladder",)
+# Parameters that are paths (comma-separated for `files`): made absolute before the kernel starts.
+PATH_PARAMETERS = ("directory", "file", "files", "backups_dir", "failures")
 SECRET_WORDS = ("secret", "token", "password", "key")
 _KINDS = {"bool": "true or false", "int": "a whole number", "float": "a number"}
 _TRUE = {"true", "yes", "1", "on"}
@@ -58,10 +76,14 @@ __all__ = [
     "KERNEL_NAME",
     "REPORTS",
     "ReportResult",
+    "RunFacts",
     "check_parameters",
+    "declared_defaults",
     "notebook_path",
+    "report_kernel",
     "report_parameters",
     "run_report",
+    "this_run",
     "to_html",
 ]
 
@@ -91,6 +113,52 @@ def report_parameters(name: str) -> dict[str, dict[str, Any]]:
 
     with _quiet_papermill():
         return dict(papermill.inspect_notebook(str(notebook_path(name))))
+
+
+def declared_defaults(name: str) -> dict[str, Any]:
+    """The parameters report `name`'s notebook declares, with their defaults, read from its parameters
+    cell without papermill (so a kernel can ask cheaply)."""
+    notebook = json.loads(notebook_path(name).read_text(encoding="utf-8"))
+    cell = next(c for c in notebook["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+    return {
+        node.target.id: ast.literal_eval(node.value)
+        for node in ast.parse(source).body
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None
+    }
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a report was run with: its parameters, and the command that makes the same report again."""
+
+    name: str
+    parameters: dict[str, Any]
+    command: str
+
+    def parameters_text(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.parameters.items()) or "none"
+
+
+def _as_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def this_run(name: str, namespace: Mapping[str, Any]) -> RunFacts:
+    """The facts of report `name` as run with the parameter values in `namespace` (a notebook's
+    globals): every declared parameter but `interactive`, and the `estateflow report` command with the
+    database and the parameters that differ from their defaults."""
+    from .targets import resolve_url
+
+    defaults = declared_defaults(name)
+    values = {k: namespace[k] for k in defaults if k in namespace and k != "interactive"}
+    db = resolve_url(str(values.get("db") or "") or None)
+    values["db"] = db
+    words = ["estateflow", "report", name, "--db", db]
+    for key, value in values.items():
+        if key != "db" and value != defaults.get(key):
+            words += ["-p", key, _as_text(value)]
+    return RunFacts(name, values, shlex.join(words))
 
 
 def _is_secret(name: str) -> bool:
@@ -155,7 +223,11 @@ def _quiet_papermill() -> Iterator[None]:
 
 @contextmanager
 def _kernel_imports_this_package() -> Iterator[None]:
-    """Put this checkout first on the kernel's path, so the notebook runs the same code as its caller."""
+    """In a checkout, put it first on the kernel's path, so the notebook runs the same code as its
+    caller (an installed package is found where it is installed)."""
+    if not CHECKOUT:
+        yield
+        return
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(PACKAGE_ROOT), before) if p)
     try:
@@ -167,24 +239,56 @@ def _kernel_imports_this_package() -> Iterator[None]:
             os.environ["PYTHONPATH"] = before
 
 
-def _check_kernel() -> None:
+@contextmanager
+def _sockets() -> Iterator[str]:
+    """Where a report's kernel puts its sockets: a private folder, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="estateflow-kernel-") as folder:
+        yield str(Path(folder) / "kernel")
+
+
+def report_kernel() -> str:
+    """The kernel reports run on: `estateflow`, registered for this interpreter (in its prefix) when it
+    is not installed yet, or, where it cannot be, the current interpreter's own kernel."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    try:
-        KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-    except NoSuchKernel:
-        raise EstateFlowError(
-            f"the Jupyter kernel {KERNEL_NAME!r} is not installed: run `make` (any target) or `{KERNEL_INSTALL}`"
-        ) from None
+    for name in (KERNEL_NAME, None, NATIVE_KERNEL):
+        if name is None:
+            try:
+                from ipykernel.kernelspec import install
+
+                install(kernel_name=KERNEL_NAME, display_name=KERNEL_DISPLAY_NAME, prefix=sys.prefix)
+            except (ImportError, OSError):
+                continue
+            name = KERNEL_NAME
+        try:
+            KernelSpecManager().get_kernel_spec(name)
+        except NoSuchKernel:
+            continue
+        return name
+    raise EstateFlowError(f"no Jupyter kernel to run the report on: install ipykernel and run `{KERNEL_INSTALL}`")
 
 
-def _check_database(db: str | None, cwd: Path) -> None:
-    """Refuse a database that is not there in one line, before a kernel starts (as the notebook would
-    resolve it, from `cwd`)."""
+def _check_database(db: str | None) -> None:
+    """Refuse a database that is not there in one line, before a kernel starts."""
     from .targets import connect
 
-    with contextlib.chdir(cwd), connect(db):
+    with connect(db):
         pass
+
+
+def _absolute_paths(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` with the database URL resolved and every path parameter made absolute (from the
+    project root), so that the kernel, which runs in notebooks/, finds what the caller meant."""
+    from .targets import project_path, resolve_url
+
+    done = dict(values)
+    done["db"] = resolve_url(str(values.get("db") or "") or None)
+    for key in PATH_PARAMETERS:
+        value = done.get(key)
+        if isinstance(value, str) and value.strip():
+            parts = [part.strip() for part in value.split(",")] if key == "files" else [value.strip()]
+            done[key] = ",".join(str(project_path(part)) for part in parts if part)
+    return done
 
 
 def _free_stem(out_dir: Path, name: str) -> Path:
@@ -215,9 +319,11 @@ def run_report(
     """Execute report `name`'s notebook headlessly and write `<out_dir>/<name>-<UTC timestamp>.html`.
 
     `db` sets the notebook's `db` parameter; `parameters` sets the others (text is converted to the
-    declared type). Relative paths in parameters are taken from `cwd` (default: the current folder).
-    `timeout` limits each cell, in seconds. Raises EstateFlowError when a parameter is refused, the
-    kernel is missing, or a cell fails (the message names the cell; the partial notebook is kept).
+    declared type). Relative paths, the database's among them, are taken from the project root (see
+    `targets.project_root`) and passed to the notebook absolute; it runs in `cwd` (default: the
+    notebooks' folder, where JupyterLab runs them too). `timeout` limits each cell, in seconds. Raises
+    EstateFlowError when a parameter is refused, no kernel can be found, or a cell fails (the message
+    names the cell; the partial notebook is kept).
     """
     import papermill
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -229,30 +335,32 @@ def run_report(
         if "db" in given and given["db"] != db:
             raise EstateFlowError("the database is given twice (--db and -p db): give it once")
         given["db"] = db
-    values = check_parameters(name, given)
+    values = _absolute_paths(check_parameters(name, given))
     source = notebook_path(name)
-    _check_kernel()
+    kernel = report_kernel()
     if name not in CREATES_DATABASE:
-        _check_database(values.get("db") or None, Path(cwd or Path.cwd()))
+        _check_database(values["db"])
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     stem = _free_stem(out, name)
     executed, html = stem.with_suffix(".ipynb"), stem.with_suffix(".html")
     began = time.perf_counter()
     try:
-        with _quiet_papermill(), _kernel_imports_this_package():
+        with _quiet_papermill(), _kernel_imports_this_package(), _sockets() as sockets:
             papermill.execute_notebook(
                 str(source),
                 str(executed),
                 parameters=values,
-                kernel_name=KERNEL_NAME,
-                cwd=str(Path(cwd or Path.cwd()).resolve()),
+                kernel_name=kernel,
+                cwd=str(Path(cwd or NOTEBOOKS_DIR).resolve()),
                 progress_bar=False,
                 log_output=False,
                 start_timeout=120,
                 execution_timeout=timeout,
                 # Local sockets, not TCP on localhost: nothing else on the machine can talk to the kernel.
-                config=Config({"KernelManager": {"transport": "ipc"}}),
+                # Their names start in a folder of this run's own, so that kernels started at once never
+                # share one (a relative name would be taken from the kernel's working folder).
+                config=Config({"KernelManager": {"transport": "ipc", "ip": sockets}}),
             )
     except PapermillExecutionError as error:
         raise EstateFlowError(

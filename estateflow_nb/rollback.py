@@ -49,6 +49,7 @@ points are its requests, `rollback-1`, `rollback-2`, ...: for tests only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -62,7 +63,7 @@ from ._confirm import Confirm, require_confirmation
 from ._rollback_sql import IN_JSON, Selection, ledger_rows
 from ._time import ledger_time, new_id, utc_now
 from .backup import backup as take_backup
-from .errors import EstateFlowError, RefusedError
+from .errors import ConfirmationRequired, EstateFlowError, RefusedError
 from .schema import INDUSTRIES, RollbackStatus, RollbackStrategy
 from .targets import Sql, Target
 
@@ -435,3 +436,84 @@ def _take_over(stopped: dict[str, Any], claim: str) -> Sql:
         " AND finished_at IS NULL",
         (claim, _claims.owner(), ledger_time(), stopped["id"], stopped["claim"]),
     )
+
+
+# --- plan first, then carry out exactly that plan ----------------------------------------------------
+
+PLAN_CHANGED = "the database changed since the plan was shown, so nothing was rolled back: plan again"
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """A rollback worked out and shown before anything changes: `shown` is the plan (a dry run's
+    result), and `fingerprint` a digest of exactly what it would undo: the imports (their ledger rows)
+    and the rows (the ids of the rows it would remove or restore and of the earlier values it would put
+    back). `apply` carries it out only while the database still gives the same fingerprint."""
+
+    url: str
+    arguments: dict[str, Any]  # the rollback's strategy, as `rollback(...)` takes it
+    shown: RollbackResult
+    fingerprint: str
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to roll back."""
+        return not (self.shown.imports or self.shown.by_industry_state)
+
+    def apply(self, target: Target, *, backups_dir: str | Path | None = None, backup: bool = True) -> RollbackResult:
+        """Roll back exactly this plan, a backup first. Refused, nothing changed (ConfirmationRequired),
+        on another database or when the database no longer gives this plan's fingerprint."""
+        if target.url != self.url:
+            raise ConfirmationRequired(f"this plan is for {self.url}, not {target.url}: plan again", flag="a new plan")
+        if plan_rollback(target, **self.arguments).fingerprint != self.fingerprint:
+            raise ConfirmationRequired(PLAN_CHANGED, flag="a new plan")
+        try:
+            return rollback(
+                target, **self.arguments, confirm=self.shown.confirms, backup=backup, backups_dir=backups_dir
+            )
+        except ConfirmationRequired:  # it changed between the fingerprint and the rollback's own plan
+            raise ConfirmationRequired(PLAN_CHANGED, flag="a new plan") from None
+
+
+def plan_rollback(
+    target: Target,
+    *,
+    last_hours: float | None = None,
+    since: str | date | datetime | None = None,
+    until: str | date | datetime | None = None,
+    industry: str | None = None,
+    import_id: str | None = None,
+    reset: bool = False,
+) -> RollbackPlan:
+    """What rolling back (one of `last_hours`, `since`/`until`, `industry`, `import_id` or `reset`)
+    would undo, as a plan to show and then `apply`. Nothing is changed."""
+    given = {"last_hours": last_hours, "since": since, "until": until, "industry": industry, "import_id": import_id}
+    arguments: dict[str, Any] = {k: v for k, v in given.items() if v is not None} | ({"reset": True} if reset else {})
+    selection = _select(target, last_hours, since, until, industry, import_id, reset)
+    shown = rollback(target, **arguments, dry_run=True)
+    digest = hashlib.sha256()
+    digest.update(json.dumps([target.url, shown.imports, shown.by_industry_state], default=str).encode())
+    for rows in _touched(target, selection):
+        digest.update(json.dumps(rows, default=str).encode())
+    return RollbackPlan(target.url, arguments, shown, digest.hexdigest())
+
+
+def _touched(target: Target, selection: Selection) -> list[list[dict[str, Any]]]:
+    """Digests of the rows a rollback would touch: each of (rows, earlier values), as count, sum and
+    sum of squares of their ids, which change when any one of them is added, removed or replaced."""
+    digest = "COUNT(*) AS n, TOTAL(id) AS ids, TOTAL(id * id) AS squares, MAX(id) AS top"
+    if selection.strategy == "reset":
+        rows, images = "1 = 1", "1 = 1"
+        params: tuple[Any, ...] = ()
+    elif selection.industry is not None:
+        live = "import_id IN (SELECT id FROM ef_imports WHERE status != 'rolled_back')"
+        rows, images = f"industry = ? AND {live}", f"industry = ? AND {live}"
+        params = (selection.industry,)
+    else:
+        rows, images = f"import_id {IN_JSON}", f"(by_import {IN_JSON} OR import_id {IN_JSON})"
+        params = (json.dumps(selection.import_ids),)
+    image_params = params * images.count("?")
+    return [
+        target.query(f"SELECT {digest} FROM professionals WHERE {rows}", params),
+        target.query(f"SELECT {digest} FROM ef_before_images WHERE {images}", image_params),
+    ]

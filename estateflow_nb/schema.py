@@ -30,7 +30,16 @@ ImportResultStatus = ImportStatus | Literal["dry_run"]
 OnConflict = Literal["skip", "update", "fail"]
 ON_CONFLICT: tuple[OnConflict, ...] = get_args(OnConflict)
 # A ladder rung's verdict: its import and verification went through, and at the old tool's pace?
-RungVerdict = Literal["pass", "below target", "import failed", "verification failed", "dry run"]
+RungVerdict = Literal[
+    "pass",
+    "nothing new",
+    "below target",
+    "import failed",
+    "too many rejects",
+    "verification failed",
+    "dry run",
+    "rolled back",
+]
 RollbackStrategy = Literal["last", "date", "industry", "import", "reset"]
 # "planned" only while it asks for confirmation.
 RollbackStatus = Literal["rolled_back", "dry_run", "nothing", "planned"]
@@ -210,6 +219,21 @@ CREATE TABLE IF NOT EXISTS ef_rollback_work (
     PRIMARY KEY (license_number, depth)
 ) WITHOUT ROWID"""
 
+# One row per verification, so that a report can say what changed since the one before: when, the
+# verdict, the rows, and as JSON each check's result ({name: {passed, failing, observed}}), each
+# latency benchmark's median ({name: ms}) and the rows per industry and state ({"industry|state": n}).
+VERIFICATIONS_DDL = """
+CREATE TABLE IF NOT EXISTS ef_verifications (
+    id TEXT PRIMARY KEY,
+    checked_at TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    rows INTEGER NOT NULL,
+    seconds REAL NOT NULL,
+    checks TEXT NOT NULL DEFAULT '{}',
+    latencies TEXT NOT NULL DEFAULT '{}',
+    counts TEXT NOT NULL DEFAULT '{}'
+)"""
+
 # The indexes of professionals by name, as each is created.
 INDEX_STATEMENTS = {
     **{
@@ -242,6 +266,7 @@ SCHEMA_STATEMENTS = (
     BEFORE_IMAGES_BY_IMPORT_INDEX,
     ROLLBACKS_DDL,
     ROLLBACK_WORK_DDL,
+    VERIFICATIONS_DDL,
 )
 # The tables a backup must hold to be restored; the others are created empty when missing.
 CORE_TABLES = ("professionals", "ef_imports", "ef_before_images")

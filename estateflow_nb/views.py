@@ -1,63 +1,96 @@
-"""What notebooks display besides figures: report headers, tables with pass/fail marks, and `show`.
+"""What notebooks display besides figures: report headers, tables with pass/fail marks, sections, and
+`show`.
 
 `show(*things)` displays figures as embedded PNG images (so that an HTML report carries them inside
-itself), tables as HTML and anything else as IPython would. The table functions return pandas
-DataFrames or Stylers built from the engine's results, nothing computed anew; the header functions
-return HTML that says which database, when, which version and the verdict.
+itself), tables as HTML and anything else as IPython would. The table functions (in _tables.py)
+return pandas Stylers built from the engine's results, nothing computed anew; the header functions
+return HTML that says which database (its absolute path, its rows and size), when, which version,
+the run's parameters and the command that makes the same report again, and the verdict. Whole
+sections (`verification_sections`, ...) are what a notebook and its panel both show, in order, with
+a table of contents. Every value from the data is escaped: nothing from a file or a database is
+ever markup.
 """
 
 from __future__ import annotations
 
-import html
 import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
-from pandas.io.formats.style import Styler
 
-from . import __version__, plots
-from ._look import COLOURS, MISSED_RUNG, Outcome, Verdict, cell_style, mark, verdict_of, yes_no
+from . import __version__, explore, plots
+from ._headers import contents, database_facts, escaped, header, run_facts, section
+from ._look import Verdict, count, fraction, percent, plural, share
+from ._tables import (
+    LEDGER_COLUMNS,
+    backups_table,
+    benchmarks_table,
+    check_changes_table,
+    checks_table,
+    city_table,
+    examples_table,
+    imports_table,
+    kinds_table,
+    ledger_table,
+    place_changes_table,
+    rejects_table,
+    rollback_imports_table,
+    rollback_rows_table,
+    rung_table,
+    tables_table,
+    top_cities_table,
+    undo_list,
+)
 from ._time import display_time, parse_time
 from .backup import BackupInfo, backups_folder
-from .errors import EstateFlowError
 from .explore import cities as merge_cities
 from .explore import filter_cities
 from .ladder import LadderResult
-from .rollback import RollbackResult
-from .schema import INDUSTRIES
+from .reports import RunFacts
+from .rollback import RollbackPlan, RollbackResult
 from .status import StatusReport
-from .verify import VerifyReport, brief
+from .targets import Target, describe_url
+from .verify import VerifyReport
 
 PNG_DPI = 100
 
 __all__ = [
+    "LEDGER_COLUMNS",
     "backup_sections",
     "backups_table",
     "benchmarks_table",
+    "changes_sections",
     "checks_table",
     "city_sections",
     "city_table",
+    "contents",
     "displayable",
     "explore_header",
+    "explore_sections",
     "failing_samples",
+    "failing_sections",
     "figure_png",
     "figure_title",
+    "imports_table",
     "ladder_header",
     "ladder_sections",
     "ledger_table",
     "plan_only",
+    "plan_sections",
+    "rejects_sections",
     "report_header",
     "rollback_header",
     "rollback_imports_table",
     "rollback_rows_table",
     "rollback_sections",
     "rung_table",
+    "section",
     "show",
     "status_header",
+    "status_sections",
     "tables_table",
     "top_cities_table",
     "verification_sections",
@@ -74,7 +107,7 @@ def figure_png(fig: Figure) -> bytes:
 def figure_title(fig: Figure) -> str:
     """The figure's title, or its first panel's: what it shows, in words (an image's alternative text)."""
     titles = [fig.get_suptitle(), *(ax.get_title() for ax in fig.axes)]
-    return next((t for t in titles if t), "chart")
+    return next((t for t in titles if t), "chart").replace("\\$", "$")
 
 
 def displayable(thing: Any) -> Any:
@@ -90,296 +123,321 @@ def show(*things: Any) -> None:
         display(displayable(thing))
 
 
-def _table(frame: pd.DataFrame, marks: str | None = None, formats: dict[Any, Any] | None = None) -> Styler:
-    """The frame as a table without its index, text to the left; `marks` green where it passed, red where not."""
-    text: list[Any] = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    styler = frame.style.hide(axis="index").set_properties(subset=text, **{"text-align": "left"})
-    styler = styler.set_table_styles([{"selector": "th", "props": [("text-align", "left")]}])
-    if marks is not None:
-        styler = styler.map(cell_style, subset=[marks])
-    return styler.format(formats or {}, na_rep="-")
+# --- verification ----------------------------------------------------------------------------------
 
 
-def _header(title: str, verdict: Verdict | None, outcome: Outcome, facts: Sequence[tuple[str, str]]) -> HTML:
-    """A report's head: the verdict in a box coloured by its outcome (if there is one), the title, then facts."""
-    rows = "".join(
-        f"<tr><th style='text-align:left;padding:2px 16px 2px 0'>{html.escape(k)}</th>"
-        f"<td style='text-align:left'>{html.escape(v)}</td></tr>"
-        for k, v in facts
-    )
-    box = (
-        f"<div class='ef-verdict' style='display:inline-block;padding:6px 18px;border-radius:6px;"
-        f"background:{COLOURS[outcome]};color:white;font-size:26px;font-weight:bold'>{html.escape(verdict)}</div>"
-        if verdict
-        else ""
-    )
-    return HTML(
-        f"<div class='ef-report-header' data-verdict='{html.escape(verdict or '')}'>{box}"
-        f"<h1 style='margin:10px 0 4px 0'>{html.escape(title)}</h1>"
-        f"<table class='ef-facts' style='margin:0'>{rows}</table></div>"
-    )
-
-
-def report_header(report: VerifyReport, *, version: str = __version__) -> HTML:
-    """The verification report's header: the verdict first, then database, time, version and counts."""
+def report_header(report: VerifyReport, *, run: RunFacts | None = None, version: str = __version__) -> HTML:
+    """The verification report's header: the verdict first, then the database, the run, the evidence."""
     checks_passed = sum(c.passed for c in report.checks)
     within = sum(b.passed for b in report.benchmarks)
-    latency = f"{within} of {len(report.benchmarks)} within their limits" if report.benchmarks else "not measured"
-    return _header(
-        "EstateFlow verification report",
-        verdict_of(report.passed),
-        "pass" if report.passed else "fail",
-        [
-            ("Database", report.target),
-            ("Verified at", display_time(parse_time(report.checked_at))),
-            ("estateflow_nb version", version),
-            ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
-            ("Latency benchmarks", latency),
-            ("Verification took", f"{report.seconds:.3f} s"),
-        ],
-    )
-
-
-def ladder_header(result: LadderResult, database: str, *, version: str = __version__) -> HTML:
-    """The ladder report's header: the verdict, then database, time, version and what ran."""
-    records = sum(step.records for step in result.rungs)
-    missed = next((step.verdict for step in result.rungs if step.verdict != "pass"), None)
-    verdict: Verdict
-    outcome: Outcome
-    if result.passed:
-        verdict, outcome = "LADDER PASSED", "pass"
-    elif missed == "dry run":
-        verdict, outcome = "DRY RUN", "neutral"
+    if report.benchmarks:
+        latency = f"{within} of {len(report.benchmarks)} within their limits"
     else:
-        verdict, outcome = MISSED_RUNG.get(missed, "STOPPED"), "fail"
+        latency = "not meaningful on an empty table" if report.empty else "not measured"
+    over = len(report.rejects_over_limit)
+    rejected = sum(r.rejected for r in report.rejects)
+    rejects = (
+        f"{plural(rejected, 'record')} rejected by {plural(len(report.rejects), 'import')}"
+        f" ({over} over the {percent(report.max_reject_rate)} limit)"
+        if report.rejects
+        else "none"
+    )
+    history = f"recorded as {report.recorded}" if report.recorded else (report.not_recorded or "not recorded")
     facts = [
-        ("Database", database),
-        ("Run at", display_time()),
+        *database_facts(report.target, report.rows, report.size_bytes),
+        ("Verified at", display_time(parse_time(report.checked_at))),
         ("estateflow_nb version", version),
-        ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
-        ("Records handled", f"{records:,}"),
+        ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
+        ("Latency benchmarks", latency),
+        ("Rejected records", rejects),
+        *run_facts(run),
+        ("History", history),
+        ("Verification took", f"{report.seconds:.3f} s"),
     ]
-    if result.stopped:
-        facts.append(("Stopped", result.stopped))
-    return _header("EstateFlow progressive ladder", verdict, outcome, facts)
+    if report.empty:
+        facts.insert(0, ("Nothing to verify", "the professionals table is empty: there is no evidence to pass"))
+    return header("EstateFlow verification report", report.verdict, facts)
 
 
-def explore_header(database: str, rows: Sequence[dict[str, Any]], *, version: str = __version__) -> HTML:
-    """The exploration report's header: database, time, version, and how many professionals and cities."""
-    merged = merge_cities(rows)
-    return _header(
-        "EstateFlow ratings and cities",
-        None,
-        "neutral",
-        [
-            ("Database", database),
-            ("Explored at", display_time()),
-            ("estateflow_nb version", version),
-            ("Professionals", f"{sum(c['count'] for c in merged):,} in {len(merged):,} cities"),
-        ],
-    )
-
-
-def checks_table(report: VerifyReport) -> Styler:
-    """The twelve checks, one row each, with a pass/fail mark."""
-    frame = pd.DataFrame(
-        [
-            {
-                "#": c.number,
-                "check": c.title,
-                "result": mark(c.passed),
-                "observed": brief(c.observed),
-                "expected": str(c.expected),
-                "failing": c.failing,
-            }
-            for c in report.checks
-        ],
-        columns=["#", "check", "result", "observed", "expected", "failing"],
-    )
-    return _table(frame, "result", {"failing": "{:,}"})
-
-
-def failing_samples(report: VerifyReport) -> list[Any]:
-    """For each failing check, a heading and its sample of failing rows; one line when none failed."""
+def failing_sections(report: VerifyReport) -> list[Any]:
+    """For each failing check, its failing values grouped by kind (with counts and shares), example
+    rows of every kind with the import that wrote them, and how to undo those imports."""
     failed = report.failed_checks
     if not failed:
-        return [HTML("<p class='ef-no-failures'>No check failed: there are no failing rows to show.</p>")]
+        return [HTML("<p class='ef-no-failures'>No check failed: there are no failing values to show.</p>")]
     shown: list[Any] = []
     for check in failed:
+        of_rows = f" ({share(check.failing, report.rows)} of the rows)" if check.rule is not None else ""
         shown.append(
             HTML(
-                f"<h3 class='ef-failing'>{check.number}. {html.escape(check.title)}: {check.failing:,} failing;"
-                f" expected {html.escape(str(check.expected))}. A sample of {len(check.sample)}:</h3>"
+                f"<h3 class='ef-failing'>{check.number}. {escaped(check.title)}: {count(check.failing)}"
+                f" failing{of_rows}; expected {escaped(check.expected)}</h3>"
             )
         )
-        sample = pd.DataFrame([{k: _cell(v) for k, v in row.items()} for row in check.sample])
-        shown.append(_table(sample) if len(sample) else HTML("<p>(no sample rows)</p>"))
+        if check.groups:
+            shown += [kinds_table(check), examples_table(check)]
+            undo = undo_list(check, report.target)
+            if undo is not None:
+                shown.append(undo)
+        if check.kinds > len(check.groups):
+            shown.append(HTML(f"<p>... and {count(check.kinds - len(check.groups))} more kinds.</p>"))
+        written = report.failure_files.get(check.name)
+        if written:
+            link = Path(written).as_uri()
+            shown.append(
+                HTML(
+                    f"<p class='ef-failures-file'>Every failing row: <a href='{escaped(link)}'>"
+                    f"{escaped(written)}</a></p>"
+                )
+            )
     return shown
 
 
-def _cell(value: Any) -> Any:
-    return ", ".join(map(str, value)) if isinstance(value, list | tuple) else value
+# The name the notebooks used before failing values were grouped.
+failing_samples = failing_sections
 
 
-def benchmarks_table(report: VerifyReport) -> Styler:
-    """Each latency benchmark: median and runs against its limit, with a pass/fail mark."""
-    frame = pd.DataFrame(
-        [
-            {
-                "benchmark": b.title,
-                "result": mark(b.passed),
-                "median ms": round(b.median_ms, 3),
-                "limit ms": b.threshold_ms,
-                "runs": len(b.runs_ms),
-                "slowest ms": round(max(b.runs_ms), 3),
-            }
-            for b in report.benchmarks
-        ],
-        columns=["benchmark", "result", "median ms", "limit ms", "runs", "slowest ms"],
+def rejects_sections(rejects: Sequence[Any], limit: float) -> list[Any]:
+    """The imports that rejected records, each with its rejects file, count, share and top reasons."""
+    if not rejects:
+        return [HTML("<p class='ef-no-rejects'>No import rejected a record.</p>")]
+    over = sum(r.over(limit) for r in rejects)
+    note = (
+        f"{plural(len(rejects), 'import')} rejected records: {over} of them more than {percent(limit)} of"
+        f" its records (a failure), {len(rejects) - over} within that limit (a warning). Each rejects file"
+        " holds every rejected record with its reason."
     )
-    return _table(frame, "result", {"median ms": "{:.3f}", "slowest ms": "{:.3f}", "limit ms": "{:,.0f}"})
+    return [HTML(f"<p class='ef-rejects-note'>{escaped(note)}</p>"), rejects_table(rejects, limit)]
 
 
-def top_cities_table(report: VerifyReport) -> Styler:
-    """The top 10 cities as the verification counted them."""
-    rows = report.check("top_cities").observed
-    frame = pd.DataFrame(rows, columns=["city", "state", "count", "avg_rating"])
-    frame = frame.rename(columns={"count": "professionals", "avg_rating": "mean rating"})
-    return _table(frame, formats={"professionals": "{:,}", "mean rating": "{:.2f}"})
+def changes_sections(report: VerifyReport) -> list[Any]:
+    """What changed since the previous verification of this database, and the trend."""
+    changes = report.changes
+    if changes is None:
+        text = "This is the first recorded verification of this database: nothing to compare with yet."
+        return [HTML(f"<p class='ef-no-history'>{escaped(text)}</p>")]
+    delta = changes.rows_now - changes.rows_before
+    since = display_time(parse_time(changes.since.checked_at))
+    text = (
+        f"Since the previous verification, at {since} ({changes.since.verdict}): {count(changes.rows_before)}"
+        f" rows then, {count(changes.rows_now)} now ({delta:+,}); {len(changes.places)} industry and state"
+        f" pairs changed; {len(changes.checks)} checks changed their verdict."
+    )
+    shown: list[Any] = [HTML(f"<p class='ef-changes'>{escaped(text)}</p>")]
+    shown += [t for t in (place_changes_table(report), check_changes_table(report)) if t is not None]
+    shown.append(plots.history(report))
+    return shown
 
 
-LEDGER_COLUMNS = {
-    "id": "import",
-    "source_path": "source",
-    "rung": "rung",
-    "status": "status",
-    "inserted": "inserted",
-    "updated": "updated",
-    "skipped": "skipped",
-    "rejected": "rejected",
-    "removed": "removed",
-    "seconds": "seconds",
-    "started_at": "started (UTC)",
-}
+VERIFICATION_CONTENTS = (
+    ("checks", "The twelve checks"),
+    ("failing", "Failing values"),
+    ("rejects", "Rejected records"),
+    ("changes", "Since the previous verification"),
+    ("latency", "Latency"),
+    ("distributions", "Distributions"),
+    ("ratings", "Ratings"),
+    ("cities", "Top 10 cities"),
+    ("ledger", "Import ledger"),
+)
 
 
-def _imports_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> Styler:
-    """Ledger rows as a table: `columns` of LEDGER_COLUMNS, under their names, sources by file name."""
-    names = {column: LEDGER_COLUMNS[column] for column in columns}
-    frame = pd.DataFrame(rows, columns=list(names)).rename(columns=names)
-    frame["source"] = [Path(str(p)).name for p in frame["source"]]
-    counts = [c for c in ("inserted", "updated", "skipped", "rejected", "removed") if c in frame]
-    return _table(frame, "status", {"seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
+def verification_sections(
+    report: VerifyReport,
+    ledger: StatusReport,
+    featured: Sequence[dict[str, Any]] = (),
+    bands: Sequence[dict[str, Any]] | None = None,
+    *,
+    run: RunFacts | None = None,
+) -> list[Any]:
+    """The whole verification report, in the order of the verification notebook."""
+    titles = dict(VERIFICATION_CONTENTS)
+    note = "not meaningful on an empty table, not measured" if report.empty else "no latency benchmarks were run"
+    return [
+        report_header(report, run=run),
+        contents(VERIFICATION_CONTENTS),
+        section(titles["checks"], "checks"),
+        checks_table(report),
+        section(titles["failing"], "failing"),
+        *failing_sections(report),
+        section(titles["rejects"], "rejects"),
+        *rejects_sections(report.rejects, report.max_reject_rate),
+        section(titles["changes"], "changes"),
+        *changes_sections(report),
+        section(titles["latency"], "latency"),
+        plots.latency(report.benchmarks, note=note),
+        *([benchmarks_table(report)] if report.benchmarks else []),
+        section(titles["distributions"], "distributions"),
+        plots.distributions(report, featured, bands),
+        section(titles["ratings"], "ratings"),
+        plots.rating_histogram(report),
+        section(titles["cities"], "cities"),
+        plots.top_cities(report),
+        top_cities_table(report),
+        section(titles["ledger"], "ledger"),
+        ledger_table(ledger),
+    ]
 
 
-def ledger_table(ledger: StatusReport) -> Styler:
-    """The newest imports of the ledger, newest first."""
-    return _imports_table(ledger.imports, list(LEDGER_COLUMNS))
+# --- the ladder ------------------------------------------------------------------------------------
 
 
-def rung_table(result: LadderResult) -> Styler:
-    """One row per rung: records, rate against the old tool's target, verification and verdict."""
-    rows = result.rows()
-    frame = pd.DataFrame(
+def ladder_header(
+    result: LadderResult, database: str, *, run: RunFacts | None = None, version: str = __version__
+) -> HTML:
+    """The ladder report's header: the verdict, then database, time, version and what ran."""
+    records = sum(step.records for step in result.rungs)
+    rejected = sum(step.imported.rejected for step in result.rungs)
+    read = sum(step.imported.records_read for step in result.rungs)
+    facts = [
+        ("Database", describe_url(database)),
+        ("Run at", display_time()),
+        ("estateflow_nb version", version),
+        ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
+        ("Records handled", count(records)),
+        ("Rejected records", f"{count(rejected)} ({fraction(rejected / read) if read else '-'})"),
+        *run_facts(run),
+    ]
+    if result.stopped:
+        facts.append(("Stopped", result.stopped))
+    return header("EstateFlow progressive ladder", result.verdict, facts)
+
+
+def ladder_sections(result: LadderResult, database: str, *, run: RunFacts | None = None) -> list[Any]:
+    """The ladder's header, its rung table, its rejected records, its throughput chart and the checks
+    of its last verification."""
+    verified = [step.verification for step in result.rungs if step.verification is not None]
+    limit = result.rungs[0].max_reject_rate if result.rungs else 0.01
+    shown: list[Any] = [
+        ladder_header(result, database, run=run),
+        contents(
+            [
+                ("rungs", "Rungs"),
+                ("rejects", "Rejected records"),
+                ("throughput", "Throughput"),
+                ("checks", "The last verification"),
+            ]
+        ),
+        section("Rungs", "rungs"),
+        rung_table(result),
+        section("Rejected records", "rejects"),
+        *rejects_sections(result.rejects, limit),
+        section("Throughput", "throughput"),
+        plots.throughput(result),
+        section("The last verification", "checks"),
+    ]
+    if verified:
+        shown += [
+            HTML(f"<p>{escaped(verified[-1].verdict)}</p>"),
+            checks_table(verified[-1]),
+            *failing_sections(verified[-1]),
+        ]
+    else:
+        shown.append(HTML("<p>No rung was verified (verification starts after the small rung).</p>"))
+    return shown
+
+
+# --- exploration ------------------------------------------------------------------------------------
+
+
+def _filter_text(city: str, industry: str) -> str:
+    parts = [f"city contains {city.strip()!r}" if city.strip() else "", industry]
+    return " and ".join(p for p in parts if p)
+
+
+def explore_header(
+    database: str,
+    rows: Sequence[dict[str, Any]],
+    *,
+    city: str = "",
+    industry: str = "",
+    run: RunFacts | None = None,
+    version: str = __version__,
+) -> HTML:
+    """The exploration report's header: database, time, version, the filter, and how many
+    professionals and cities it holds."""
+    merged = merge_cities(rows)
+    chosen = _filter_text(city, industry)
+    return header(
+        "EstateFlow ratings and cities",
+        None,
         [
-            {
-                "rung": r["rung"],
-                "file": Path(r["file"]).name,
-                "records": r["records"],
-                "inserted": r["inserted"],
-                "skipped": r["skipped"],
-                "rejected": r["rejected"],
-                "seconds": r["seconds"],
-                "records/s": r["records_per_second"],
-                "target/s": "-" if r["target_rate"] is None else f"{r['target_rate']:.0f}",
-                "verified": yes_no(r["verified"]),
-                "verdict": r["verdict"],
-            }
-            for r in rows
-        ],
-        columns=[
-            "rung",
-            "file",
-            "records",
-            "inserted",
-            "skipped",
-            "rejected",
-            "seconds",
-            "records/s",
-            "target/s",
-            "verified",
-            "verdict",
+            ("Database", describe_url(database)),
+            ("Explored at", display_time()),
+            ("estateflow_nb version", version),
+            ("Filter", f"{chosen} (every section)" if chosen else "none: every professional"),
+            ("Professionals", f"{count(sum(c['count'] for c in merged))} in {plural(len(merged), 'city', 'cities')}"),
+            *run_facts(run),
         ],
     )
-    counts = ("records", "inserted", "skipped", "rejected")
-    return _table(frame, "verdict", {"records/s": "{:,.0f}", "seconds": "{:.2f}", **dict.fromkeys(counts, "{:,}")})
 
 
-def city_table(rows: Sequence[dict[str, Any]], top: int = 15) -> Styler:
-    """The `top` cities of `explore.city_counts` rows: professionals, featured, mean rating."""
-    merged = merge_cities(rows)[:top]
-    frame = pd.DataFrame(
-        [
-            {
-                "city": c["city"],
-                "state": c["state"],
-                "professionals": c["count"],
-                "featured": c["featured"],
-                "mean rating": None if c["avg_rating"] is None else round(c["avg_rating"], 2),
-            }
-            for c in merged
-        ],
-        columns=["city", "state", "professionals", "featured", "mean rating"],
-    )
-    return _table(frame, formats={"professionals": "{:,}", "featured": "{:,}", "mean rating": "{:.2f}"})
+def city_sections(rows: Sequence[dict[str, Any]], search: str = "", industry: str = "", top: int = 15) -> list[Any]:
+    """Cities matching `search` and `industry`: professionals per city, featured per city, a table."""
+    explore.filter_clause("", industry)  # refuses an unknown industry
+    chosen = filter_cities(rows, search, industry)
+    where = _filter_text(search, industry)
+    note = plural(len(merge_cities(chosen)), "city", "cities") + (f" where {where}" if where else "")
+    return [
+        HTML(f"<p class='ef-city-filter'>{escaped(note)}</p>"),
+        plots.city_distribution(chosen, top),
+        plots.featured_by_city(chosen, top),
+        city_table(chosen, top),
+    ]
+
+
+EXPLORE_CONTENTS = (
+    ("ratings", "Ratings by industry and by state"),
+    ("reviews", "Rating against review count"),
+    ("cities", "Cities and featured professionals"),
+)
+
+
+def explore_sections(
+    target: Target,
+    *,
+    city: str = "",
+    industry: str = "",
+    top: int = 15,
+    sample: int = 2000,
+    run: RunFacts | None = None,
+) -> list[Any]:
+    """The whole exploration report for one filter (`city` contains, `industry`), which every section follows."""
+    cities = explore.city_counts(target, city, industry)
+    titles = dict(EXPLORE_CONTENTS)
+    return [
+        explore_header(target.url, cities, city=city, industry=industry, run=run),
+        contents(EXPLORE_CONTENTS),
+        section(titles["ratings"], "ratings"),
+        plots.ratings_by(explore.rating_counts(target, city, industry)),
+        section(titles["reviews"], "reviews"),
+        plots.rating_vs_reviews(
+            explore.rating_review_sample(target, sample, city, industry),
+            explore.reviews_by_rating(target, city, industry),
+        ),
+        section(titles["cities"], "cities"),
+        *city_sections(cities, "", "", top),
+    ]
 
 
 # --- status, backups and rollbacks -------------------------------------------------------------------
 
 
-def status_header(report: StatusReport, *, version: str = __version__) -> HTML:
+def status_header(report: StatusReport, *, run: RunFacts | None = None, version: str = __version__) -> HTML:
     """The rollback notebook's header: the database, when, which version, what it holds, its newest backup."""
-    statuses = ", ".join(f"{n:,} {s}" for s, n in report.by_status.items()) or "none"
-    size = "unknown" if report.size_bytes is None else f"{report.size_bytes / 1e6:,.1f} MB"
+    statuses = ", ".join(f"{count(n)} {s}" for s, n in report.by_status.items()) or "none"
     newest = report.newest_backup
     facts = [
-        ("Database", report.target),
+        *database_facts(report.target, report.tables.get("professionals", 0), report.size_bytes),
         ("Shown at", display_time()),
         ("estateflow_nb version", version),
-        ("Professionals", f"{report.tables.get('professionals', 0):,}"),
         ("Imports", statuses),
-        ("Database size", size),
         ("Newest backup", "none" if newest is None else f"{Path(newest['path']).name} ({newest['taken_at']})"),
+        *run_facts(run),
     ]
     if report.bookmark:
         facts.append(("Time Travel bookmark", f"{report.bookmark['bookmark']} (before {report.bookmark['id']})"))
-    return _header("EstateFlow rollback and backups", None, "neutral", facts)
-
-
-def tables_table(report: StatusReport) -> Styler:
-    """How many rows each table holds."""
-    frame = pd.DataFrame(list(report.tables.items()), columns=["table", "rows"])
-    return _table(frame, formats={"rows": "{:,}"})
-
-
-def backups_table(backups: Sequence[BackupInfo]) -> Styler:
-    """The backups, newest first: file, time, size and what each holds."""
-    frame = pd.DataFrame(
-        [
-            {
-                "backup": Path(b.path).name,
-                "taken (UTC)": b.taken_at,
-                "MB": b.size_bytes / 1e6,
-                "professionals": b.rows,
-                "imports": b.imports,
-                "SQL dump": "yes" if b.sql_dump else "-",
-                "problem": b.error or "-",
-            }
-            for b in backups
-        ],
-        columns=["backup", "taken (UTC)", "MB", "professionals", "imports", "SQL dump", "problem"],
-    )
-    return _table(frame, formats={"MB": "{:,.2f}", "professionals": "{:,.0f}", "imports": "{:,.0f}"})
+    return header("EstateFlow rollback and backups", None, facts)
 
 
 def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | None = None) -> list[Any]:
@@ -388,12 +446,12 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
     if not backups:
         return [
             HTML(
-                f"<p class='ef-no-backups'>No backups in {html.escape(str(folder))} yet: every rollback takes one"
+                f"<p class='ef-no-backups'>No backups in {escaped(folder)} yet: every rollback takes one"
                 " first, and <code>estateflow backup</code> takes one now.</p>"
             )
         ]
     shown: list[Any] = [
-        HTML(f"<p class='ef-backups'>{len(backups):,} backups in {html.escape(str(folder))}, newest first.</p>"),
+        HTML(f"<p class='ef-backups'>{plural(len(backups), 'backup')} in {escaped(folder)}, newest first.</p>"),
         backups_table(backups),
     ]
     if sum(b.rows is not None for b in backups) >= 2:
@@ -401,24 +459,27 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
     return shown
 
 
-def rollback_header(result: RollbackResult, database: str, *, version: str = __version__) -> HTML:
+def rollback_header(
+    result: RollbackResult, database: str, *, plan: RollbackPlan | None = None, version: str = __version__
+) -> HTML:
     """A rollback's head: plan only, rolled back or nothing to do; what it undoes; the backup taken first."""
     done = result.status == "rolled_back"
     verdict: Verdict
-    outcome: Outcome
     if done:
-        verdict, outcome, title = "ROLLED BACK", "pass", "Rollback"
+        verdict, title = "ROLLED BACK", "Rollback"
     elif result.imports or result.by_industry_state:
-        verdict, outcome, title = "PLAN ONLY", "neutral", "Rollback plan"
+        verdict, title = "PLAN ONLY", "Rollback plan"
     else:
-        verdict, outcome, title = "NOTHING TO ROLL BACK", "neutral", "Rollback plan"
+        verdict, title = "NOTHING TO ROLL BACK", "Rollback plan"
     facts = [
-        ("Database", database),
+        ("Database", describe_url(database)),
         ("Rollback of", result.description),
-        ("Imports", f"{len(result.imports):,}"),
-        ("Rows removed" if done else "Rows it would remove", f"{result.rows_removed:,}"),
-        ("Rows restored" if done else "Rows it would restore", f"{result.rows_restored:,}"),
+        ("Imports", count(len(result.imports))),
+        ("Rows removed" if done else "Rows it would remove", count(result.rows_removed)),
+        ("Rows restored" if done else "Rows it would restore", count(result.rows_restored)),
     ]
+    if plan is not None:
+        facts.append(("Plan fingerprint", plan.fingerprint[:16]))
     if done:
         facts += [
             ("Rollback", str(result.rollback_id)),
@@ -427,28 +488,16 @@ def rollback_header(result: RollbackResult, database: str, *, version: str = __v
         ]
     if result.bookmark:
         facts.append(("Time Travel bookmark before", result.bookmark))
-    return _header(title, verdict, outcome, facts)
+    return header(title, verdict, facts)
 
 
-ROLLBACK_IMPORT_COLUMNS = ("id", "source_path", "started_at", "status", "inserted", "updated", "removed")
-
-
-def rollback_imports_table(result: RollbackResult) -> Styler:
-    """The imports a rollback undoes (wholly, or for an industry in part), as the ledger has them."""
-    return _imports_table(result.imports, ROLLBACK_IMPORT_COLUMNS)
-
-
-def rollback_rows_table(result: RollbackResult) -> Styler:
-    """The rows a rollback removes and restores, by industry and state."""
-    frame = pd.DataFrame(result.by_industry_state, columns=["industry", "state", "removed", "restored"])
-    return _table(frame, formats={"removed": "{:,}", "restored": "{:,}"})
-
-
-def rollback_sections(result: RollbackResult, database: str, ledger: StatusReport | None = None) -> list[Any]:
+def rollback_sections(
+    result: RollbackResult, database: str, ledger: StatusReport | None = None, *, plan: RollbackPlan | None = None
+) -> list[Any]:
     """A rollback's header and its imports; then, for a plan, its rows by industry and state as a table
     and as a chart, and for a rollback done (whose rows are those of the plan shown before it), the
     import ledger as it is afterwards, when `ledger` is given."""
-    shown: list[Any] = [rollback_header(result, database)]
+    shown: list[Any] = [rollback_header(result, database, plan=plan)]
     if result.imports:
         shown += [HTML("<h3>Imports</h3>"), rollback_imports_table(result)]
     if result.status != "rolled_back" and result.by_industry_state:
@@ -462,69 +511,54 @@ def rollback_sections(result: RollbackResult, database: str, ledger: StatusRepor
     return shown
 
 
-def plan_only(plan: RollbackResult | None) -> HTML:
+ROLLBACK_CONTENTS = (
+    ("status", "Status and import ledger"),
+    ("backups", "Backups"),
+    ("rollback", "Rollback"),
+)
+
+
+def status_sections(
+    report: StatusReport,
+    backups: Sequence[BackupInfo],
+    backups_dir: str | Path | None = None,
+    *,
+    run: RunFacts | None = None,
+) -> list[Any]:
+    """The rollback report's first part: the header, the tables' rows and the ledger, the backups."""
+    titles = dict(ROLLBACK_CONTENTS)
+    return [
+        status_header(report, run=run),
+        contents(ROLLBACK_CONTENTS),
+        section(titles["status"], "status"),
+        tables_table(report),
+        ledger_table(report),
+        section(titles["backups"], "backups"),
+        *backup_sections(backups, backups_dir),
+        section(titles["rollback"], "rollback"),
+    ]
+
+
+def plan_sections(plan: RollbackPlan | None, database: str) -> list[Any]:
+    """A plan as a rollback report shows it: its header, imports, rows (table and chart); none without one."""
+    return [] if plan is None else rollback_sections(plan.shown, database, plan=plan)
+
+
+def plan_only(plan: RollbackResult | RollbackPlan | None) -> HTML:
     """What a rollback run without its confirmation ends with: what was planned, and that nothing changed."""
-    if plan is None:
+    shown = plan.shown if isinstance(plan, RollbackPlan) else plan
+    if shown is None:
         text = (
             "No rollback chosen: set one of last_hours, since and until, industry, import_id or reset to plan one."
             " Nothing was changed."
         )
-    elif not (plan.imports or plan.by_industry_state):
-        text = f"Nothing to roll back: no rows or imports match {plan.description}. Nothing was changed."
+    elif not (shown.imports or shown.by_industry_state):
+        text = f"Nothing to roll back: no rows or imports match {shown.description}. Nothing was changed."
     else:
         text = (
-            f"Plan only: nothing was changed. Rolling back {plan.description} would remove"
-            f" {plan.rows_removed:,} rows and restore {plan.rows_restored:,}. To carry it out, run with"
+            f"Plan only: nothing was changed. Rolling back {shown.description} would remove"
+            f" {count(shown.rows_removed)} rows and restore {count(shown.rows_restored)}. To carry it out, run with"
             " confirm=True (estateflow report rollback ... -p confirm true), or tick the confirmation in the"
             " panel and press Roll back; a backup is taken first."
         )
-    return HTML(f"<p class='ef-plan-only' style='font-size:16px;font-weight:bold'>{html.escape(text)}</p>")
-
-
-# --- whole sections, shown alike by a notebook's cells and by its panel ------------------------------
-
-
-def ladder_sections(result: LadderResult, database: str) -> list[Any]:
-    """The ladder's header, its rung table and its throughput chart."""
-    return [ladder_header(result, database), rung_table(result), plots.throughput(result)]
-
-
-def verification_sections(
-    report: VerifyReport, ledger: StatusReport, featured: Sequence[dict[str, Any]] = ()
-) -> list[Any]:
-    """The whole verification report, in the order of the verification notebook."""
-    return [
-        report_header(report),
-        HTML("<h2>The twelve checks</h2>"),
-        checks_table(report),
-        *failing_samples(report),
-        HTML("<h2>Latency</h2>"),
-        plots.latency(report.benchmarks),
-        benchmarks_table(report),
-        HTML("<h2>Distributions</h2>"),
-        plots.distributions(report, featured),
-        HTML("<h2>Ratings</h2>"),
-        plots.rating_histogram(report),
-        HTML("<h2>Top 10 cities</h2>"),
-        plots.top_cities(report),
-        top_cities_table(report),
-        HTML("<h2>Import ledger</h2>"),
-        ledger_table(ledger),
-    ]
-
-
-def city_sections(rows: Sequence[dict[str, Any]], search: str = "", industry: str = "", top: int = 15) -> list[Any]:
-    """Cities matching `search` and `industry`: professionals per city, featured per city, a table."""
-    if industry and industry not in INDUSTRIES:
-        raise EstateFlowError(f"unknown industry {industry!r}: use one of {', '.join(INDUSTRIES)} (or none for all)")
-    chosen = filter_cities(rows, search, industry)
-    where = " and ".join(
-        part for part in (f"city contains {search.strip()!r}" if search.strip() else "", industry) if part
-    )
-    note = f"{len(merge_cities(chosen)):,} cities" + (f" where {where}" if where else "")
-    return [
-        HTML(f"<p class='ef-city-filter'>{html.escape(note)}</p>"),
-        plots.city_distribution(chosen, top),
-        plots.featured_by_city(chosen, top),
-        city_table(chosen, top),
-    ]
+    return HTML(f"<p class='ef-plan-only' style='font-size:16px;font-weight:bold'>{escaped(text)}</p>")

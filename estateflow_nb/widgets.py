@@ -1,19 +1,21 @@
 """ipywidgets panels for the notebooks: each control sets a value one of the notebook's parameters
 could set, and each button calls the same engine function the headless path calls.
 
-- `LadderPanel`: pick the database and a rung's file, batch size, dry run, the confirmations; run
-  one rung with a progress bar, verify, roll back the last import; the rung table and the
-  throughput chart redrawn after every rung.
+- `LadderPanel`: pick the database and a rung's file, batch size, dry run, the confirmations and the
+  largest reject rate; run one rung with a progress bar, verify, roll back the last import (its plan
+  shown as tables first); the rung table (which marks a rung whose import was rolled back since) and
+  the throughput chart redrawn after every step.
 - `VerifyPanel`: verify a database again and show the whole verification report.
-- `CityExplorer`: search cities and filter by industry, redrawing the city charts and table.
+- `ExplorePanel`: the database, a city search and an industry filter; every section of the
+  exploration report follows them.
 - `RollbackPanel`: choose how to roll back, see the plan, and only then, with a tick, roll it back.
 
-The three panels on a database share `_DatabasePanel`: the database box, and buttons that are
-disabled while one of them runs and that show an error the user can cause as one line.
+The panels on a database share `_panel.DatabasePanel`: the database box, buttons that are disabled
+while one of them runs, and any error shown as one red line with its details a click away.
 
-A rollback from a panel is always planned first and carried out only as planned: the plan shown is
-what `rollback` must find again when it asks for its confirmation (`RollbackResult.confirms`), so a
-database that changed in between refuses the rollback instead of undoing something nobody saw.
+A rollback from a panel is always planned first (`rollback.plan_rollback`) and carried out only as
+planned (`RollbackPlan.apply`): a database that changed in between refuses the rollback instead of
+undoing something nobody saw. The panels hold no plan logic of their own.
 
 Panels are widgets (display one, or use it as a cell's last value). Their outputs are filled with
 `Output.append_display_data`, which works from a button's callback and outside a kernel alike.
@@ -21,132 +23,40 @@ Panels are widgets (display one, or use it as a cell's last value). Their output
 
 from __future__ import annotations
 
-import html
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+import json
+from collections.abc import Callable
 from typing import Any, Literal
 
 import ipywidgets as w
-from IPython.display import HTML
 
-from ._look import FAIL_COLOUR, passed_word, verification_line
+from ._look import passed_word, verification_line
+from ._panel import LABEL, WIDE, DatabasePanel, checkbox, fill, message
+from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backups_folder
-from .errors import ConfirmationRequired, EstateFlowError
+from .errors import EstateFlowError
 from .explore import featured_by_industry
 from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics
 from .ladder import LadderResult, RungResult, run_rung
 from .plots import throughput
-from .rollback import RollbackResult, chosen_strategy, rollback
+from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback
 from .rungs import RUNGS
 from .schema import INDUSTRIES
 from .status import status
-from .targets import Target, connect, resolve_url
+from .targets import Target, project_path
 from .verify import verify
 from .views import (
     checks_table,
-    city_sections,
     displayable,
+    explore_sections,
     rollback_sections,
     rung_table,
     verification_sections,
 )
 
-__all__ = ["CityExplorer", "LadderPanel", "RollbackPanel", "VerifyPanel"]
-_WIDE = w.Layout(width="520px")
-_FIT = {"width": "auto"}
-_LABEL = {"description_width": "150px"}
-
-
-def _fill(output: w.Output, things: Sequence[Any]) -> None:
-    """Replace what `output` shows with `things` (figures become PNG images)."""
-    output.outputs = ()
-    for thing in things:
-        output.append_display_data(displayable(thing))
-
-
-def _message(output: w.Output, text: str, *, error: bool = False) -> None:
-    colour = FAIL_COLOUR if error else "inherit"
-    output.outputs = ()
-    output.append_display_data(
-        HTML(f"<pre class='ef-message' style='color:{colour};white-space:pre-wrap;margin:0'>{html.escape(text)}</pre>")
-    )
-
-
-def _checkbox(value: bool, description: str, **options: Any) -> w.Checkbox:
-    return w.Checkbox(value=value, description=description, indent=False, layout=_FIT, **options)
-
-
-class _DatabasePanel(w.VBox):
-    """A panel on one database: the database box, one open target per URL (pressing a button twice
-    does not reconnect), and buttons that are all disabled while one of them runs. An error the user
-    can cause (EstateFlowError) becomes a one-line message in `messages`, not a traceback.
-
-    A subclass calls `_open` first, makes its buttons with `_button`, then `super().__init__(children)`.
-    """
-
-    creates = False  # only a panel that imports may create its database
-
-    def _open(self, db: str, messages: w.Output) -> None:
-        self._targets: dict[str, Target] = {}
-        self._buttons: list[w.Button] = []
-        self._messages = messages
-        self.db = w.Text(value=db, description="database", placeholder=resolve_url(None), layout=_WIDE, style=_LABEL)
-
-    @property
-    def target(self) -> Target:
-        url = resolve_url(self.db.value.strip() or None)
-        if url not in self._targets:
-            self._targets[url] = connect(url, create=self.creates)
-        return self._targets[url]
-
-    def _button(self, action: Callable[[], Any], description: str, **options: Any) -> w.Button:
-        """A button that runs `action` through `_guarded`."""
-        button = w.Button(description=description, layout=_FIT, **options)
-        button.on_click(lambda _button: self._guarded(action))
-        self._buttons.append(button)
-        return button
-
-    def _guarded(self, action: Callable[[], Any]) -> None:
-        """Run `action` with every button disabled, and enable them again afterwards."""
-        for button in self._buttons:
-            button.disabled = True
-        try:
-            action()
-        except EstateFlowError as error:
-            _message(self._messages, f"{type(error).__name__}: {error}", error=True)
-        finally:
-            for button in self._buttons:
-                button.disabled = False
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """A rollback plan shown to a person: the one thing a confirmation may then carry out, once."""
-
-    url: str
-    arguments: dict[str, Any]
-    shown: RollbackResult
-
-    @classmethod
-    def make(cls, target: Target, arguments: dict[str, Any]) -> _Plan:
-        return cls(target.url, arguments, rollback(target, **arguments, dry_run=True))
-
-    @property
-    def empty(self) -> bool:
-        return not (self.shown.imports or self.shown.by_industry_state)
-
-    def carry_out(self, target: Target, backups_dir: str | Path | None = None) -> RollbackResult:
-        """Roll back exactly what was shown, a backup first; refused, nothing changed, if it is no longer the plan."""
-        if target.url != self.url:
-            raise EstateFlowError(f"this plan is for {self.url}, not {target.url}: plan again")
-        try:
-            return rollback(target, **self.arguments, confirm=self.shown.confirms, backups_dir=backups_dir)
-        except ConfirmationRequired:
-            raise EstateFlowError(
-                "the database changed since the plan was shown, so nothing was rolled back: plan again"
-            ) from None
+__all__ = ["ExplorePanel", "LadderPanel", "RollbackPanel", "VerifyPanel"]
+# Rung verdicts shown in red.
+FAILED_RUNG = ("import failed", "verification failed", "too many rejects")
 
 
 def _live_imports(target: Target, limit: int) -> list[str]:
@@ -159,11 +69,11 @@ def _live_imports(target: Target, limit: int) -> list[str]:
 
 
 def _file_list(files: str) -> list[str]:
-    """The paths of a comma-separated `files` parameter."""
-    return [name.strip() for name in files.split(",") if name.strip()]
+    """The paths of a comma-separated `files` parameter, absolute (from the project root)."""
+    return [str(project_path(name.strip())) for name in files.split(",") if name.strip()]
 
 
-class LadderPanel(_DatabasePanel):
+class LadderPanel(DatabasePanel):
     """Step through the progressive ladder one rung at a time: the generated ladder files in
     `directory` (written when first run), or the comma-separated `files` in their order."""
 
@@ -181,33 +91,35 @@ class LadderPanel(_DatabasePanel):
         yes: bool = False,
         force: bool = False,
         runs: int = 5,
+        max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
     ) -> None:
-        self.directory = Path(directory)
+        self.directory = project_path(directory)
         chosen = _file_list(files)
         self._generated = not chosen  # the generated ladder files, written when a rung first needs them
         self.ladder_files = chosen or [str(self.directory / name) for name, _ in LADDER_FILES]
         self.result = LadderResult()
-        self._planned: _Plan | None = None  # the rollback whose plan is on show
+        self._planned: RollbackPlan | None = None  # the rollback whose plan is on show
         self.messages, self.table, self.chart = w.Output(), w.Output(), w.Output()
         self.messages.add_class("ef-messages")
         self.table.add_class("ef-rung-table")
         self.chart.add_class("ef-throughput")
         self._open(db, self.messages)
-        self._rung_controls(file, batch_size, runs, dry_run=dry_run, yes=yes, force=force)
+        self._rung_controls(file, batch_size, runs, max_reject_rate, dry_run=dry_run, yes=yes, force=force)
         self.run_button = self._button(self.run_rung, "Run rung", button_style="primary", icon="play")
         self.verify_button = self._button(self.verify, "Verify", icon="check")
         self.rollback_button = self._button(
             self.roll_back, "Roll back last import", button_style="warning", icon="undo"
         )
-        self.rollback_confirm = _checkbox(False, "really roll back the plan shown (unticked: plan only)")
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=_LABEL, layout=_WIDE)
+        self.rollback_confirm = checkbox(False, "really roll back the plan shown (unticked: plan only)")
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=LABEL, layout=WIDE)
         self.progress_label = w.Label(value="")
         super().__init__(
             [
                 w.HTML("<b>Progressive ladder</b>: run a rung, verify, roll back"),
                 self.db,
+                self.where,
                 self.file,
-                w.HBox([self.batch_size, self.runs]),
+                w.HBox([self.batch_size, self.runs, self.max_reject_rate]),
                 w.HBox([self.dry_run, self.yes, self.force]),
                 w.HBox([self.run_button, self.verify_button, self.rollback_button, self.rollback_confirm]),
                 w.HBox([self.progress, self.progress_label]),
@@ -217,24 +129,29 @@ class LadderPanel(_DatabasePanel):
             ]
         )
 
-    def _rung_controls(self, file: str, batch_size: int, runs: int, *, dry_run: bool, yes: bool, force: bool) -> None:
+    def _rung_controls(
+        self, file: str, batch_size: int, runs: int, max_reject_rate: float, *, dry_run: bool, yes: bool, force: bool
+    ) -> None:
         """The rung's file and how to run it: the controls the ladder notebook's parameters stand for."""
         self.file = w.Combobox(
-            value=file or self.ladder_files[0],
+            value=str(project_path(file)) if file else self.ladder_files[0],
             options=self.ladder_files,
             description="rung file",
             ensure_option=False,
-            layout=_WIDE,
-            style=_LABEL,
+            layout=WIDE,
+            style=LABEL,
         )
         self.batch_size = w.BoundedIntText(
-            value=batch_size, min=0, max=1_000_000, description="batch size (0: rung's)", style=_LABEL
+            value=batch_size, min=0, max=1_000_000, description="batch size (0: rung's)", style=LABEL
         )
-        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
-        self.dry_run = _checkbox(dry_run, "dry run (write nothing)")
+        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=LABEL)
+        self.max_reject_rate = w.BoundedFloatText(
+            value=max_reject_rate, min=0, max=1, step=0.005, description="largest reject rate", style=LABEL
+        )
+        self.dry_run = checkbox(dry_run, "dry run (write nothing)")
         large, extra = RUNGS[3], RUNGS[4]
-        self.yes = _checkbox(yes, f"confirm a large rung ({large.min_records:,}+)")
-        self.force = _checkbox(force, f"force an extra large rung ({extra.min_records:,}+)")
+        self.yes = checkbox(yes, f"confirm a large rung ({large.min_records:,}+)")
+        self.force = checkbox(force, f"force an extra large rung ({extra.min_records:,}+)")
 
     def _on_batch(self, metrics: BatchMetrics) -> None:
         self.progress.max = max(1, metrics.total)
@@ -244,15 +161,30 @@ class LadderPanel(_DatabasePanel):
             f" {metrics.records_per_second:,.0f} records/s"
         )
 
+    def _idle(self) -> None:
+        """No import is running: no progress left on show from the last one."""
+        self.progress.value = 0
+        self.progress_label.value = ""
+
+    def _guarded(self, action: Callable[[], Any]) -> None:
+        def clearing() -> None:
+            try:
+                action()
+            except Exception:
+                self._idle()  # no progress of an import that did not run is left on show
+                raise
+
+        super()._guarded(clearing)
+
     def run_rung(self) -> RungResult:
         """Import the chosen file as one rung (verifying after it from the small rung on) and redraw."""
-        path = Path(self.file.value.strip())
+        path = project_path(self.file.value.strip())
         if self._generated and str(path) in self.ladder_files and not path.exists():
             write_ladder(self.directory)
         self._planned = None  # a rollback planned before this rung is no longer about the last import
-        self.progress.value = 0
+        self._idle()
         self.progress_label.value = f"importing {path.name}"
-        _message(self.messages, f"running {path} ...")
+        message(self.messages, f"importing {path}, then verifying (from the small rung on) ...")
         step = run_rung(
             self.target,
             path,
@@ -261,100 +193,147 @@ class LadderPanel(_DatabasePanel):
             yes=self.yes.value,
             force=self.force.value,
             verify_runs=self.runs.value,
+            max_reject_rate=self.max_reject_rate.value,
             progress=self._on_batch,
         )
         self.result.rungs.append(step)
         summary = step.imported.summary()
         if step.verification is not None:
-            summary += f"\n  verification: {passed_word(step.verification.passed)}"
-        _message(self.messages, summary, error=step.verdict in ("import failed", "verification failed"))
+            summary += f"\n  verification: {passed_word(step.verification.passed)} ({step.verification.verdict})"
+        summary += f"\n  rung verdict: {step.verdict}"
+        message(
+            self.messages, summary, error=step.verdict in ("import failed", "verification failed", "too many rejects")
+        )
         self._redraw()
-        if step.verdict == "pass" and str(path) in self.ladder_files:
+        if step.verdict in ("pass", "nothing new") and str(path) in self.ladder_files:
             following = self.ladder_files.index(str(path)) + 1
             if following < len(self.ladder_files):
                 self.file.value = self.ladder_files[following]
         return step
 
+    def _follow_ledger(self) -> None:
+        """Mark the rungs whose import the ledger says was rolled back (here, or anywhere else)."""
+        ids = [step.imported.import_id for step in self.result.rungs if step.imported.import_id]
+        if not ids:
+            return
+        undone = {
+            row["id"]
+            for row in self.target.query(
+                "SELECT id FROM ef_imports WHERE status = 'rolled_back' AND id IN (SELECT value FROM json_each(?))",
+                (json.dumps(ids),),
+            )
+        }
+        for step in self.result.rungs:
+            step.rolled_back = step.imported.import_id in undone
+
     def _redraw(self) -> None:
-        _fill(self.table, [rung_table(self.result)])
-        _fill(self.chart, [throughput(self.result)])
+        self._follow_ledger()
+        fill(self.table, [rung_table(self.result)])
+        fill(self.chart, [throughput(self.result)])
 
     def verify(self) -> None:
         """Verify the database now; the newest rung shows the result in its `verified` column."""
-        report = verify(self.target, runs=self.runs.value)
+        self._idle()
+        message(self.messages, "verifying: the twelve checks and the latency benchmarks ...")
+        report = verify(self.target, runs=self.runs.value, max_reject_rate=self.max_reject_rate.value)
         if self.result.rungs and not self.result.rungs[-1].imported.dry_run:
             self.result.rungs[-1].verification = report
             self._redraw()
-        _message(self.messages, f"{verification_line(report.passed)} ({report.seconds:.2f} s)", error=not report.passed)
-        self.messages.append_display_data(displayable(checks_table(report)))
+        line = verification_line(report.passed, warnings=bool(report.rejects), empty=report.empty)
+        message(self.messages, f"{line} ({report.seconds:.2f} s)", error=not report.passed)
+        self.messages.append_display_data(checks_table(report))
 
     def roll_back(self) -> None:
-        """Show the plan of rolling back the newest import; with the box ticked, carry out the plan shown.
+        """Show the plan of rolling back the newest import (as tables and a chart); with the box ticked,
+        carry out the plan shown.
 
         The tick acts only on a plan already shown for this database (and no rung run since): without
         one, the plan is shown and nothing changes. The tick is cleared either way.
         """
         target = self.target
+        self._idle()
         planned, self._planned = self._planned, None
         ticked, self.rollback_confirm.value = self.rollback_confirm.value, False
         if ticked and planned is not None and planned.url == target.url:
-            _message(self.messages, planned.carry_out(target).summary())
+            message(self.messages, "rolling back the plan shown: a backup first, then one transaction ...")
+            done = planned.apply(target)
+            self._redraw()
+            message(self.messages, done.summary())
+            for thing in rollback_sections(done, target.url):
+                self.messages.append_display_data(displayable(thing))
             return
         newest = _live_imports(target, 1)
         if not newest:
-            _message(self.messages, "Nothing to roll back: the ledger has no import that is not rolled back.")
+            message(self.messages, "Nothing to roll back: the ledger has no import that is not rolled back.")
             return
-        self._planned = _Plan.make(target, {"import_id": newest[0]})
+        self._planned = plan_rollback(target, import_id=newest[0])
         then = (
-            "Not rolled back: the plan above had not been shown yet. Tick the box and press again to roll it back."
+            "Not rolled back: the plan below had not been shown yet. Tick the box and press again to roll it back."
             if ticked
             else "Tick 'really roll back' and press again to roll back this plan (a backup is taken first)."
         )
-        _message(self.messages, f"{self._planned.shown.summary()}\n{then}")
+        message(self.messages, f"{self._planned.shown.summary()}\n{then}")
+        for thing in rollback_sections(self._planned.shown, target.url, plan=self._planned):
+            self.messages.append_display_data(displayable(thing))
 
 
-class VerifyPanel(_DatabasePanel):
+class VerifyPanel(DatabasePanel):
     """Verify a database (again) and show the whole verification report below."""
 
-    def __init__(self, *, db: str = "", runs: int = 5) -> None:
+    def __init__(self, *, db: str = "", runs: int = 5, max_reject_rate: float = DEFAULT_MAX_REJECT_RATE) -> None:
         self.report = w.Output()
         self.report.add_class("ef-verification")
         self._open(db, self.report)  # an error shows where the report would have
-        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=_LABEL)
+        self.runs = w.BoundedIntText(value=runs, min=1, max=100, description="benchmark runs", style=LABEL)
+        self.max_reject_rate = w.BoundedFloatText(
+            value=max_reject_rate, min=0, max=1, step=0.005, description="largest reject rate", style=LABEL
+        )
         self.verify_button = self._button(self._draw, "Verify", button_style="primary", icon="check")
-        super().__init__([w.HBox([self.db, self.runs, self.verify_button]), self.report])
+        super().__init__(
+            [self.db, self.where, w.HBox([self.runs, self.max_reject_rate, self.verify_button]), self.report]
+        )
 
     def verify(self) -> None:
         self._guarded(self._draw)
 
     def _draw(self) -> None:
         target = self.target
-        report = verify(target, runs=self.runs.value)
-        _fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
+        message(self.report, f"verifying {target.url} ...")
+        report = verify(target, runs=self.runs.value, max_reject_rate=self.max_reject_rate.value)
+        fill(self.report, verification_sections(report, status(target), featured_by_industry(target)))
 
 
-class CityExplorer(w.VBox):
-    """Search cities by name and filter by industry; the city charts and table follow."""
+class ExplorePanel(DatabasePanel):
+    """The exploration report for a database, a city search and an industry filter: every section
+    (ratings, reviews, cities) follows the filter, as the headless report does."""
 
-    def __init__(self, rows: Sequence[dict[str, Any]], *, city: str = "", industry: str = "", top: int = 15) -> None:
-        self.rows = list(rows)
-        self.city = w.Text(value=city, description="city contains", continuous_update=False, style=_LABEL)
+    def __init__(self, *, db: str = "", city: str = "", industry: str = "", top: int = 15, sample: int = 2000) -> None:
+        self.output = w.Output()
+        self.output.add_class("ef-explore")
+        self._open(db, self.output)
+        self.city = w.Text(value=city, description="city contains", continuous_update=False, style=LABEL)
         self.industry = w.Dropdown(
             options=[("all industries", ""), *((i.replace("_", " "), i) for i in INDUSTRIES)],
-            value=industry,
+            value=industry if industry in INDUSTRIES else "",
             description="industry",
-            style=_LABEL,
+            style=LABEL,
         )
-        self.top = w.BoundedIntText(value=top, min=1, max=200, description="cities shown", style=_LABEL)
-        self.output = w.Output()
-        self.output.add_class("ef-cities")
+        self.top = w.BoundedIntText(value=top, min=1, max=200, description="cities shown", style=LABEL)
+        self.sample = sample
+        self.show_button = self._button(self.redraw, "Show", button_style="primary", icon="search")
         for control in (self.city, self.industry, self.top):
-            control.observe(lambda _change: self.redraw(), names="value")
-        super().__init__([w.HBox([self.city, self.industry, self.top]), self.output])
-        self.redraw()
+            control.observe(self._watched(self.redraw), names="value")
+        super().__init__(
+            [self.db, self.where, w.HBox([self.city, self.industry, self.top, self.show_button]), self.output]
+        )
+        self._guarded(self.redraw)
 
     def redraw(self) -> None:
-        _fill(self.output, city_sections(self.rows, self.city.value, self.industry.value, self.top.value))
+        target = self.target
+        sections = explore_sections(
+            target, city=self.city.value, industry=self.industry.value, top=self.top.value, sample=self.sample
+        )
+        fill(self.output, sections)
 
 
 # The panel's ways to roll back: (label, key); the key names the notebook parameter(s) it stands for.
@@ -368,7 +347,7 @@ STRATEGY_CHOICES: tuple[tuple[str, Strategy], ...] = (
 )
 
 
-class RollbackPanel(_DatabasePanel):
+class RollbackPanel(DatabasePanel):
     """Choose how to roll back and see the plan; then, and only with the tick, roll back exactly that plan.
 
     Every control sets a value one of the rollback notebook's parameters could set: the database, one
@@ -388,7 +367,7 @@ class RollbackPanel(_DatabasePanel):
         reset: bool = False,
         backups_dir: str = "",
     ) -> None:
-        self._planned: _Plan | None = None
+        self._planned: RollbackPlan | None = None
         self.messages, self.output = w.Output(), w.Output()
         self.messages.add_class("ef-messages")
         self.output.add_class("ef-rollback")
@@ -397,10 +376,10 @@ class RollbackPanel(_DatabasePanel):
             last_hours=last_hours, since=since, until=until, industry=industry, import_id=import_id, reset=reset
         )
         self.backups_dir = w.Text(
-            value=backups_dir, description="backups folder", placeholder=str(backups_folder()), style=_LABEL
+            value=backups_dir, description="backups folder", placeholder=str(backups_folder()), style=LABEL
         )
         self.plan_button = self._button(self.plan, "Plan", button_style="primary", icon="list")
-        self.confirm = _checkbox(False, "I have read this plan: roll it back (a backup is taken first)", disabled=True)
+        self.confirm = checkbox(False, "I have read this plan: roll it back (a backup is taken first)", disabled=True)
         self.rollback_button = self._button(
             self.roll_back, "Roll back", button_style="danger", icon="undo", disabled=True
         )
@@ -408,6 +387,7 @@ class RollbackPanel(_DatabasePanel):
             [
                 w.HTML("<b>Rollback</b>: plan first; roll back only what the plan shows, after ticking the box"),
                 self.db,
+                self.where,
                 self.strategy,
                 *self._arguments.values(),
                 self.backups_dir,
@@ -431,21 +411,21 @@ class RollbackPanel(_DatabasePanel):
             options=STRATEGY_CHOICES,
             value="since/until" if first in ("since", "until") else first,
             description="roll back",
-            style=_LABEL,
+            style=LABEL,
         )
         self.last_hours = w.BoundedFloatText(
-            value=last_hours or 24, min=0.01, max=1_000_000, description="hours", style=_LABEL
+            value=last_hours or 24, min=0.01, max=1_000_000, description="hours", style=LABEL
         )
-        self.since = w.Text(value=since, description="from (UTC)", placeholder="2026-11-01", style=_LABEL)
-        self.until = w.Text(value=until, description="to (UTC, included)", placeholder="2026-11-15", style=_LABEL)
+        self.since = w.Text(value=since, description="from (UTC)", placeholder="2026-11-01", style=LABEL)
+        self.until = w.Text(value=until, description="to (UTC, included)", placeholder="2026-11-15", style=LABEL)
         self.import_id = w.Combobox(
-            value=import_id, options=[], description="import", placeholder="imp-...", ensure_option=False, style=_LABEL
+            value=import_id, options=[], description="import", placeholder="imp-...", ensure_option=False, style=LABEL
         )
         self.industry = w.Dropdown(
             options=[(i.replace("_", " "), i) for i in INDUSTRIES],
             value=industry.strip().lower() if industry.strip().lower() in INDUSTRIES else INDUSTRIES[0],
             description="industry",
-            style=_LABEL,
+            style=LABEL,
         )
         self._arguments: dict[Strategy, w.HBox] = {
             "last_hours": w.HBox([self.last_hours]),
@@ -491,7 +471,7 @@ class RollbackPanel(_DatabasePanel):
     def _withdraw_plan(self) -> None:
         if self._planned is not None:
             self._planned = None
-            _message(self.messages, "The settings changed: press Plan to see the new plan.")
+            message(self.messages, "The settings changed: press Plan to see the new plan.")
         self.confirm.value = False
         self._sync()
 
@@ -512,33 +492,35 @@ class RollbackPanel(_DatabasePanel):
         target = self.target
         self._planned = None
         self.confirm.value = False
-        self._planned = _Plan.make(target, self.arguments())
-        _fill(self.output, rollback_sections(self._planned.shown, target.url))
+        self._planned = plan_rollback(target, **self.arguments())
+        fill(self.output, rollback_sections(self._planned.shown, target.url, plan=self._planned))
         then = (
             "Nothing to roll back: nothing was changed."
             if self._planned.empty
             else "Plan only: nothing was changed. Tick the box and press Roll back to carry out this plan."
         )
-        _message(self.messages, then)
+        message(self.messages, then)
         return self._planned.shown
 
     def roll_back(self) -> RollbackResult | None:
         """Carry out the plan shown, if the box is ticked; then show what was done and the ledger after."""
         if self._planned is None:
-            _message(self.messages, "Press Plan first: a rollback is carried out only after its plan was shown.")
+            message(self.messages, "Press Plan first: a rollback is carried out only after its plan was shown.")
             return None
         if not self.confirm.value:
-            _message(self.messages, "Tick the box to confirm the plan first: nothing was changed.", error=True)
+            message(self.messages, "Tick the box to confirm the plan first: nothing was changed.", error=True)
             return None
         planned, self._planned = self._planned, None
         self.confirm.value = False
         target = self.target
-        backups_dir = self.backups_dir.value.strip() or None
-        done = planned.carry_out(target, backups_dir)
+        folder = self.backups_dir.value.strip()
+        backups_dir = str(project_path(folder)) if folder else None
+        message(self.messages, "rolling back the plan shown: a backup first, then one transaction ...")
+        done = planned.apply(target, backups_dir=backups_dir)
         ledger = status(target, backups_dir=backups_dir)
         for thing in rollback_sections(done, target.url, ledger):  # below the plan it carried out
             self.output.append_display_data(displayable(thing))
-        _message(self.messages, done.summary())
+        message(self.messages, done.summary())
         if self.strategy.value == "import_id":
             self._list_imports()
         return done

@@ -119,6 +119,31 @@ def test_distributions_look_like_a_real_directory() -> None:
     assert featured_share("premium") > 3 * featured_share("free")
 
 
+def test_ratings_reviews_tiers_and_featured_differ_by_industry_state_and_city_size() -> None:
+    """Enough difference for a report to show: the same in every run, since the seed fixes it."""
+    generated = records(20_000, seed=3)
+
+    def mean(rows: list[dict[str, Any]], column: str) -> float:
+        return sum(float(r[column]) for r in rows) / len(rows)
+
+    by_industry = {i: [r for r in generated if r["industry"] == i] for i in INDUSTRIES}
+    ratings = {i: mean(rows, "rating") for i, rows in by_industry.items()}
+    assert max(ratings.values()) - min(ratings.values()) > 0.25
+    assert ratings["appraisal"] < ratings["real_estate"] - 0.2 and ratings["insurance"] < ratings["mortgage"]
+    top_band = {i: sum(r["rating"] >= 4.5 for r in rows) / len(rows) for i, rows in by_industry.items()}
+    assert max(top_band.values()) - min(top_band.values()) > 0.15
+    by_state = {s: mean([r for r in generated if r["state"] == s], "rating") for s in STATES}
+    assert by_state["CA"] < by_state["FL"] - 0.05
+    paid = {i: sum(r["subscription_tier"] != "free" for r in rows) / len(rows) for i, rows in by_industry.items()}
+    assert paid["mortgage"] > paid["appraisal"] + 0.15
+    featured = {i: mean(rows, "is_featured") for i, rows in by_industry.items()}
+    assert featured["real_estate"] > 1.5 * featured["appraisal"]
+    big = {"Houston", "Los Angeles", "San Antonio", "Dallas", "San Diego", "Jacksonville", "Austin", "Fort Worth"}
+    in_big = [r["review_count"] for r in generated if r["city"] in big]
+    in_small = [r["review_count"] for r in generated if r["city"] in {"Palo Alto", "Sarasota", "Pensacola", "Waco"}]
+    assert statistics.median(in_big) > 1.5 * statistics.median(in_small)
+
+
 def test_emails_are_folded_from_the_names() -> None:
     assert [_fold(name) for name in ("Nguyễn", "Søren", "O'Brien", "De la Cruz", "Łukasz")] == [
         "nguyen",
@@ -140,12 +165,13 @@ def test_same_arguments_give_the_same_bytes(tmp_path: Path, suffix: str) -> None
     assert a.read_bytes() != c.read_bytes()
 
 
-# SHA-256 of write_records(path, 2000, seed=11, start=5, invalid_share=0.05) per format, taken from the
-# generator before its word lists were rewritten: every name, word and weight in its order, pinned.
+# SHA-256 of write_records(path, 2000, seed=11, start=5, invalid_share=0.05) per format: every name,
+# word and weight in its order, pinned. Taken again when ratings, review counts, tiers and featured
+# shares came to vary by industry, state and city size (the data changed on purpose, and only then).
 PINNED = {
-    ".sql": "cbd47c4ce5a75e3baa582486d1f6aa6e4f4ca4128ed63e9b9d5e4c6768da32a6",
-    ".csv": "84c0020c7eca6b4dd82fe02782108a1ec0fd32e63035ab441a2f07738bd5c5b9",
-    ".jsonl": "e31bf99283616a75feeaa183b0b6c969ddfc60aa7fb823cbcca628dc5af12aed",
+    ".sql": "5db2fa5b69c94c4407b2bb9203362f12887356d0920e0dcdb50dcfd35b2ad735",
+    ".csv": "435a913bee4b4ee65bebd7ab46058e271be51cf65e1fcc4164a2bc31892e08dc",
+    ".jsonl": "cbfb0f4bb12d66763771b9b6f67b5e56ad24ba99bdfb43c8a57186e663727fb6",
 }
 
 

@@ -282,7 +282,7 @@ def test_resume_after_sigkill_gives_exactly_the_clean_result(tmp_path: Path, whe
     source = write_csv(tmp_path / "pros.csv", rows)
     url = f"sqlite:///{tmp_path / 'killed.db'}"
     env = {**os.environ, KILL_HOOK_ENV: f"3:{when}", "PYTHONPATH": str(ROOT)}
-    command = [*CLI, "import", str(source), "--db", url, "--batch-size", "10"]
+    command = [*CLI, "import", str(source), "--db", url, "--batch-size", "10", "--max-reject-rate", "5%"]
     killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
     with connect(url, create=True) as t:

@@ -156,6 +156,8 @@ def test_ladder_notebook_runs_a_rung_in_jupyterlab(lab: Lab, tmp_path: Path) -> 
         click_menu(page, "Run", "Run All Cells")
         run = page.get_by_role("button", name="Run rung")
         run.wait_for(state="visible")
+        # The database box names the file by its absolute path, as the kernel (in the notebook's folder) opens it.
+        assert page.locator(".ef-where").first.inner_text() == f"= sqlite:///{lab.db}"
         assert page.get_by_role("button", name="Verify").is_visible()
         assert page.get_by_role("button", name="Roll back last import").is_visible()
         run.click()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -8,12 +9,14 @@ import pytest
 
 from estateflow_nb import (
     ConfirmationRequired,
+    EstateFlowError,
     ImportOptions,
     ImportResult,
     RungResult,
     SqlError,
     check_confirmation,
     connect,
+    generate_records,
     run_ladder,
     run_rung,
     rung_for,
@@ -22,6 +25,8 @@ from estateflow_nb import (
 from estateflow_nb._migrations import ensure_schema
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
 from estateflow_nb.targets._base import ExecuteResult, Statement
+
+from .conftest import invoke, write_csv
 
 
 @pytest.mark.parametrize(
@@ -113,6 +118,7 @@ def imported(records: int, seconds: float, **changes: Any) -> ImportResult:
             "status": "completed",
             "records_total": records,
             "records_read": records,
+            "inserted": records,
             "seconds": seconds,
             **changes,
         }
@@ -209,3 +215,77 @@ def test_ladder_stops_at_the_first_failed_import_and_says_why(tmp_path: Path, th
     assert small.error and small.error.startswith(f"import {small.imported.import_id} stopped at record 100 of 150")
     assert "no such column: injected" in small.error
     assert result.stopped == f"b.csv: {small.error}" and not result.passed
+
+
+# --- rejected records and re-runs ---------------------------------------------------------------------
+
+
+def test_a_rerun_that_writes_nothing_says_nothing_new(tmp_path: Path, three_rungs: list[Path]) -> None:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        first = run_ladder(target, files=three_rungs, verify_runs=1, benchmarks=False)
+        again = run_ladder(target, files=three_rungs, verify_runs=1, benchmarks=False)
+    assert first.verdict in ("LADDER PASSED", "BELOW TARGET")
+    assert [step.verdict for step in again.rungs] == ["nothing new"] * 3
+    assert [step.imported.skipped for step in again.rungs] == [20, 150, 1500]
+    assert again.verdict == "NOTHING NEW" and again.passed and again.stopped is None
+    assert again.table().splitlines()[-1] == "Nothing new: every record was already imported."
+
+
+def with_rejects(path: Path, n: int, broken: int, start: int = 0) -> Path:
+    rows = list(generate_records(n, seed=4, start=start))
+    for row in rows[:broken]:
+        row["rating"] = 9.5
+    return write_csv(path, rows)
+
+
+def test_rejects_under_the_limit_pass_with_warnings_that_name_the_file(tmp_path: Path) -> None:
+    files = [with_rejects(tmp_path / "a.csv", 20, 0), with_rejects(tmp_path / "b.csv", 400, 2, start=20)]
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        result = run_ladder(target, files=files, verify_runs=1, benchmarks=False)
+    small = result.rungs[1]
+    assert small.rejected_share == 2 / 400 and not small.too_many_rejects
+    assert small.verdict in ("pass", "below target")  # its pace is the machine's business
+    if small.verdict == "pass":
+        assert result.verdict == "LADDER PASSED WITH WARNINGS" and result.passed
+    (rejects,) = result.rejects
+    assert rejects.rejects_path == small.imported.rejects_path and rejects.rejected == 2
+    assert rejects.reasons == [("rating is outside 1.0 to 5.0", 2)]
+    assert f"rejects: 2 (0.5%) -> {small.imported.rejects_path} (2 x rating is outside 1.0 to 5.0)" in result.table()
+    assert result.rows()[1]["rejected_share"] == 0.005
+
+
+def test_a_rung_over_the_reject_limit_stops_the_ladder(tmp_path: Path) -> None:
+    files = [with_rejects(tmp_path / "a.csv", 20, 0), with_rejects(tmp_path / "b.csv", 200, 4, start=20)]
+    files.append(with_rejects(tmp_path / "c.csv", 200, 0, start=220))
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        result = run_ladder(target, files=files, verify_runs=1, benchmarks=False)
+        assert target.scalar("SELECT COUNT(*) FROM professionals") == 20 + 196  # its rows stay in
+        lenient = run_ladder(target, files=files[2:], max_reject_rate=0.05, verify_runs=1, benchmarks=False)
+    assert [s.verdict for s in result.rungs] == ["pass", "too many rejects"] and not result.passed
+    assert result.verdict == "TOO MANY REJECTS"
+    assert result.stopped == "b.csv: 2.0% of its records were rejected, over the limit of 1%"
+    assert lenient.rungs[0].max_reject_rate == 0.05
+
+
+def test_import_and_ladder_exit_1_over_the_reject_limit(tmp_path: Path) -> None:
+    source = with_rejects(tmp_path / "p.csv", 200, 3)  # 1.5%
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    over = invoke("import", str(source), "--db", db, cwd=tmp_path)
+    assert over.returncode == 1
+    assert "rejected share 1.5% is over the limit of 1% (--max-reject-rate)" in over.stderr
+    assert "imported 197" in over.stdout  # its rows are in, all the same
+    again = invoke("import", str(source), "--db", db, "--max-reject-rate", "2%", "--json", cwd=tmp_path)
+    summary = json.loads(again.stdout)
+    assert again.returncode == 0 and summary["rejected_share"] == 0.015 and summary["inserted"] == 0
+    assert summary["verdict"].startswith("nothing new: all 200 records")
+    assert invoke("import", str(source), "--db", db, "--max-reject-rate", "150%", cwd=tmp_path).returncode == 2
+    ladder = invoke("ladder", str(source), "--db", db, "--max-reject-rate", "0.02", "--json", cwd=tmp_path)
+    data = json.loads(ladder.stdout)
+    assert ladder.returncode == 0 and data["verdict"] == "NOTHING NEW" and data["rungs"][0]["rejected_share"] == 0.015
+    strict = invoke("ladder", str(source), "--db", db, cwd=tmp_path)
+    assert strict.returncode == 1 and "too many rejects" in strict.stdout
+
+
+def test_the_largest_reject_rate_is_a_share() -> None:
+    with pytest.raises(EstateFlowError, match="from 0 to 1, not 5"):
+        ImportOptions(max_reject_rate=5)

@@ -128,7 +128,8 @@ def test_every_record_lands_in_the_table_or_the_rejects_file_exactly_once(
         saved = importer.SUBPROCESS_MIN_RECORDS
         importer.SUBPROCESS_MIN_RECORDS = 1 if in_child else saved
         try:
-            done = invoke("import", str(path), "--db", url, "--json", cwd=folder)
+            # Any share of rejects passes the verdict here: this is about where each record goes.
+            done = invoke("import", str(path), "--db", url, "--json", "--max-reject-rate", "1", cwd=folder)
         finally:
             importer.SUBPROCESS_MIN_RECORDS = saved
         assert done.returncode in (0, 1), (done.returncode, done.stderr)

@@ -16,18 +16,20 @@ def test_connect_understands_urls_and_bare_paths(tmp_path: Path, monkeypatch: py
     absolute = connect(f"sqlite:///{tmp_path / 'abs.db'}", create=True)
     assert absolute.path == tmp_path / "abs.db"
     bare = connect("bare.db", create=True)
-    assert bare.url == "sqlite:///bare.db" and (tmp_path / "bare.db").exists()
+    assert bare.url == f"sqlite:///{tmp_path / 'bare.db'}" and (tmp_path / "bare.db").exists()
     for t in (relative, absolute, bare):
         assert t.scalar("SELECT COUNT(*) FROM ef_imports") == 0
         t.close()
 
 
-def test_default_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ESTATEFLOW_DB", raising=False)
-    assert resolve_url() == "sqlite:///data/estateflow.db"
+    monkeypatch.delenv("ESTATEFLOW_HOME", raising=False)
+    assert resolve_url() == f"sqlite:///{tmp_path / 'data' / 'estateflow.db'}"
     monkeypatch.setenv("ESTATEFLOW_DB", "sqlite:///elsewhere.db")
-    assert resolve_url() == "sqlite:///elsewhere.db"
-    assert resolve_url("x.db") == "x.db"
+    assert resolve_url() == f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    assert resolve_url("x.db") == f"sqlite:///{tmp_path / 'x.db'}"
 
 
 @pytest.mark.parametrize("url", ["postgres://host/db", "sqlite://relative.db"])

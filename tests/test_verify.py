@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import csv
+import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,9 @@ from estateflow_nb.schema import (
 )
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget, Target
 from estateflow_nb.verify import BENCHMARKS, CHECKS, BenchmarkResult, Check, Evidence, Finding, check
+from estateflow_nb.views import examples_table
+
+from .conftest import ROOT, invoke, write_csv
 
 NOW = "2026-11-01T00:00:00Z"
 CHECKS_RUN = [
@@ -122,9 +127,15 @@ def test_failing_rows_are_sampled_with_the_offending_value(tmp_path: Path) -> No
     report = verify(target, benchmarks=False)
     email = report.check("email_format")
     (row,) = email.sample
-    assert row == {"id": 5, "license_number": row["license_number"], "email": "someone.example.com"}
-    (spellings,) = report.check("top_cities").sample
-    assert len(spellings["spellings"]) == 2
+    assert row == {
+        "id": 5,
+        "license_number": row["license_number"],
+        "email": "someone.example.com",
+        "import_id": "imp-1",
+    }
+    (group,) = report.check("top_cities").groups
+    spellings = [row["city"] for row in group.examples]
+    assert len(spellings) == 2 and spellings[0].strip().casefold() == spellings[1].strip().casefold()
 
 
 def test_distributions_and_totals_describe_the_table(tmp_path: Path) -> None:
@@ -205,3 +216,223 @@ def test_row_rules_are_served_by_partial_indexes(tmp_path: Path) -> None:
                 r["detail"] for r in target.query(f"EXPLAIN QUERY PLAN SELECT id FROM professionals WHERE {condition}")
             )
             assert "INDEX idx_professionals_" in plan, plan
+
+
+# --- verdicts ----------------------------------------------------------------------------------------
+
+
+def test_an_empty_table_is_nothing_to_verify(tmp_path: Path) -> None:
+    with connect(f"sqlite:///{tmp_path / 'empty.db'}", create=True) as target:
+        report = verify(target, runs=2)
+    assert report.empty and not report.passed and report.verdict == "NOTHING TO VERIFY"
+    assert all(c.passed for c in report.checks)  # no check fails: there is simply no evidence
+    assert report.benchmarks == []  # latencies on an empty table mean nothing
+    lines = report.table().splitlines()
+    assert "Latency: not meaningful on an empty table, not measured" in lines
+    assert lines[-1].startswith("Verification FAILED: nothing to verify.")
+    assert report.to_dict(timings=False)["verdict"] == "NOTHING TO VERIFY"
+
+
+def imported_with_rejects(tmp_path: Path, rejected: int, of: int = 200) -> Target:
+    """A database of one import of `of` records, `rejected` of them with a broken email."""
+    rows = list(generate_records(of, seed=9))
+    for row in rows[:rejected]:
+        row["email"] = row["email"].replace("@", " at ")
+    target = connect(f"sqlite:///{tmp_path / 'rejects.db'}", create=True)
+    import_file(target, write_csv(tmp_path / "with-rejects.csv", rows))
+    return target
+
+
+def test_rejects_under_the_limit_warn_and_over_it_fail(tmp_path: Path) -> None:
+    target = imported_with_rejects(tmp_path, rejected=1)  # 0.5% of 200
+    report = verify(target, benchmarks=False)
+    (rejects,) = report.rejects
+    assert report.passed and report.verdict == "PASSED WITH WARNINGS"
+    assert (rejects.rejected, rejects.records, rejects.share) == (1, 200, 0.005)
+    assert rejects.reasons == [("email is not a valid address", 1)]
+    assert rejects.rejects_path is not None and Path(rejects.rejects_path).is_absolute()
+    text = report.table()
+    assert "1 of 200 rejected (0.5%, within the limit)" in text and f"rejects file: {rejects.rejects_path}" in text
+    assert "1 x email is not a valid address" in text
+    assert text.splitlines()[-1].startswith("Verification passed with warnings.")
+    strict = verify(target, benchmarks=False, max_reject_rate=0.001)
+    assert not strict.passed and strict.verdict == "FAILED" and strict.rejects_over_limit == strict.rejects
+    assert all(c.passed for c in strict.checks)
+    target.close()
+
+
+def test_the_verdict_follows_the_figures_it_shows(tmp_path: Path) -> None:
+    """PASSED, WITH WARNINGS or FAILED from the checks, the benchmarks against their limits and the
+    rejects against theirs: whatever this machine's speed, the verdict agrees with what is shown."""
+    target = imported_with_rejects(tmp_path, rejected=1)
+    report = verify(target, runs=2)
+    within = all(b.median_ms <= b.threshold_ms for b in report.benchmarks)
+    checks = all(c.failing == 0 for c in report.checks)
+    expected = "PASSED WITH WARNINGS" if within and checks else "FAILED"
+    assert report.verdict == expected
+    target.close()
+
+
+# --- evidence for a failing check ----------------------------------------------------------------------
+
+EMAILS = {
+    "jo at example.com": '" at " instead of "@"',
+    "jo@@example.com": '"@@": the @ doubled',
+    "jo@example": "no dot in the domain",
+    "jo@example,com": "a comma in the domain",
+    "jo smith@example.com": "a space or line break in it",
+    "jo.example.com": 'no "@"',
+    "jo@a@example.com": 'more than one "@"',
+    "@example.com": 'nothing before the "@"',
+    "": "empty",
+}
+
+
+def test_failing_emails_are_grouped_by_kind_with_an_example_of_each(tmp_path: Path) -> None:
+    """Thirty rows of the commonest kind come first; every rarer kind still shows, with an example,
+    its count and its share of the rows."""
+    target = loose_target(tmp_path, n=60)
+    statements = [Sql("UPDATE professionals SET email = 'x at y.com' WHERE id <= 30")]
+    for offset, email in enumerate(list(EMAILS)[1:], start=31):
+        statements.append(Sql("UPDATE professionals SET email = ? WHERE id = ?", (email, offset)))
+    target.execute(statements)
+    result = verify(target, benchmarks=False).check("email_format")
+    kinds = {g.kind: g for g in result.groups}
+    assert set(kinds) == set(EMAILS.values()) and result.kinds == len(EMAILS)
+    assert result.groups[0].kind == '" at " instead of "@"' and result.groups[0].count == 30
+    assert result.groups[0].share == pytest.approx(30 / 60) and len(result.groups[0].examples) == 3
+    for email, kind in list(EMAILS.items())[1:]:
+        (example,) = kinds[kind].examples
+        assert example["email"] == email and example["import_id"] == "imp-1"
+        assert kinds[kind].count == 1 and kinds[kind].share == pytest.approx(1 / 60)
+    assert result.summary == f"{30 + len(EMAILS) - 1} of 60 rows malformed" and result.observed == 38
+
+
+def test_values_show_their_whitespace_and_the_import_to_undo(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET city = '' WHERE id = 2"),
+            Sql("UPDATE professionals SET industry = 'legal ' WHERE id = 3"),
+        ]
+    )
+    report = verify(target, benchmarks=False)
+    required = report.check("required_fields")
+    (group,) = required.groups
+    assert group.kind == "city empty" and group.examples[0]["value"] == ""
+    (industry,) = report.check("industries").groups
+    assert industry.kind == "'legal␣'"  # the trailing space made visible
+    html = examples_table(required).to_html()
+    assert "(empty)" in html and "imp-1" in html
+
+
+def test_duplicates_show_every_spelling_and_the_ids_sharing_it(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    (row,) = target.query("SELECT license_number FROM professionals WHERE id = 3")
+    license_number = row["license_number"]
+    target.execute(
+        [
+            Sql("UPDATE professionals SET license_number = ? WHERE id = 4", (" " + license_number.lower(),)),
+            Sql("UPDATE professionals SET license_number = ? WHERE id = 5", (license_number + "  ",)),
+        ]
+    )
+    result = verify(target, benchmarks=False).check("duplicate_licenses")
+    (group,) = result.groups
+    assert group.kind == f"'{license_number}'" and group.count == 3 == result.failing
+    assert sorted((e["id"], e["license_number"]) for e in group.examples) == [
+        (3, license_number),
+        (4, " " + license_number.lower()),
+        (5, license_number + "  "),
+    ]
+
+
+def test_failures_holds_every_failing_row_of_every_failing_check(tmp_path: Path) -> None:
+    """`verify --failures DIR`: one CSV per failing check, with every row (not the examples), its kind,
+    the offending value, its import and the command that undoes that import."""
+    target = loose_target(tmp_path, n=40)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET email = 'x at y.com' WHERE id <= 25"),
+            Sql("UPDATE professionals SET rating = 9.5 WHERE id = 30"),
+        ]
+    )
+    target.close()
+    db = f"sqlite:///{tmp_path / 'loose.db'}"
+    done = invoke("verify", "--db", db, "--no-benchmarks", "--failures", "out", cwd=tmp_path)
+    assert done.returncode == 1
+    files = sorted((tmp_path / "out").iterdir())
+    assert [f.name for f in files] == ["email_format.csv", "ratings.csv"]
+    assert f"failing rows of email_format: {tmp_path / 'out' / 'email_format.csv'}" in done.stdout
+    with (tmp_path / "out" / "email_format.csv").open(encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["id"]) for r in rows] == list(range(1, 26))
+    assert {r["kind"] for r in rows} == {'" at " instead of "@"'} and {r["email"] for r in rows} == {"x at y.com"}
+    assert rows[0]["undo"] == f"estateflow rollback import imp-1 --db {db}"
+    with (tmp_path / "out" / "ratings.csv").open(encoding="utf-8", newline="") as f:
+        (rating,) = list(csv.DictReader(f))
+    assert (rating["id"], rating["kind"], rating["rating"]) == ("30", "above 5.0", "9.5")
+
+
+def test_failures_are_read_in_pages(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("estateflow_nb._failures.PAGE", 7)
+    target = loose_target(tmp_path, n=40)
+    target.execute([Sql("UPDATE professionals SET email = 'broken' WHERE id % 2 = 0")])
+    report = verify(target, benchmarks=False, failures=tmp_path / "out")
+    with (tmp_path / "out" / "email_format.csv").open(encoding="utf-8", newline="") as f:
+        assert [int(r["id"]) for r in csv.DictReader(f)] == list(range(2, 41, 2))
+    assert report.failure_files == {"email_format": str((tmp_path / "out" / "email_format.csv").resolve())}
+
+
+# --- verification history --------------------------------------------------------------------------------
+
+
+def test_every_verification_is_recorded_and_compared_with_the_previous(tmp_path: Path) -> None:
+    target = loose_target(tmp_path, n=40)
+    first = verify(target, runs=1)
+    assert first.history == [] and first.changes is None and first.recorded is not None
+    target.execute([Sql(BREAKERS["email_format"]), Sql("UPDATE professionals SET state = 'TX' WHERE id <= 3")])
+    second = verify(target, runs=1)
+    (previous,) = second.history
+    assert previous.id == first.recorded and previous.verdict == first.verdict and previous.rows == 40
+    assert previous.checks["email_format"] == {"passed": True, "failing": 0, "observed": "0 of 40 rows malformed"}
+    assert set(previous.latencies) == {b.name for b in first.benchmarks}
+    changes = second.changes
+    assert changes is not None and changes.rows_before == changes.rows_now == 40
+    assert [(c.name, c.before, c.now, c.failing_now) for c in changes.checks] == [("email_format", True, False, 1)]
+    moved = sum(p.delta for p in changes.places if p.state == "TX")
+    assert moved == sum(-p.delta for p in changes.places if p.state != "TX") > 0
+    assert set(changes.latencies) == {b.name for b in second.benchmarks}
+    assert "Email format: PASS -> FAIL" in second.table()
+    stored = target.query("SELECT id, verdict, rows FROM ef_verifications ORDER BY checked_at, rowid")
+    assert [(r["id"], r["verdict"], r["rows"]) for r in stored] == [
+        (first.recorded, "PASSED", 40),
+        (second.recorded, second.verdict, 40),
+    ]
+
+
+def test_a_database_held_by_a_writer_is_verified_but_not_recorded(tmp_path: Path) -> None:
+    """Recording is the one write a verification makes, and it never decides the verdict: while
+    another connection holds the write lock past the busy timeout, the report says why it was not
+    recorded, and the verdict stands."""
+    target = loose_target(tmp_path)
+    verify(target, benchmarks=False)
+    assert isinstance(target, SQLiteTarget)
+    target.connection.execute("PRAGMA busy_timeout = 50")  # not five seconds of a test's time
+    writer = sqlite3.connect(tmp_path / "loose.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        report = verify(target, benchmarks=False)
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    assert report.passed and report.recorded is None and len(report.history) == 1
+    assert report.not_recorded is not None and report.not_recorded.startswith("not recorded in the history: ")
+    assert "locked" in report.not_recorded
+    assert target.scalar("SELECT COUNT(*) FROM ef_verifications") == 1
+
+
+def test_the_readme_and_the_report_judge_latency_by_the_same_limits() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for _name, title, threshold, _sql in BENCHMARKS:
+        row = re.search(rf"^\| {re.escape(title)} \| [\d.,]+ ms \| ([\d,]+) ms \|", readme, re.M)
+        assert row is not None and float(row.group(1).replace(",", "")) == threshold, title

@@ -1,0 +1,124 @@
+"""Plan first, then carry out exactly that plan: `plan_rollback(...)` and `RollbackPlan.apply(target)`.
+
+A plan's fingerprint covers the imports it undoes and the very rows it removes or restores: a database
+that changed in between, even in a way that leaves every count of the plan as it was, refuses the
+rollback, changes nothing and takes no backup.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from estateflow_nb import (
+    ConfirmationRequired,
+    connect,
+    import_file,
+    list_backups,
+    plan_rollback,
+    rollback,
+    write_records,
+)
+from estateflow_nb.targets import Sql
+
+from .conftest import count, snapshot, write_csv
+
+
+def test_a_plan_is_the_dry_run_with_a_fingerprint(two_imports: tuple[str, str, str]) -> None:
+    url, first, second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, import_id=second)
+        again = plan_rollback(target, import_id=second)
+        dry = rollback(target, import_id=second, dry_run=True)
+        other = plan_rollback(target, import_id=first)
+        nothing = plan_rollback(target, since="2001-01-01", until="2001-01-02")
+    assert (
+        plan.shown.plan() == dry.plan()
+        and plan.shown.imports == dry.imports
+        and plan.arguments == {"import_id": second}
+        and plan.url == url
+    )
+    assert plan.fingerprint == again.fingerprint != other.fingerprint
+    assert len(plan.fingerprint) == 64 and not plan.empty
+    assert (plan.shown.rows_removed, plan.shown.rows_restored) == (20, 10)
+    assert nothing.empty and nothing.shown.rows_removed == 0 and nothing.shown.imports == []
+
+
+def test_apply_carries_out_exactly_the_plan(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, first, second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, import_id=second)
+        done = plan.apply(target, backups_dir=tmp_path / "kept")
+        assert count(target) == 40 and done.status == "rolled_back"
+        assert (done.rows_removed, done.rows_restored) == (plan.shown.rows_removed, plan.shown.rows_restored)
+        statuses = {r["id"]: r["status"] for r in target.query("SELECT id, status FROM ef_imports")}
+    assert statuses == {first: "completed", second: "rolled_back"}
+    (taken,) = list_backups(backups_dir=tmp_path / "kept")
+    assert done.backup_path == taken.path and taken.rows == 60
+
+
+def test_a_plan_whose_rows_changed_is_refused_even_when_every_count_stays(
+    two_imports: tuple[str, str, str], tmp_path: Path
+) -> None:
+    """One row of the import swapped for another of the same industry and state: the imports, the
+    counts by industry and state and the ledger are all as planned; the rows are not."""
+    url, _first, second = two_imports
+    with connect(url) as target:
+        (row,) = target.query(
+            "SELECT * FROM professionals WHERE import_id = ? AND license_number NOT IN"
+            " (SELECT license_number FROM ef_before_images) ORDER BY id LIMIT 1",
+            (second,),
+        )
+    columns = [c for c in row if c != "id"]
+    swap = [
+        Sql("DELETE FROM professionals WHERE id = ?", (row["id"],)),
+        Sql(
+            f"INSERT INTO professionals ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            tuple({**row, "license_number": "SWAPPED-1"}[c] for c in columns),
+        ),
+    ]
+    with connect(url) as target:
+        plan = plan_rollback(target, import_id=second)
+        target.execute(swap)
+        # What a person saw would still match: the plan's text alone would not notice.
+        assert rollback(target, import_id=second, dry_run=True).plan() == plan.shown.plan()
+        before = snapshot(target)
+        with pytest.raises(ConfirmationRequired, match="the database changed since the plan was shown"):
+            plan.apply(target, backups_dir=tmp_path / "kept")
+        assert snapshot(target) == before
+    assert not (tmp_path / "kept").exists()
+
+
+def test_a_new_import_in_the_window_is_refused(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, _first, _second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, last_hours=1)
+        import_file(target, write_records(tmp_path / "c.csv", 5, start=500))
+        before = snapshot(target)
+        with pytest.raises(ConfirmationRequired, match="changed since the plan was shown"):
+            plan.apply(target, backups_dir=tmp_path / "kept")
+        assert snapshot(target) == before and count(target) == 65
+    assert not (tmp_path / "kept").exists()
+
+
+def test_an_update_of_the_planned_rows_is_refused(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, first, _second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, import_id=first)
+        rows = target.query("SELECT * FROM professionals WHERE import_id = ? LIMIT 3", (first,))
+        import_file(
+            target, write_csv(tmp_path / "moved.csv", [{**r, "city": "Key West"} for r in rows]), on_conflict="update"
+        )
+        with pytest.raises(ConfirmationRequired, match="changed since the plan was shown"):
+            plan.apply(target, backups_dir=tmp_path / "kept")
+    assert not (tmp_path / "kept").exists()
+
+
+def test_a_plan_is_for_its_own_database(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, _first, second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, import_id=second)
+    other = connect(f"sqlite:///{tmp_path / 'other.db'}", create=True)
+    with other, pytest.raises(ConfirmationRequired, match=f"this plan is for {url}"):
+        plan.apply(other)
