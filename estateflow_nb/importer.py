@@ -271,7 +271,7 @@ def _moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> 
     old = Path(previous["rejects_path"])
     if rejects_dir is None or Path(rejects_dir).resolve() == old.parent.resolve():
         return old
-    new = Path(rejects_dir) / old.name
+    new = (Path(rejects_dir) / old.name).resolve()
     new.parent.mkdir(parents=True, exist_ok=True)
     kept = old.read_bytes()[: previous["rejects_bytes"]] if old.exists() else b""
     new.write_bytes(kept)
@@ -312,7 +312,9 @@ class _Run:
                 log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
             else:
                 import_id, started_at = new_id("imp"), ledger_time()
-                rejects_path = Path(options.rejects_dir or source.path.parent) / f"{import_id}.rejects.csv"
+                # Absolute: the ledger is read from anywhere (a notebook's folder, another shell).
+                folder = Path(options.rejects_dir or source.path.parent).resolve()
+                rejects_path = folder / f"{import_id}.rejects.csv"
                 start = _ledger.start(
                     import_id,
                     source,

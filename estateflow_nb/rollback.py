@@ -249,14 +249,14 @@ def _select(
     if industry is not None:
         name = industry.strip().lower()
         if name not in INDUSTRIES:
-            raise EstateFlowError(f"unknown industry {industry!r}: expected one of {', '.join(INDUSTRIES)}")
+            raise RefusedError(f"unknown industry {industry!r}: expected one of {', '.join(INDUSTRIES)}")
         return Selection("industry", {"industry": name}, f"the imported rows of industry {name}", industry=name)
     if import_id is not None:
         rows = target.query("SELECT id, status, rolled_back_at FROM ef_imports WHERE id = ?", (import_id,))
         if not rows:
-            raise EstateFlowError(f"no import {import_id!r} in the ledger (`estateflow status` lists them)")
+            raise RefusedError(f"no import {import_id!r} in the ledger (`estateflow status` lists them)")
         if rows[0]["status"] == "rolled_back":
-            raise EstateFlowError(f"import {import_id} was already rolled back at {rows[0]['rolled_back_at']}")
+            raise RefusedError(f"import {import_id} was already rolled back at {rows[0]['rolled_back_at']}")
         return Selection("import", {"import_id": import_id}, f"import {import_id}", [import_id])
     return Selection("reset", {}, "everything (reset to the bare schema)")
 

@@ -31,7 +31,7 @@ from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.targets import SQLiteTarget, Target
 
-from .conftest import CLI, ROOT, count, write_csv
+from .conftest import CLI, ROOT, count, invoke, write_csv
 
 
 def ledger(target: Target, import_id: str) -> dict[str, Any]:
@@ -319,3 +319,16 @@ def test_an_import_rolled_back_by_another_command_stops_before_its_next_batch(
     assert count(target) == 0
     (row,) = target.query("SELECT status, inserted, removed, batch_size FROM ef_imports")
     assert (row["status"], row["inserted"], row["removed"], row["batch_size"]) == ("rolled_back", 20, 20, 10)
+
+
+def test_the_ledger_names_the_rejects_file_by_its_absolute_path(tmp_path: Path) -> None:
+    """Read from anywhere (a notebook runs in notebooks/), the ledger's rejects path still finds the file."""
+    rows = list(generate_records(30, seed=12))
+    rows[3]["email"] = "nope"
+    write_csv(tmp_path / "pros.csv", rows)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    done = invoke("import", "pros.csv", "--db", url, "--max-reject-rate", "0.1", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    with connect(url) as target:
+        (recorded,) = [r["rejects_path"] for r in target.query("SELECT rejects_path FROM ef_imports")]
+    assert Path(recorded).is_absolute() and Path(recorded).parent == tmp_path and Path(recorded).is_file()

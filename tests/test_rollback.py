@@ -337,9 +337,9 @@ def test_cli_strategies_confirm_and_print(directory: Directory, tmp_path: Path) 
     text = invoke("rollback", "industry", "insurance", "--db", url, "--yes", cwd=tmp_path)
     assert text.returncode == 0 and "Rolled back the imported rows of industry insurance" in text.stdout
     unknown = invoke("rollback", "industry", "plumbing", "--db", url, "--yes", cwd=tmp_path)
-    assert unknown.returncode == 1 and "unknown industry" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown industry" in unknown.stderr
     missing = invoke("rollback", "import", "imp-nope", "--db", url, "--yes", cwd=tmp_path)
-    assert missing.returncode == 1 and "no import 'imp-nope'" in missing.stderr
+    assert missing.returncode == 2 and "no import 'imp-nope'" in missing.stderr
     assert invoke("db", "reset", "--db", url, cwd=tmp_path).returncode == 2
     reset = invoke("db", "reset", "--db", url, "--yes", "--json", cwd=tmp_path)
     assert reset.returncode == 0 and json.loads(reset.stdout)["strategy"] == "reset"
