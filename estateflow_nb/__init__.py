@@ -2,7 +2,7 @@
 
 target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABASE"
 result = import_file(target, "data/small-100.sql")
-report = verify(target)
+report = verify(target)                               # in a notebook, shows itself: verdict, figures, checks
 undone = rollback(target, import_id=result.import_id, yes=True)   # backs up first
 html = run_report("verification").html               # papermill + nbconvert: reports/verification-*.html
 
@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 from .backup import (
     BackupInfo,
+    Backups,
     RestoreResult,
     backup,
     backups_folder,
@@ -97,6 +98,7 @@ __all__ = [
     "AuthError",
     "BackupError",
     "BackupInfo",
+    "Backups",
     "BatchMetrics",
     "BenchmarkResult",
     "BookmarkRestoreResult",
