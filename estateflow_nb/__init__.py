@@ -3,6 +3,7 @@
 target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABASE"
 result = import_file(target, "data/small-100.sql")
 report = verify(target)                               # in a notebook, shows itself: verdict, figures, checks
+frame = read_sql(target, "SELECT state, COUNT(*) AS n FROM professionals GROUP BY state")  # read-only
 undone = rollback(target, import_id=result.import_id, yes=True)   # backs up first
 html = run_report("verification").html               # papermill + nbconvert: reports/verification-*.html
 
@@ -58,6 +59,7 @@ from .ladder import (
     run_ladder,
     run_rung,
 )
+from .query import read_sql
 from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
@@ -159,6 +161,7 @@ __all__ = [
     "project_root",
     "prune_backups",
     "read_rows",
+    "read_sql",
     "rejected_share",
     "resolve_url",
     "restore",

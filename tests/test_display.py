@@ -89,8 +89,10 @@ def _notebook(hostile: dict[str, Any], path: Path) -> Path:
             "import_file(target, RUNG);  # imported once already: its rung has nothing new",
         ]
     )
+    question = "read_sql(target, 'SELECT city, email FROM professionals WHERE import_id = ?', (HOSTILE,))"
     cells = [nbformat.v4.new_code_cell(setup)]
     cells += [nbformat.v4.new_code_cell(code) for code, _, _ in CELLS]
+    cells.append(nbformat.v4.new_code_cell(question))
     notebook = nbformat.v4.new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"name": report_kernel(), "display_name": "Python", "language": "python"}
     nbformat.write(notebook, str(path))
@@ -128,6 +130,9 @@ def test_every_result_displays_as_the_reports_do_and_markup_stays_text(hostile: 
     assert rows[5][1] == "2 more"
     checks = BeautifulSoup(results[2][-1]["data"]["text/html"], "html.parser").select("table.ef-checks tbody tr")
     assert len(checks) == 12
+    (question,) = [o for o in results[-1] if o["output_type"] == "execute_result"]
+    assert live_markup(question["data"]["text/html"]) == []  # a DataFrame of markup, escaped by pandas
+    assert PAYLOADS[0] in BeautifulSoup(question["data"]["text/html"], "html.parser").get_text()
 
     page = to_html(executed, tmp_path / "results.html", title="results").read_text(encoding="utf-8")
     assert live_markup(page) == [] and shown_payloads(page) == set(PAYLOADS)
