@@ -81,6 +81,7 @@ __all__ = [
     "ledger_table",
     "plan_only",
     "plan_sections",
+    "question_sections",
     "rejects_sections",
     "report_header",
     "rollback_header",
@@ -371,6 +372,7 @@ EXPLORE_CONTENTS = (
     ("ratings", "Ratings by industry and by state"),
     ("reviews", "Rating against review count"),
     ("cities", "Cities and featured professionals"),
+    ("question", "Your own question"),
 )
 
 
@@ -398,6 +400,22 @@ def explore_sections(
         ),
         section(titles["cities"], "cities"),
         *city_sections(cities, "", "", top),
+    ]
+
+
+def question_sections(answer: Any) -> list[Any]:
+    """A `read_sql` answer as the exploration report's last section: the question asked (its SQL, as
+    text), how many rows came back and from where, and the DataFrame itself."""
+    asked = answer.attrs.get("estateflow", {})
+    rows = plural(int(asked.get("rows", len(answer))), "row")
+    cut = f", the first {count(asked['limit'])} only (limit)" if asked.get("cut") else ""
+    return [
+        section(dict(EXPLORE_CONTENTS)["question"], "question"),
+        HTML(
+            f"<pre class='ef-sql' style='white-space:pre-wrap'>{escaped(str(asked.get('sql', '')).strip())}</pre>"
+            f"<p class='ef-answer'>{escaped(rows)} from {escaped(asked.get('database', 'the database'))}{cut}</p>"
+        ),
+        answer,
     ]
 
 

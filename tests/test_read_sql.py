@@ -21,11 +21,13 @@ from estateflow_nb import (
     connect,
     import_file,
     read_sql,
+    run_report,
     write_records,
 )
 from estateflow_nb._frames import TEXT
 
 from .conftest import snapshot
+from .report_reading import find, html_outputs
 
 REFUSED = {
     "an insert": "INSERT INTO professionals (first_name) VALUES ('x')",
@@ -180,3 +182,42 @@ def test_the_d1_token_is_nowhere(d1_target: Target, tmp_path: Path) -> None:
             read_sql(d1_target, sql)
         assert token not in str(failed.value) and token not in repr(failed.value.__dict__)
     assert isinstance(frame, pd.DataFrame)
+
+
+# --- the exploration report's own question ------------------------------------------------------------
+
+
+def test_the_explore_report_asks_its_question_and_shows_the_answer(explore_db: str, tmp_path: Path) -> None:
+    out = tmp_path / "reports"
+    example = run_report("explore", db=explore_db, parameters={"industry": "legal"}, out_dir=out)
+    with connect(explore_db) as target:
+        tiers = target.query(
+            "SELECT subscription_tier AS tier, COUNT(*) AS n FROM professionals WHERE industry = 'legal'"
+            " GROUP BY subscription_tier ORDER BY n DESC, tier"
+        )
+    soups = html_outputs(example.notebook)
+    (answer,) = [s for s in soups if s.select_one("table.dataframe") is not None]
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in answer.select("table.dataframe tbody tr")]
+    assert [(r[0], int(r[1])) for r in rows] == [(t["tier"], t["n"]) for t in tiers]  # the industry filter applied
+    toc = [a["href"] for a in find(soups, ".ef-toc").select("a")]
+    assert (
+        toc[-1] == "#question"
+        and find(soups, "h2#question").select_one("h2#question").get_text(strip=True) == "Your own question"
+    )
+    assert "GROUP BY subscription_tier" in find(soups, "pre.ef-sql").select_one("pre.ef-sql").get_text()
+
+    question = "SELECT state, COUNT(*) AS professionals FROM professionals GROUP BY state ORDER BY state"
+    asked = run_report("explore", db=explore_db, parameters={"question": question}, out_dir=out)
+    soups = html_outputs(asked.notebook)
+    assert find(soups, "pre.ef-sql").select_one("pre.ef-sql").get_text() == question
+    (answer,) = [s for s in soups if s.select_one("table.dataframe") is not None]
+    rows = [[td.get_text(strip=True) for td in tr.select("td")] for tr in answer.select("table.dataframe tbody tr")]
+    assert rows == [[r["state"], str(r["professionals"])] for r in read_sql(explore_db, question).to_dict("records")]
+    assert find(soups, "p.ef-answer").select_one("p.ef-answer").get_text().startswith(f"{len(rows)} rows from ")
+
+    with connect(explore_db) as target:
+        before = _state(target)
+    with pytest.raises(EstateFlowError, match=r"stopped in cell .*Your own question.*RefusedError: read_sql only"):
+        run_report("explore", db=explore_db, parameters={"question": "DELETE FROM professionals"}, out_dir=out)
+    with connect(explore_db) as target:
+        assert _state(target) == before
