@@ -99,13 +99,19 @@ def _notebook(hostile: dict[str, Any], path: Path) -> Path:
     return path
 
 
-def test_every_result_displays_as_the_reports_do_and_markup_stays_text(hostile: dict[str, Any], tmp_path: Path) -> None:
-    source = _notebook(hostile, tmp_path / "results.ipynb")
-    executed = tmp_path / "executed.ipynb"
+def executed_results(hostile: dict[str, Any], folder: Path) -> Path:
+    """The notebook of CELLS, executed by papermill on the report kernel, in `folder`."""
+    source = _notebook(hostile, folder / "results.ipynb")
+    executed = folder / "executed.ipynb"
     with _kernel_imports_this_package():
         papermill.execute_notebook(
-            str(source), str(executed), kernel_name=report_kernel(), cwd=str(tmp_path), progress_bar=False
+            str(source), str(executed), kernel_name=report_kernel(), cwd=str(folder), progress_bar=False
         )
+    return executed
+
+
+def test_every_result_displays_as_the_reports_do_and_markup_stays_text(hostile: dict[str, Any], tmp_path: Path) -> None:
+    executed = executed_results(hostile, tmp_path)
     nb = nbformat.read(str(executed), as_version=4)
     results = [cell.outputs for cell in nb.cells[1:]]
     shown: set[str] = set()
