@@ -2,7 +2,8 @@
 
 target = connect("sqlite:///data/estateflow.db")      # or "d1://ACCOUNT/DATABASE"
 result = import_file(target, "data/small-100.sql")
-report = verify(target)
+report = verify(target)                               # in a notebook, shows itself: verdict, figures, checks
+frame = read_sql(target, "SELECT state, COUNT(*) AS n FROM professionals GROUP BY state")  # read-only
 undone = rollback(target, import_id=result.import_id, yes=True)   # backs up first
 html = run_report("verification").html               # papermill + nbconvert: reports/verification-*.html
 
@@ -16,6 +17,7 @@ __version__ = "0.1.0"
 
 from .backup import (
     BackupInfo,
+    Backups,
     RestoreResult,
     backup,
     backups_folder,
@@ -57,6 +59,7 @@ from .ladder import (
     run_ladder,
     run_rung,
 )
+from .query import read_sql
 from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
@@ -97,6 +100,7 @@ __all__ = [
     "AuthError",
     "BackupError",
     "BackupInfo",
+    "Backups",
     "BatchMetrics",
     "BenchmarkResult",
     "BookmarkRestoreResult",
@@ -157,6 +161,7 @@ __all__ = [
     "project_root",
     "prune_backups",
     "read_rows",
+    "read_sql",
     "rejected_share",
     "resolve_url",
     "restore",

@@ -70,6 +70,11 @@ Verdict = Literal[
     "ROLLED BACK",
     "PLAN ONLY",
     "NOTHING TO ROLL BACK",
+    # What a result shown alone in a notebook cell says: an import, a rung, a check, a restore.
+    "IMPORTED",
+    "IMPORTED WITH REJECTS",
+    "RUNG PASSED",
+    "RESTORED",
 ]
 
 # A ladder's verdict when one of its rungs missed: that rung's own verdict, in capitals.
@@ -90,6 +95,10 @@ VERDICT_OUTCOMES: dict[Verdict, Outcome] = {
     "NOTHING NEW": "neutral",
     "PLAN ONLY": "neutral",
     "NOTHING TO ROLL BACK": "neutral",
+    "IMPORTED": "pass",
+    "IMPORTED WITH REJECTS": "warn",
+    "RUNG PASSED": "pass",
+    "RESTORED": "pass",
 }
 
 # Table cells that say how something went, by how they begin or a word they hold: "✔ pass", "yes" and

@@ -33,6 +33,7 @@ from ._look import (
 from ._rejected import RejectedImport
 from .backup import BackupInfo
 from .explore import cities as merge_cities
+from .importer import ImportResult
 from .ladder import LadderResult
 from .rollback import RollbackResult
 from .status import StatusReport
@@ -320,6 +321,35 @@ def rung_table(result: LadderResult) -> Styler:
     return table(frame, "verdict", numeric, "ef-rungs")
 
 
+BATCH_COLUMNS = ["batch", "records", "inserted", "updated", "skipped", "rejected", "seconds", "records/s", "done"]
+
+
+def batches_table(result: ImportResult, shown: int = 10) -> Styler:
+    """An import's batches (this run's): what each wrote, its seconds and records/s, and the checkpoint
+    after it. Of more than `shown`, the first and last halves, with a row saying how many are left out."""
+    metrics = result.batch_metrics
+    half = shown // 2
+    rows: list[dict[str, str]] = [
+        {
+            "batch": str(m.number),
+            "records": count(m.records),
+            "inserted": count(m.inserted),
+            "updated": count(m.updated),
+            "skipped": count(m.skipped),
+            "rejected": count(m.rejected),
+            "seconds": f"{m.seconds:,.3f}",
+            "records/s": f"{m.records_per_second:,.0f}",
+            "done": f"{count(m.done)} of {count(m.total)}",
+        }
+        for m in metrics
+    ]
+    if len(rows) > shown:
+        left_out = {c: "" for c in BATCH_COLUMNS} | {"batch": "…", "records": f"{count(len(rows) - 2 * half)} more"}
+        rows = [*rows[:half], left_out, *rows[-half:]]
+    numeric = ("records", "inserted", "updated", "skipped", "rejected", "seconds", "records/s", "done")
+    return table(pd.DataFrame(rows, columns=BATCH_COLUMNS), numeric=numeric, name="ef-batches")
+
+
 def city_table(rows: Sequence[dict[str, Any]], top: int = 15) -> Styler:
     """The `top` cities of `explore.city_counts` rows: professionals, featured, mean rating."""
     merged = [
@@ -377,3 +407,12 @@ def rollback_rows_table(result: RollbackResult) -> Styler:
     """The rows a rollback removes and restores, by industry and state."""
     frame = _frame(result.by_industry_state, ["industry", "state", "removed", "restored"])
     return table(frame, numeric=("removed", "restored"), name="ef-rollback-rows")
+
+
+def before_after_table(rows: Sequence[tuple[str, int | None, int | None]]) -> Styler:
+    """What a restore changed: each (what, before, after) count."""
+    frame = pd.DataFrame(
+        [{"": what, "before": count(before), "after": count(after)} for what, before, after in rows],
+        columns=["", "before", "after"],
+    )
+    return table(frame, numeric=("before", "after"), name="ef-before-after")

@@ -40,16 +40,20 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _backup_checks, _ledger
 from ._confirm import Confirm, require_confirmation
 from ._files import open_read_only, open_regular, remove_leftovers, temporary_path
+from ._look import visible
 from ._migrations import ensure_schema
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
 from .errors import BackupError, EstateFlowError, RefusedError, TargetError, UnsafeBackupError
 from .targets import Sql, Target, resolve_url
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 BACKUPS_ENV = "ESTATEFLOW_BACKUPS"
 DEFAULT_BACKUPS_DIR = "backups"
@@ -79,6 +83,25 @@ class BackupInfo:
         return asdict(self)
 
 
+class Backups(list[BackupInfo]):
+    """The backups `list_backups` found, newest first: a list that shows itself as a table in a notebook."""
+
+    def _repr_html_(self) -> str:
+        from ._display import backups_html
+
+        return backups_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per backup: path, taken_at (UTC), size_bytes, rows, imports, sql_dump, error, database."""
+        from ._frames import backups_frame
+
+        return backups_frame(self)
+
+    def __repr__(self) -> str:
+        newest = f", newest {visible(Path(self[0].path).name)}" if self else ""
+        return f"<Backups: {len(self):,} backup{'' if len(self) == 1 else 's'}{newest}>"
+
+
 @dataclass
 class RestoreResult:
     """What a restore did, or (dry_run) would do."""
@@ -95,6 +118,23 @@ class RestoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import restore_html
+
+        return restore_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The restore as one row: path, target, rows, imports, rows_before, imports_before, backup_path,
+        dry_run, seconds."""
+        from ._frames import RESTORE_COLUMNS, one_row
+
+        return one_row(self, RESTORE_COLUMNS)
+
+    def __repr__(self) -> str:
+        done = "dry run of a restore" if self.dry_run else "restored"
+        what = f"{visible(Path(self.path).name)} into {visible(self.target)}"
+        return f"<RestoreResult {done}: {what}, {self.rows_before:,} -> {self.rows:,} rows>"
 
     def summary(self) -> str:
         what = f"{self.rows:,} rows and {self.imports:,} imports from {self.path}"
@@ -280,10 +320,10 @@ def _info(path: Path, counts: bool) -> BackupInfo:
 
 def list_backups(
     *, db: str | Target | None = None, backups_dir: str | Path | None = None, counts: bool = True
-) -> list[BackupInfo]:
+) -> Backups:
     """The backups in the folder, newest first: of database `db` (a URL or a target) when given, else
     every one. With `counts`, their row and import counts (`error` says why a file was not read)."""
-    return [_info(path, counts) for path in _backup_files(backups_folder(backups_dir), db)]
+    return Backups(_info(path, counts) for path in _backup_files(backups_folder(backups_dir), db))
 
 
 def newest_backup(*, db: str | Target | None = None, backups_dir: str | Path | None = None) -> BackupInfo | None:

@@ -21,11 +21,12 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import _claims, _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
 from ._confirm import Confirm
+from ._look import visible
 from ._parts import Parts, Sizer
 from ._rejected import DEFAULT_MAX_REJECT_RATE
 from ._rejects import RejectsFile
@@ -46,6 +47,9 @@ from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import ON_CONFLICT, RECORD_COLUMNS, ImportResultStatus, OnConflict
 from .sources import SourceInfo, scan
 from .targets import Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Log = Callable[[str], None]
 
@@ -176,6 +180,25 @@ class ImportResult:
             {**asdict(m), "records_per_second": round(m.records_per_second, 1)} for m in self.batch_metrics
         ]
         return data
+
+    def _repr_html_(self) -> str:
+        from ._display import import_html
+
+        return import_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """This run's batches, one row each: records, inserted, updated, skipped, rejected, seconds,
+        records_per_second, done (the checkpoint after it), total, elapsed."""
+        from ._frames import batches_frame
+
+        return batches_frame(self.batch_metrics)
+
+    def __repr__(self) -> str:
+        head = f"dry run of {visible(self.source)}" if self.dry_run else f"{visible(self.import_id)} {self.status}"
+        return (
+            f"<ImportResult {head}: {self.records_read:,} read, {self.inserted:,} inserted, {self.updated:,} updated,"
+            f" {self.skipped:,} skipped, {self.rejected:,} rejected in {self.seconds:.2f} s>"
+        )
 
     def summary(self) -> str:
         """A few lines for a person: what happened and where the rejects went."""

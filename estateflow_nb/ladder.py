@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Unpack
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ._confirm import Confirm
 from ._look import MISSED_RUNG, Verdict, count, fraction, percent, visible
@@ -29,6 +29,9 @@ from .schema import RungVerdict
 from .sources import scan
 from .targets import Target, project_path
 from .verify import VerifyReport, verify
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # The test rung only proves the pipeline; verification starts after the small rung.
 VERIFY_AFTER = ("small", "medium", "large", "extra_large")
@@ -115,6 +118,21 @@ class RungResult:
             return "nothing new"
         return "pass" if self.meets_target else "below target"
 
+    def _repr_html_(self) -> str:
+        from ._display import rung_html
+
+        return rung_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rung as one row of `LadderResult.to_frame()`."""
+        return LadderResult(rungs=[self]).to_frame()
+
+    def __repr__(self) -> str:
+        return (
+            f"<RungResult {self.rung.name} {self.verdict}: {self.records:,} records, {self.records_per_second:,.0f}"
+            f" records/s, {fraction(self.rejected_share)} rejected, {visible(self.imported.import_id)}>"
+        )
+
 
 # Rung verdicts that neither fail a ladder nor make it pass on their own.
 _NEUTRAL: tuple[RungVerdict, ...] = ("nothing new", "dry run", "rolled back")
@@ -167,6 +185,22 @@ class LadderResult:
             }
             for r in self.rungs
         ]
+
+    def _repr_html_(self) -> str:
+        from ._display import ladder_html
+
+        return ladder_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rung, the columns of `rows()`: records, rejected share, seconds, records/s, target,
+        verified (True, False, or missing when not verified), verdict."""
+        from ._frames import RUNG_COLUMNS, typed
+
+        return typed(self.rows(), RUNG_COLUMNS)
+
+    def __repr__(self) -> str:
+        rungs = ", ".join(f"{r.rung.name} {r.verdict}" for r in self.rungs) or "no rungs"
+        return f"<LadderResult {self.verdict}: {rungs}>"
 
     def table(self) -> str:
         header = (

@@ -35,10 +35,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._look import visible
 from ._time import compact_time
 from .errors import EstateFlowError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PACKAGE_ROOT = PACKAGE_DIR.parent
@@ -95,6 +99,20 @@ class ReportResult:
     notebook: Path
     parameters: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
+
+    def _repr_html_(self) -> str:
+        from ._display import report_html
+
+        return report_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The report as one row: name, html and notebook (paths), seconds."""
+        from ._frames import REPORT_COLUMNS, one_row
+
+        return one_row(self, REPORT_COLUMNS)
+
+    def __repr__(self) -> str:
+        return f"<ReportResult {self.name}: {visible(str(self.html))} ({self.seconds:.1f} s)>"
 
 
 def notebook_path(name: str) -> Path:

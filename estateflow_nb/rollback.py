@@ -56,16 +56,20 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _claims, _ledger, _rollback_run, _rollback_sql
 from ._confirm import Confirm, require_confirmation
+from ._look import plural, visible
 from ._rollback_sql import IN_JSON, Selection, ledger_rows
 from ._time import ledger_time, new_id, utc_now
 from .backup import backup as take_backup
 from .errors import ConfirmationRequired, EstateFlowError, RefusedError
 from .schema import INDUSTRIES, RollbackStatus, RollbackStrategy
 from .targets import Sql, Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -91,6 +95,24 @@ class RollbackResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import rollback_html
+
+        return rollback_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows it removes and restores (or would), by industry and state, as the rows were."""
+        from ._frames import PLACE_COLUMNS, typed
+
+        return typed(self.by_industry_state, PLACE_COLUMNS)
+
+    def __repr__(self) -> str:
+        done = "removed" if self.status == "rolled_back" else "would remove"
+        return (
+            f"<RollbackResult {self.status} of {visible(self.description)}: {done} {self.rows_removed:,} rows, restored"
+            f" {self.rows_restored:,}, {plural(len(self.imports), 'import')}>"
+        )
 
     def plan(self) -> str:
         """What is (or would be) undone: the imports and the rows by industry and state."""
@@ -459,6 +481,22 @@ class RollbackPlan:
     def empty(self) -> bool:
         """Nothing to roll back."""
         return not (self.shown.imports or self.shown.by_industry_state)
+
+    def _repr_html_(self) -> str:
+        from ._display import plan_html
+
+        return plan_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows the plan would remove and restore, by industry and state."""
+        return self.shown.to_frame()
+
+    def __repr__(self) -> str:
+        shown = self.shown
+        return (
+            f"<RollbackPlan of {visible(shown.description)}: would remove {shown.rows_removed:,} rows, restore"
+            f" {shown.rows_restored:,}, {plural(len(shown.imports), 'import')}; fingerprint {self.fingerprint[:12]}>"
+        )
 
     def apply(self, target: Target, *, backups_dir: str | Path | None = None, backup: bool = True) -> RollbackResult:
         """Roll back exactly this plan, a backup first. Refused, nothing changed (ConfirmationRequired),

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ._look import visible
 from ._sql import quote_name
 from .backup import newest_backup
 from .targets import Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLES = ("professionals", "ef_imports", "ef_before_images", "ef_rollbacks")
 
@@ -36,6 +40,23 @@ class StatusReport:
             "bookmark": self.bookmark,
             **self.extra,
         }
+
+    def _repr_html_(self) -> str:
+        from ._display import status_html
+
+        return status_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The ledger's imports shown (the newest first): id, source_path, status, counts, seconds, and
+        started_at, finished_at, rolled_back_at as UTC times."""
+        from ._frames import LEDGER_COLUMNS, typed
+
+        return typed(self.imports, LEDGER_COLUMNS)
+
+    def __repr__(self) -> str:
+        imports = ", ".join(f"{n:,} {s}" for s, n in self.by_status.items()) or "none"
+        rows = self.tables.get("professionals", 0)
+        return f"<StatusReport {visible(self.target)}: {rows:,} professionals; imports: {visible(imports)}>"
 
     def table(self) -> str:
         size = "unknown" if self.size_bytes is None else f"{self.size_bytes / 1e6:,.1f} MB"

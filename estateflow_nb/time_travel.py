@@ -23,14 +23,18 @@ import re
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _ledger
 from ._confirm import Confirm, require_confirmation
+from ._look import visible
 from ._migrations import ensure_schema
 from ._time import ledger_time, new_id, parse_time, utc_now
 from .errors import EstateFlowError, NoDatabaseError
 from .targets import Sql, Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # D1's bookmarks are groups of hex digits joined by '-'; anything else is a typo, not worth a request.
 _BOOKMARK = re.compile(r"[0-9A-Za-z]+(?:-[0-9A-Za-z]+)*")
@@ -56,6 +60,21 @@ class BookmarkRestoreResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def _repr_html_(self) -> str:
+        from ._display import bookmark_html
+
+        return bookmark_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The restore as one row: the bookmarks, `at` as a UTC time, the counts before and after."""
+        from ._frames import BOOKMARK_COLUMNS, one_row
+
+        return one_row(self, BOOKMARK_COLUMNS)
+
+    def __repr__(self) -> str:
+        done = "dry run of a restore" if self.dry_run else "restored"
+        return f"<BookmarkRestoreResult {done}: {visible(self.target)} to bookmark {visible(self.bookmark)}>"
 
     def plan(self) -> str:
         """Where the database goes, and what it holds now."""

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _checks  # noqa: F401 (registers the twelve checks)
 from ._checks import brief
@@ -34,6 +34,9 @@ from ._rejected import DEFAULT_MAX_REJECT_RATE, RejectedImport, imports_with_rej
 from ._time import ledger_time
 from .schema import INDUSTRIES, STATES
 from .targets import Target
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "BENCHMARKS",
@@ -86,6 +89,21 @@ class CheckResult:
         data = asdict(self)
         del data["rule"]
         return data
+
+    def _repr_html_(self) -> str:
+        from ._display import check_html
+
+        return check_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The failing rows by kind of failure, most common first: kind, rows, share (of all rows)."""
+        from ._frames import kinds_frame
+
+        return kinds_frame(self)
+
+    def __repr__(self) -> str:
+        mark = terminal_mark(self.passed)
+        return f"<CheckResult {self.number} {self.name} {mark}: {visible(self.summary)}; {self.failing:,} failing>"
 
 
 @dataclass
@@ -207,6 +225,25 @@ class VerifyReport:
             data["passed"] = not self.empty and all(c.passed for c in self.checks) and not self.rejects_over_limit
             data["verdict"] = verdict_of(data["passed"], warnings=bool(self.rejects), empty=self.empty)
         return data
+
+    def _repr_html_(self) -> str:
+        from ._display import verify_html
+
+        return verify_html(self)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per check: number, name, title, passed, failing, kinds, observed, expected, seconds."""
+        from ._frames import checks_frame
+
+        return checks_frame(self.checks)
+
+    def __repr__(self) -> str:
+        passed = sum(c.passed for c in self.checks)
+        within = sum(b.passed for b in self.benchmarks)
+        return (
+            f"<VerifyReport {self.verdict}: {passed} of {len(self.checks)} checks passed, {within} of"
+            f" {len(self.benchmarks)} latencies within their limits; {self.rows:,} rows of {visible(self.target)}>"
+        )
 
     def table(self) -> str:
         """The report as text for a terminal (values from the data with control characters escaped)."""

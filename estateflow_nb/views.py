@@ -22,8 +22,9 @@ from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
 from . import __version__, explore, plots
-from ._headers import contents, database_facts, escaped, header, run_facts, section
-from ._look import Verdict, count, fraction, percent, plural, share
+from ._display import ladder_figures, status_figures, verification_figures
+from ._headers import contents, database_facts, escaped, header, rollback_header, run_facts, section
+from ._look import count, percent, plural, share
 from ._tables import (
     LEDGER_COLUMNS,
     backups_table,
@@ -80,6 +81,7 @@ __all__ = [
     "ledger_table",
     "plan_only",
     "plan_sections",
+    "question_sections",
     "rejects_sections",
     "report_header",
     "rollback_header",
@@ -128,28 +130,12 @@ def show(*things: Any) -> None:
 
 def report_header(report: VerifyReport, *, run: RunFacts | None = None, version: str = __version__) -> HTML:
     """The verification report's header: the verdict first, then the database, the run, the evidence."""
-    checks_passed = sum(c.passed for c in report.checks)
-    within = sum(b.passed for b in report.benchmarks)
-    if report.benchmarks:
-        latency = f"{within} of {len(report.benchmarks)} within their limits"
-    else:
-        latency = "not meaningful on an empty table" if report.empty else "not measured"
-    over = len(report.rejects_over_limit)
-    rejected = sum(r.rejected for r in report.rejects)
-    rejects = (
-        f"{plural(rejected, 'record')} rejected by {plural(len(report.rejects), 'import')}"
-        f" ({over} over the {percent(report.max_reject_rate)} limit)"
-        if report.rejects
-        else "none"
-    )
     history = f"recorded as {report.recorded}" if report.recorded else (report.not_recorded or "not recorded")
     facts = [
         *database_facts(report.target, report.rows, report.size_bytes),
         ("Verified at", display_time(parse_time(report.checked_at))),
         ("estateflow_nb version", version),
-        ("Checks", f"{checks_passed} of {len(report.checks)} passed"),
-        ("Latency benchmarks", latency),
-        ("Rejected records", rejects),
+        *verification_figures(report),
         *run_facts(run),
         ("History", history),
         ("Verification took", f"{report.seconds:.3f} s"),
@@ -286,20 +272,16 @@ def ladder_header(
     result: LadderResult, database: str, *, run: RunFacts | None = None, version: str = __version__
 ) -> HTML:
     """The ladder report's header: the verdict, then database, time, version and what ran."""
-    records = sum(step.records for step in result.rungs)
-    rejected = sum(step.imported.rejected for step in result.rungs)
-    read = sum(step.imported.records_read for step in result.rungs)
+    figures = ladder_figures(result)
+    stopped = [fact for fact in figures if fact[0] == "Stopped"]
     facts = [
         ("Database", describe_url(database)),
         ("Run at", display_time()),
         ("estateflow_nb version", version),
-        ("Rungs", ", ".join(step.rung.name for step in result.rungs) or "none"),
-        ("Records handled", count(records)),
-        ("Rejected records", f"{count(rejected)} ({fraction(rejected / read) if read else '-'})"),
+        *[fact for fact in figures if fact[0] != "Stopped"],
         *run_facts(run),
+        *stopped,
     ]
-    if result.stopped:
-        facts.append(("Stopped", result.stopped))
     return header("EstateFlow progressive ladder", result.verdict, facts)
 
 
@@ -390,6 +372,7 @@ EXPLORE_CONTENTS = (
     ("ratings", "Ratings by industry and by state"),
     ("reviews", "Rating against review count"),
     ("cities", "Cities and featured professionals"),
+    ("question", "Your own question"),
 )
 
 
@@ -420,23 +403,36 @@ def explore_sections(
     ]
 
 
+def question_sections(answer: Any) -> list[Any]:
+    """A `read_sql` answer as the exploration report's last section: the question asked (its SQL, as
+    text), how many rows came back and from where, and the DataFrame itself."""
+    asked = answer.attrs.get("estateflow", {})
+    rows = plural(int(asked.get("rows", len(answer))), "row")
+    cut = f", the first {count(asked['limit'])} only (limit)" if asked.get("cut") else ""
+    return [
+        section(dict(EXPLORE_CONTENTS)["question"], "question"),
+        HTML(
+            f"<pre class='ef-sql' style='white-space:pre-wrap'>{escaped(str(asked.get('sql', '')).strip())}</pre>"
+            f"<p class='ef-answer'>{escaped(rows)} from {escaped(asked.get('database', 'the database'))}{cut}</p>"
+        ),
+        answer,
+    ]
+
+
 # --- status, backups and rollbacks -------------------------------------------------------------------
 
 
 def status_header(report: StatusReport, *, run: RunFacts | None = None, version: str = __version__) -> HTML:
     """The rollback notebook's header: the database, when, which version, what it holds, its newest backup."""
-    statuses = ", ".join(f"{count(n)} {s}" for s, n in report.by_status.items()) or "none"
-    newest = report.newest_backup
+    figures = status_figures(report)
     facts = [
         *database_facts(report.target, report.tables.get("professionals", 0), report.size_bytes),
         ("Shown at", display_time()),
         ("estateflow_nb version", version),
-        ("Imports", statuses),
-        ("Newest backup", "none" if newest is None else f"{Path(newest['path']).name} ({newest['taken_at']})"),
+        *figures[:2],
         *run_facts(run),
+        *figures[2:],
     ]
-    if report.bookmark:
-        facts.append(("Time Travel bookmark", f"{report.bookmark['bookmark']} (before {report.bookmark['id']})"))
     return header("EstateFlow rollback and backups", None, facts)
 
 
@@ -457,38 +453,6 @@ def backup_sections(backups: Sequence[BackupInfo], backups_dir: str | Path | Non
     if sum(b.rows is not None for b in backups) >= 2:
         shown.append(plots.backups_over_time(backups))
     return shown
-
-
-def rollback_header(
-    result: RollbackResult, database: str, *, plan: RollbackPlan | None = None, version: str = __version__
-) -> HTML:
-    """A rollback's head: plan only, rolled back or nothing to do; what it undoes; the backup taken first."""
-    done = result.status == "rolled_back"
-    verdict: Verdict
-    if done:
-        verdict, title = "ROLLED BACK", "Rollback"
-    elif result.imports or result.by_industry_state:
-        verdict, title = "PLAN ONLY", "Rollback plan"
-    else:
-        verdict, title = "NOTHING TO ROLL BACK", "Rollback plan"
-    facts = [
-        ("Database", describe_url(database)),
-        ("Rollback of", result.description),
-        ("Imports", count(len(result.imports))),
-        ("Rows removed" if done else "Rows it would remove", count(result.rows_removed)),
-        ("Rows restored" if done else "Rows it would restore", count(result.rows_restored)),
-    ]
-    if plan is not None:
-        facts.append(("Plan fingerprint", plan.fingerprint[:16]))
-    if done:
-        facts += [
-            ("Rollback", str(result.rollback_id)),
-            ("Backup taken before", result.backup_path or "none"),
-            ("Took", f"{result.seconds:.2f} s"),
-        ]
-    if result.bookmark:
-        facts.append(("Time Travel bookmark before", result.bookmark))
-    return header(title, verdict, facts)
 
 
 def rollback_sections(
