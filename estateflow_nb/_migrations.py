@@ -181,7 +181,9 @@ MIGRATIONS = (
         "counts derived from the rows (row_mark), claims of running imports and rollbacks, parts of a rollback",
         _ledger_from_the_rows,
     ),
-    Migration(6, "a climb's rungs: the record range and byte offsets of an import, the rung's verdict", _ranges_of_a_climb),
+    Migration(
+        6, "a climb's rungs: the record range and byte offsets of an import, the rung's verdict", _ranges_of_a_climb
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 
