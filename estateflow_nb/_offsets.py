@@ -7,9 +7,9 @@ just after the last record it yielded, which the ledger keeps for the next rung.
 
 The CSV and JSON Lines readers here are `sources`' own, reading from an offset: lines are read with
 universal newlines and kept as they are (newline=""), so that each line's length in UTF-8 is the
-bytes it took. The header of a CSV file is read and checked from the file's start, as every reading
-does. Line numbers in messages count from the file's start: the lines before the offset are counted
-only when a message needs them.
+bytes it took. The header of a CSV file is read and checked from the file's start by `_csv_rows`, as
+every reading does (which reads the first record too). Line numbers in messages count from the file's
+start: the lines before the offset are counted only when a message needs them.
 
 A SQL dump is read by count instead, its records before the span replayed again (not validated): its
 rows come out of a replay whose scratch table the statements before the span create, and a byte
@@ -33,7 +33,7 @@ from typing import Any, TextIO
 
 from ._files import open_regular
 from .errors import SourceError
-from .schema import UNREADABLE
+from .schema import UNREADABLE, unknown_columns
 from .sources import (
     _JSON_KINDS,
     Span,
@@ -143,7 +143,8 @@ def _jsonl_span(path: Path, layout: _Layout, counted: _Counted) -> Iterator[dict
                     kind = "null" if record is None else _JSON_KINDS.get(type(record), type(record).__name__)
                     raise SourceError(f"{path} line {counted.line(number)}: expected a JSON object, got {kind}")
                 if not seen.issuperset(record):
-                    _refuse_unknown(f"{path} line {counted.line(number)}", record)
+                    if unknown_columns(record):  # the line is worked out only for the message
+                        _refuse_unknown(f"{path} line {counted.line(number)}", record)
                     layout.columns.extend(key for key in record if key not in seen)
                     seen.update(record)
                 yield record

@@ -34,6 +34,7 @@ from ._climb_text import failure_lines, next_step, plan_table, result_table
 from ._confirm import Confirm, require_confirmation
 from ._look import Verdict
 from ._rejected import RejectedImport
+from ._testing import kill_hooks
 from .errors import (
     ConfirmationRequired,
     ConflictError,
@@ -135,7 +136,7 @@ class Standing:
         return int(self.passed[-1]["last_record"]) if self.passed else 0
 
 
-def standing(target: Target, source: SourceInfo) -> Standing:
+def _standing(target: Target, source: SourceInfo) -> Standing:
     """Where the climb of `source` stands (see the module's docstring)."""
     rows = target.query(
         "SELECT * FROM ef_imports WHERE source_path = ? AND first_record IS NOT NULL AND status != 'rolled_back'"
@@ -164,7 +165,7 @@ def standing(target: Target, source: SourceInfo) -> Standing:
     return found
 
 
-def plan_rungs(source: SourceInfo, where: Standing, steps: Sequence[int]) -> list[PlannedRung]:
+def _plan_rungs(source: SourceInfo, where: Standing, steps: Sequence[int]) -> list[PlannedRung]:
     """Every rung of the climb: those that passed, then the rest of the file by `steps` (each rung the
     next step, and the last one the rest). The step boundaries stay where `steps` puts them, so a climb
     that goes on after a failed rung climbs the same rungs again."""
@@ -337,12 +338,16 @@ class Climb:
             self._scanned = mark
         return self.source
 
+    def standing(self) -> Standing:
+        """Where the climb stands now, from the ledger."""
+        return _standing(self.target, self._scan())
+
     def plan(self, *, predict: bool = False) -> ClimbPlan:
         """Every rung of the climb as it stands now; with `predict`, a dry run of each rung to run (what
         validation rejects, what is new) and, on D1, the rows it writes against today's budget."""
         source = self._scan()
-        where = standing(self.target, source)
-        rungs = plan_rungs(source, where, self.steps)
+        where = _standing(self.target, source)
+        rungs = _plan_rungs(source, where, self.steps)
         plan = ClimbPlan(source, rungs, self.steps, self.options.max_reject_rate, where.changed)
         if predict:
             plan.rungs = self._predicted(source, rungs)
@@ -392,7 +397,9 @@ class Climb:
             self.settle(replace(plan, rungs=[rung]))
         self.result.changed = self.result.changed or plan.changed
         self.result.file, self.result.sha256 = str(self.source.path), self.source.sha256
-        step = self._judged(rung, self._imported(rung))
+        imported = self._imported(rung)
+        kill_hooks(f"judge-{rung.number}")[1]()  # crash tests: between a rung's import and its judgement
+        step = self._judged(rung, imported)
         self.result.rungs.append(step)
         return step
 
@@ -470,7 +477,7 @@ class Climb:
     def undo_rung(self, *, yes: bool = False, confirm: Confirm | None = None) -> RollbackResult | None:
         """Undo the newest rung of the climb (passed, unjudged or unfinished), after a backup: the climb
         then goes on from the rung before it. None when no rung is left to undo."""
-        where = standing(self.target, self._scan())
+        where = self.standing()
         row = where.pending or (where.passed[-1] if where.passed else None)
         if row is None:
             return None
@@ -575,6 +582,4 @@ __all__ = [
     "Standing",
     "climb",
     "parse_steps",
-    "plan_rungs",
-    "standing",
 ]

@@ -343,6 +343,7 @@ def run_from_parameters(
     directory: str = "data",
     files: str = "",
     file: str = "",
+    rungs: str = "",
     batch_size: int = 0,
     dry_run: bool = False,
     yes: bool = False,
@@ -350,18 +351,14 @@ def run_from_parameters(
     verify_runs: int = 5,
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> LadderResult:
-    """What the ladder notebook runs from its parameters: the one `file` as a rung (`batch_size` 0: its
-    rung's), or the ladder of `files` (comma-separated, in rung order), or of the generated files in
-    `directory`. Relative paths are taken from the project root (see `targets.project_path`)."""
+    """What the ladder notebook runs from its parameters: the one `file` climbed in rungs of `rungs`
+    records ("10,100,1000,10000" by default; see climb.py; `batch_size` 0: each rung's), or the ladder of
+    `files` (comma-separated, in rung order), or of the generated files in `directory`. Relative paths
+    are taken from the project root (see `targets.project_path`)."""
     options = ImportOptions(yes=yes, force=force, max_reject_rate=max_reject_rate)
     if file:
-        step = run_rung(
-            target,
-            project_path(file),
-            replace(options, batch_size=batch_size or None, dry_run=dry_run),
-            verify_runs=verify_runs,
-        )
-        return LadderResult([step])
+        how = replace(options, batch_size=batch_size or None, dry_run=dry_run)
+        return run_ladder(target, how, file=project_path(file), steps=rungs or None, verify_runs=verify_runs)
     chosen = [project_path(name.strip()) for name in files.split(",") if name.strip()] or None
     return run_ladder(target, options, directory=project_path(directory), files=chosen, verify_runs=verify_runs)
 
