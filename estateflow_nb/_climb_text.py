@@ -52,11 +52,23 @@ def plan_table(plan: ClimbPlan) -> str:
         which = ", ".join(f"rung {r.number} ({r.records:,} records: {r.rung.name})" for r in large)
         lines.append(f"  {which}: a large rung needs --yes, an extra large one --force")
     if plan.quota is not None:
-        fits = "fits today" if plan.quota.fits else "does not fit today: --split-days spreads it over days"
-        lines.append(f"  D1 free tier: {plan.quota.summary()}: {fits}")
+        lines.append(f"  D1 free tier: {plan.quota.summary()}: {_budget(plan)}")
     if not plan.to_run:
         lines.append("  Every rung has passed: nothing left to climb.")
     return "\n".join(lines)
+
+
+def _budget(plan: ClimbPlan) -> str:
+    """Whether the climb fits today's D1 budget, and if not, in which rung it runs out."""
+    assert plan.quota is not None
+    if plan.quota.fits:
+        return "it fits today"
+    spent = 0
+    for rung in plan.to_run:
+        spent += rung.quota.estimated_rows if rung.quota is not None else 0
+        if spent > plan.quota.remaining:
+            break
+    return f"today's budget runs out in rung {rung.number}: --split-days spreads the climb over days"
 
 
 def _share(rung: PlannedRung) -> float:

@@ -434,3 +434,53 @@ def test_offsets_count_bytes_whatever_the_line_ends_and_the_bom(tmp_path: Path) 
         got += list(span)
         offset = span.offset
     assert got == whole and len(got) == 40 and offset == source.stat().st_size
+
+
+# --- the same on the local D1 engine -----------------------------------------------------------------------
+
+
+def test_the_same_climb_on_d1(d1_url: str, tmp_path: Path) -> None:
+    """25,000 records on the local D1 engine: the plan with the rows it writes against the free tier's
+    budget, then five rungs with their ranges, every row once, verified after each; then a file that
+    turns bad in rung 4, undone after a backup (D1's export)."""
+    source = write_records(tmp_path / "agents.csv", 25_000)
+    plan = invoke("ladder", str(source), "--db", d1_url, "--dry-run", "--free-tier", cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    lines = plan.stdout.splitlines()
+    assert lines[1].split()[-3:] == ["rows", "on", "D1"]
+    assert [line.split()[-1] for line in lines[3:8]] == ["67", "607", "6,007", "60,007", "83,349"]
+    assert "D1 free tier: 25,000 records write about 150,037 rows on D1" in plan.stdout
+    assert "today's budget runs out in rung 5: --split-days spreads the climb over days" in plan.stdout
+    refused = invoke("ladder", str(source), "--db", d1_url, "--yes", "--free-tier", cwd=tmp_path)
+    assert refused.returncode == 2 and "--split-days" in refused.stderr
+    done = invoke("ladder", str(source), "--db", d1_url, "--yes", "--no-benchmarks", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    with connect(d1_url) as target:
+        rows = ledger(target)
+        assert [(r["first_record"], r["last_record"], r["rung_verdict"]) for r in rows] == [
+            (1, 10, "passed"),
+            (11, 110, "passed"),
+            (111, 1110, "passed"),
+            (1111, 11110, "passed"),
+            (11111, 25000, "passed"),
+        ]
+        assert [r["start_offset"] for r in rows[1:]] == [r["end_offset"] for r in rows[:-1]]
+        assert count(target) == 25_000 == count(target, "SELECT COUNT(DISTINCT license_number) FROM professionals")
+        assert ledger_balances(target) and count(target, "SELECT COUNT(*) FROM ef_verifications") == 5
+
+
+def test_a_failed_rung_on_d1_is_undone_after_a_backup(d1_url: str, tmp_path: Path) -> None:
+    source = with_bad(tmp_path / "agents.csv", 1_500, range(300, 330))  # 30 of rung 3's 1,390
+    args = ["ladder", str(source), "--db", d1_url, "--rungs", "10,100", "--no-benchmarks", "--json"]
+    failed = invoke(*args, cwd=tmp_path)
+    data = json.loads(failed.stdout)
+    assert failed.returncode == 1 and data["verdict"] == "FAILED" and data["failed"] == 3
+    assert Path(tmp_path / data["undone"]["backup_path"]).is_file()
+    assert data["next"].startswith("fix records 111 to 1,500 of ")
+    with connect(d1_url) as target:
+        assert count(target) == 110 and ledger_balances(target)
+        assert [(r["first_record"], r["status"]) for r in ledger(target)] == [
+            (1, "completed"),
+            (11, "completed"),
+            (111, "rolled_back"),
+        ]
