@@ -33,7 +33,7 @@ from typing import Any, Literal, Unpack
 from ._climb_text import failure_lines, next_step, plan_table, result_table
 from ._confirm import Confirm, require_confirmation
 from ._look import Verdict
-from ._rejected import RejectedImport
+from ._rejected import RejectedImport, rejected_import
 from ._testing import kill_hooks
 from .errors import (
     ConfirmationRequired,
@@ -264,9 +264,18 @@ class ClimbResult(LadderResult):
 
     @property
     def rejects(self) -> list[RejectedImport]:
-        """As a ladder's, but not those of the rung the climb undid: `why` shows them."""
-        undone = self.failed.imported.import_id if self.failed is not None and self.undo is not None else None
-        return [r for r in super().rejects if r.import_id != undone]
+        """As a ladder's, but not those of the rung the climb undid (`undone_rejects`; `why` names them)."""
+        undone = self.undone_rejects
+        return [r for r in super().rejects if undone is None or r.import_id != undone.import_id]
+
+    @property
+    def undone_rejects(self) -> RejectedImport | None:
+        """The rejected records of the rung the climb undid, if it rejected any."""
+        step = self.failed if self.undo is not None else None
+        if step is None or not step.imported.rejected or step.imported.import_id is None:
+            return None
+        done = step.imported
+        return rejected_import(done.import_id or "", done.source, done.rejected, done.records_read, done.rejects_path)
 
     def rows(self) -> list[dict[str, Any]]:
         rows = super().rows()
@@ -395,6 +404,8 @@ class Climb:
             return None
         if not settled:
             self.settle(replace(plan, rungs=[rung]))
+        result = self.result  # a rung run after one failed (the file fixed since, say) starts afresh
+        result.failed, result.stopped, result.undo, result.why, result.next = None, None, None, [], ""
         self.result.changed = self.result.changed or plan.changed
         self.result.file, self.result.sha256 = str(self.source.path), self.source.sha256
         imported = self._imported(rung)
