@@ -4,9 +4,10 @@ escaped)."""
 
 from __future__ import annotations
 
+import textwrap
 from typing import TYPE_CHECKING
 
-from ._look import count, fraction, percent, visible
+from ._look import count, fraction, percent, plural, visible
 from ._rejected import top_reasons
 from .ladder import RungResult
 from .sources import SourceInfo
@@ -14,8 +15,9 @@ from .sources import SourceInfo
 if TYPE_CHECKING:
     from .climb import ClimbPlan, ClimbResult, PlannedRung
 
-# How many kinds of reason a failed rung's rejects are summed up by.
+# How many kinds of reason a failed rung's rejects are summed up by; how wide the lines of text are.
 REASONS_SHOWN = 5
+WIDTH = 100
 
 
 def records(first: int, last: int | None) -> str:
@@ -32,30 +34,29 @@ def plan_table(plan: ClimbPlan) -> str:
     """The plan: each rung's range, its records and where it stands; with predictions, the rejects
     validation finds (against the limit), what is new, and on D1 the rows it writes."""
     steps = ", ".join(f"{n:,}" for n in plan.steps)
-    lines = [f"Plan: climb {_file_line(plan.source)} in rungs of {steps}, then the rest"]
-    if plan.changed:
-        lines.append(f"  {plan.changed}")
-    header = f"{'rung':<5} {'range':<26} {'records':>8}  {'state':<10} {'rejects (predicted)':<24} {'new':>8}"
-    header += f" {'present':>8}" + (f" {'rows on D1':>11}" if plan.quota is not None else "")
+    lines = _wrapped(f"Plan: climb {_file_line(plan.source)} in rungs of {steps}, then the rest", "")
+    notes = [plan.changed] if plan.changed else []
+    header = f"{'rung':<5} {'range':<22} {'records':>8}  {'state':<10} {'rejects (predicted)':<22} {'new':>8}"
+    header += f" {'present':>8}" + (f" {'rows on D1':>11}" if plan.quota is not None else "") + "  import"
     lines += [header, "-" * len(header)]
     for rung in plan.rungs:
         lines.append(_plan_line(rung, plan.max_reject_rate, d1=plan.quota is not None))
-    over = [r for r in plan.rungs if r.predicted is not None and _share(r) > plan.max_reject_rate]
-    for rung in over:
-        reasons = "; ".join(f"{n:,} x {visible(why)}" for why, n in rung.predicted.reject_reasons.most_common(5))  # type: ignore[union-attr]
-        lines.append(
-            f"  rung {rung.number} would fail: {fraction(_share(rung))} rejected, over the limit of"
-            f" {percent(plan.max_reject_rate)} ({reasons})"
-        )
+    for rung in plan.rungs:
+        if rung.predicted is not None and _share(rung) > plan.max_reject_rate:
+            reasons = "; ".join(f"{n:,} x {visible(why)}" for why, n in rung.predicted.reject_reasons.most_common(5))
+            notes.append(
+                f"rung {rung.number} would fail: {fraction(_share(rung))} rejected, over the limit of"
+                f" {percent(plan.max_reject_rate)} ({reasons})"
+            )
     large = [r for r in plan.to_run if r.rung.needs is not None]
     if large:
         which = ", ".join(f"rung {r.number} ({r.records:,} records: {r.rung.name})" for r in large)
-        lines.append(f"  {which}: a large rung needs --yes, an extra large one --force")
+        notes.append(f"{which}: a large rung needs --yes, an extra large one --force")
     if plan.quota is not None:
-        lines.append(f"  D1 free tier: {plan.quota.summary()}: {_budget(plan)}")
+        notes.append(f"D1 free tier: {plan.quota.summary()}: {_budget(plan)}")
     if not plan.to_run:
-        lines.append("  Every rung has passed: nothing left to climb.")
-    return "\n".join(lines)
+        notes.append("Every rung has passed: nothing left to climb.")
+    return "\n".join(lines + [line for note in notes for line in _wrapped(note, "  ")])
 
 
 def _budget(plan: ClimbPlan) -> str:
@@ -84,12 +85,10 @@ def _plan_line(rung: PlannedRung, limit: float, *, d1: bool) -> str:
         mark = " OVER" if _share(rung) > limit else ""
         predicted = f"{rung.predicted.rejected:,} ({fraction(_share(rung))}){mark}"
         new, present = f"{rung.predicted.inserted:,}", f"{rung.predicted.skipped + rung.predicted.updated:,}"
-    elif rung.import_id is not None:
-        predicted = rung.import_id
-    line = f"{rung.number:<5} {span:<26} {rung.records:>8,}  {state:<10} {predicted:<24} {new:>8} {present:>8}"
+    line = f"{rung.number:<5} {span:<22} {rung.records:>8,}  {state:<10} {predicted:<22} {new:>8} {present:>8}"
     if d1:
         line += f" {'-' if rung.quota is None else f'{rung.quota.estimated_rows:,}':>11}"
-    return line
+    return f"{line}  {rung.import_id or '-'}"
 
 
 def rung_line(step: RungResult) -> str:
@@ -152,20 +151,36 @@ def _closing(result: ClimbResult) -> list[str]:
         if verdict == "NOTHING NEW":
             none = "every rung has passed already" if not result.rungs else "every record was already imported"
             return [f"Nothing new: {none}."]
-        return [f"Climb {'passed with warnings' if result.rejects else 'passed'}: every rung verified."]
+        handled = sum(step.imported.records_read for step in result.rungs)
+        how = "passed with warnings (rejects within the limit, above)" if result.rejects else "passed"
+        return [f"Climb {how}: {handled:,} records in {plural(len(result.rungs), 'rung')}, each verified."]
     failed = result.failed
     lines = [f"FAILED at rung {failed.number} ({records(failed.first_record or 1, failed.last_record)}):"]
-    lines += [f"  {line}" for line in result.why]
+    for line in result.why:  # a reason's own indent shows what it belongs to
+        indent = "  " + " " * (len(line) - len(line.lstrip()))
+        lines += _wrapped(line.strip(), indent)
     if result.undo is not None:
         kept = result.failed.number - 1
         stay = f"rungs 1 to {kept} stay" if kept > 1 else "rung 1 stays" if kept == 1 else "nothing else was imported"
-        lines.append(
-            f"  Undone: import {result.failed.imported.import_id} rolled back ({result.undo.rollback_id},"
+        undone = (
+            f"Undone: import {result.failed.imported.import_id} rolled back ({result.undo.rollback_id},"
             f" {result.undo.rows_removed:,} rows removed) after a backup: {visible(result.undo.backup_path or 'none')};"
             f" {stay}."
         )
-    lines.append(f"Next: {result.next}")
-    return lines
+        lines += _wrapped(undone, "  ")
+    return lines + _wrapped(f"Next: {result.next}", "", "  ")
+
+
+def _wrapped(text: str, indent: str, more: str | None = None) -> list[str]:
+    """`text` in lines of at most WIDTH characters (a path or an id is never broken)."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=indent,
+        subsequent_indent=indent + (more or "  "),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def failure_lines(step: RungResult, rung: PlannedRung) -> list[str]:
