@@ -27,6 +27,7 @@ from .backup import (
     prune_backups,
     restore,
 )
+from .climb import Climb, ClimbPlan, ClimbResult, PlannedRung, Standing, climb, parse_steps
 from .errors import (
     AuthError,
     BackupError,
@@ -63,7 +64,7 @@ from .query import read_sql
 from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
-from .sources import SourceInfo, file_sha256, read_rows, scan, source_format
+from .sources import SourceInfo, Span, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
 from .targets import DEFAULT_DB_URL, Target, connect, describe_url, project_path, project_root, resolve_url
 from .time_travel import BookmarkRestoreResult, restore_bookmark
@@ -106,6 +107,9 @@ __all__ = [
     "BookmarkRestoreResult",
     "Check",
     "CheckResult",
+    "Climb",
+    "ClimbPlan",
+    "ClimbResult",
     "ConfirmationRequired",
     "ConflictError",
     "EstateFlowError",
@@ -117,6 +121,7 @@ __all__ = [
     "ImportSettings",
     "LadderResult",
     "NoDatabaseError",
+    "PlannedRung",
     "QuotaExceededError",
     "RecordRejected",
     "RefusedError",
@@ -129,7 +134,9 @@ __all__ = [
     "SourceChangedError",
     "SourceError",
     "SourceInfo",
+    "Span",
     "SqlError",
+    "Standing",
     "StatusReport",
     "Target",
     "TargetError",
@@ -145,6 +152,7 @@ __all__ = [
     "check_confirmation",
     "chosen_strategy",
     "clean_record",
+    "climb",
     "connect",
     "database_key",
     "describe_url",
@@ -156,6 +164,7 @@ __all__ = [
     "list_backups",
     "newest_backup",
     "nothing_new",
+    "parse_steps",
     "plan_rollback",
     "project_path",
     "project_root",

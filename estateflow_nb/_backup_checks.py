@@ -12,8 +12,9 @@ proportional to the file's size, many times what an integrity check of a sound f
 wall, so that even a file that got past the check cannot hang a command.
 
 Which objects each version has: the schemas made before versions were kept (version 0) are frozen
-below as they were released; each later version's objects are what its migrations make of those, and
-today's version also what `schema.SCHEMA_STATEMENTS` creates in a new database.
+below as they were released; each later version's objects are what its migrations make of those, of
+what a new database got at an earlier version (`FRESH_AT`), and today's version also what
+`schema.SCHEMA_STATEMENTS` creates in a new database.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 from ._files import open_read_only
 from ._migrations import MIGRATIONS, SCHEMA_VERSION, as_stored, read_shape
 from .errors import UnsafeBackupError
-from .schema import SCHEMA_STATEMENTS, SCHEMA_VERSION_DDL
+from .schema import IMPORTS_DDL, SCHEMA_STATEMENTS, SCHEMA_VERSION_DDL
 
 Objects = frozenset[tuple[str, str, str]]  # (type, name, sql) of every table and index that has SQL
 
@@ -164,6 +165,49 @@ UNVERSIONED: dict[str, tuple[str, ...]] = {
     ),
     "both merged (8e2979d)": (_PROFESSIONALS, *_CHECK_INDEXES, _IMPORTS, _BEFORE_IMAGES, *_ROLLBACK_TABLES),
 }
+# --- the schemas new databases got at a version, frozen where a later version changed them -------------
+
+# ef_imports as version 5 created it in a new database. Version 6 adds its columns with ALTER TABLE,
+# which leaves the SQL of a database made at version 5 unlike a new one's.
+_IMPORTS_V5 = """
+CREATE TABLE IF NOT EXISTS ef_imports (
+    id TEXT PRIMARY KEY,
+    source_path TEXT NOT NULL,
+    source_sha256 TEXT NOT NULL,
+    target TEXT NOT NULL,
+    rung TEXT,
+    on_conflict TEXT NOT NULL DEFAULT 'skip',
+    batch_size INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'running',
+    records_total INTEGER,
+    checkpoint INTEGER NOT NULL DEFAULT 0,
+    inserted INTEGER NOT NULL DEFAULT 0,
+    updated INTEGER NOT NULL DEFAULT 0,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    rejected INTEGER NOT NULL DEFAULT 0,
+    removed INTEGER NOT NULL DEFAULT 0,
+    batches INTEGER NOT NULL DEFAULT 0,
+    rows_written INTEGER NOT NULL DEFAULT 0,
+    rejects_path TEXT,
+    rejects_bytes INTEGER NOT NULL DEFAULT 0,
+    seconds REAL NOT NULL DEFAULT 0,
+    error TEXT,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    rolled_back_at TEXT,
+    row_mark INTEGER NOT NULL DEFAULT 0,
+    image_mark INTEGER NOT NULL DEFAULT 0,
+    claim TEXT,
+    claim_owner TEXT,
+    heartbeat_at TEXT,
+    undone_by TEXT
+)"""
+# version -> the statements of a new database at that version. Every statement but the frozen ones is
+# today's, unchanged since (tests/fixtures/schemas/v5-*.db checks it): a version that changes another
+# freezes that one here too.
+FRESH_AT: dict[int, tuple[str, ...]] = {
+    5: tuple(_IMPORTS_V5 if statement == IMPORTS_DDL else statement for statement in SCHEMA_STATEMENTS),
+}
 # D1 keeps the version in a table; a backup of a D1 database carries it.
 _VERSION_TABLE = ("table", "ef_schema", as_stored(SCHEMA_VERSION_DDL))
 
@@ -200,6 +244,7 @@ def _made(statements: tuple[str, ...], version: int) -> Objects:
 def known_shapes(version: int) -> tuple[Objects, ...]:
     """Every set of objects a database of ours at `version` may hold (the version table aside)."""
     shapes = {_made(statements, version) for statements in UNVERSIONED.values()}
+    shapes |= {_made(statements, version) for made_at, statements in FRESH_AT.items() if made_at <= version}
     if version == SCHEMA_VERSION:
         shapes.add(_made(SCHEMA_STATEMENTS, version))
     return tuple(shapes)

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import errors
+from ._offsets import read_span
 from .schema import RecordRejected, clean_record
-from .sources import read_rows
+from .sources import Span, read_rows
 
 # Below this many records the child's start-up (a fresh interpreter) costs more than it saves.
 SUBPROCESS_MIN_RECORDS = 50_000
@@ -35,10 +36,15 @@ class Batch:
     licenses: list[str]
     rejects: list[Reject]
     end: int  # source records handled once this batch is in: the checkpoint after it
+    offset: int | None = None  # the byte offset just after its last record, where a span reader knows it
 
     @property
     def records(self) -> int:
         return len(self.rows) + len(self.rejects)
+
+    def reasons(self) -> Iterator[str]:
+        """What each rejected record broke: the column its reason starts with."""
+        return (reason.split(":")[0] for _, reason, _ in self.rejects)
 
 
 def read_batches(path: str | Path, *, start: int, batch_size: int, import_id: str, imported_at: str) -> Iterator[Batch]:
@@ -61,15 +67,53 @@ def read_batches(path: str | Path, *, start: int, batch_size: int, import_id: st
         yield batch
 
 
+def read_span_batches(
+    path: str | Path, *, span: Span, start: int, batch_size: int, import_id: str, imported_at: str
+) -> Iterator[Batch]:
+    """`read_batches` over the records of `span` only, from its record `start` (0: its first) on.
+
+    Record numbers, and so `Batch.end`, count from the span's start. Each batch carries the byte offset
+    after its last record (`Batch.offset`, see _offsets.py); a span with nothing left to read still
+    gives one empty batch, which carries where it ends.
+    """
+    provenance = (import_id, imported_at)
+    rows = read_span(path, span, skip=start)
+    batch = Batch([], [], [], start)
+    given = False
+    for raw in rows:
+        batch.end += 1
+        try:
+            row = clean_record(raw, imported_at)
+        except RecordRejected as why:
+            batch.rejects.append((batch.end, str(why), raw))
+        else:
+            batch.rows.append(row + provenance)
+            batch.licenses.append(row[5])
+        if batch.records == batch_size:
+            batch.offset, given = rows.offset, True
+            yield batch
+            batch = Batch([], [], [], batch.end)
+    if batch.records or not given:
+        batch.offset = rows.offset
+        yield batch
+
+
 def read_batches_in_subprocess(
-    path: str | Path, *, start: int, batch_size: int, import_id: str, imported_at: str
+    path: str | Path,
+    *,
+    start: int,
+    batch_size: int,
+    import_id: str,
+    imported_at: str,
+    span: Span | None = None,
 ) -> Iterator[Batch]:
     """The same batches as `read_batches`, produced by a child process while the caller writes.
 
     The child is a plain `python -m estateflow_nb._batches`, not multiprocessing: that would run the
     caller's main module again in the child, which breaks scripts without a `__main__` guard.
     """
-    arguments = json.dumps([str(path), start, batch_size, import_id, imported_at])
+    where = None if span is None else [span.first, span.records, span.offset]
+    arguments = json.dumps([str(path), start, batch_size, import_id, imported_at, where])
     # The child must find this very package, even when the caller put it on sys.path by hand.
     home = str(Path(__file__).resolve().parent.parent)
     pythonpath = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
@@ -104,6 +148,29 @@ def read_batches_in_subprocess(
             child.stderr.close()
 
 
+def read_file_batches(
+    path: str | Path,
+    span: Span | None,
+    *,
+    child: bool,
+    start: int,
+    batch_size: int,
+    import_id: str,
+    imported_at: str,
+) -> Iterator[Batch]:
+    """The batches of the file, or of its range `span`, from record `start` on; read by a child process
+    when `child`."""
+    if child:
+        return read_batches_in_subprocess(
+            path, start=start, batch_size=batch_size, import_id=import_id, imported_at=imported_at, span=span
+        )
+    if span is None:
+        return read_batches(path, start=start, batch_size=batch_size, import_id=import_id, imported_at=imported_at)
+    return read_span_batches(
+        path, span=span, start=start, batch_size=batch_size, import_id=import_id, imported_at=imported_at
+    )
+
+
 _LENGTH = struct.Struct("<Q")
 
 
@@ -125,13 +192,13 @@ def _receive(stream: IO[bytes]) -> tuple[str, Any]:
 
 
 def _produce(arguments: str) -> None:
-    path, start, batch_size, import_id, imported_at = json.loads(arguments)
+    path, start, batch_size, import_id, imported_at, where = json.loads(arguments)
     out = sys.stdout.buffer
+    how = {"start": start, "batch_size": batch_size, "import_id": import_id, "imported_at": imported_at}
     try:
-        for batch in read_batches(
-            path, start=start, batch_size=batch_size, import_id=import_id, imported_at=imported_at
-        ):
-            _send(out, ("batch", (batch.rows, batch.licenses, batch.rejects, batch.end)))
+        batches = read_batches(path, **how) if where is None else read_span_batches(path, span=Span(*where), **how)
+        for batch in batches:
+            _send(out, ("batch", (batch.rows, batch.licenses, batch.rejects, batch.end, batch.offset)))
         _send(out, ("end", None))
     except BrokenPipeError:
         pass  # the importer stopped reading: nothing left to do

@@ -28,7 +28,7 @@ from ._batches import Batch
 from ._time import ledger_time
 from .errors import ConfirmationRequired, EstateFlowError, SourceChangedError
 from .schema import STORED_COLUMNS, ImportStatus, OnConflict
-from .sources import SourceInfo
+from .sources import SourceInfo, Span
 from .targets import InsertRows, Sql, Statement, Target
 
 _UPDATABLE = [c for c in STORED_COLUMNS if c != "license_number"]
@@ -65,12 +65,15 @@ def start(
     rejects_path: str,
     started_at: str,
     claim: str,
+    span: Span | None = None,
 ) -> Sql:
-    """The ledger row of a new import, held by the run that holds `claim`."""
+    """The ledger row of a new import (of the range `span` of its file, if given), held by the run
+    that holds `claim`."""
     return Sql(
         "INSERT INTO ef_imports (id, source_path, source_sha256, target, rung, on_conflict,"
-        " batch_size, status, records_total, rejects_path, started_at, claim, claim_owner, heartbeat_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?)",
+        " batch_size, status, records_total, rejects_path, started_at, claim, claim_owner, heartbeat_at,"
+        " first_record, last_record, start_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             import_id,
             str(source.path.resolve()),
@@ -85,6 +88,7 @@ def start(
             claim,
             _claims.owner(),
             started_at,
+            *((None, None, None) if span is None else (span.first, span.last, span.offset)),
         ),
     )
 
@@ -99,12 +103,13 @@ def take_over(import_id: str, seen_claim: str | None, claim: str, *, batch_size:
     )
 
 
-def unfinished(target: Target, source: SourceInfo) -> dict[str, Any] | None:
-    """The newest import of this file that neither completed nor was rolled back, if any."""
+def unfinished(target: Target, source: SourceInfo, span: Span | None = None) -> dict[str, Any] | None:
+    """The newest import of this file (of the range that starts where `span` does; None: of the whole
+    file) that neither completed nor was rolled back, if any."""
     rows = target.query(
-        "SELECT * FROM ef_imports WHERE source_path = ? AND status IN ('running', 'failed')"
+        "SELECT * FROM ef_imports WHERE source_path = ? AND status IN ('running', 'failed') AND first_record IS ?"
         " ORDER BY started_at DESC, rowid DESC LIMIT 1",
-        (str(source.path.resolve()),),
+        (str(source.path.resolve()), None if span is None else span.first),
     )
     return rows[0] if rows else None
 
@@ -279,6 +284,15 @@ def _checkpoint(import_id: str, claim: str, end: int, totals: Totals) -> Sql:
             claim,
             end,
         ),
+    )
+
+
+def range_end(import_id: str, claim: str, end_offset: int | None) -> Sql:
+    """The end of a range import that read all its records: its last record (a range that ran to the
+    end of the file learns it now) and the byte offset after it, where the next range starts."""
+    return Sql(
+        "UPDATE ef_imports SET last_record = first_record + checkpoint - 1, end_offset = ? WHERE id = ? AND claim = ?",
+        (end_offset, import_id, claim),
     )
 
 

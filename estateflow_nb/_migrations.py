@@ -154,6 +154,21 @@ def _ledger_from_the_rows(shape: Shape) -> None:
         )
 
 
+# What version 6 adds to the ledger: a climb's rungs, each an import of a range of its file.
+RANGE_COLUMNS = (
+    ("first_record", "INTEGER"),
+    ("last_record", "INTEGER"),
+    ("start_offset", "INTEGER"),
+    ("end_offset", "INTEGER"),
+    ("rung_verdict", "TEXT"),
+)
+
+
+def _ranges_of_a_climb(shape: Shape) -> None:
+    for column, definition in RANGE_COLUMNS:
+        shape.add_column("ef_imports", column, definition)
+
+
 MIGRATIONS = (
     Migration(1, "the first release: professionals, the ef_imports ledger, before-images", _first_release),
     Migration(
@@ -165,6 +180,9 @@ MIGRATIONS = (
         5,
         "counts derived from the rows (row_mark), claims of running imports and rollbacks, parts of a rollback",
         _ledger_from_the_rows,
+    ),
+    Migration(
+        6, "a climb's rungs: the record range and byte offsets of an import, the rung's verdict", _ranges_of_a_climb
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version

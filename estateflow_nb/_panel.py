@@ -18,6 +18,7 @@ from IPython.display import HTML
 
 from ._look import FAIL_COLOUR
 from .errors import EstateFlowError
+from .importer import BatchMetrics
 from .targets import Target, connect, resolve_url
 from .views import displayable
 
@@ -58,6 +59,21 @@ def error_line(error: BaseException) -> tuple[str, str]:
     if isinstance(error, EstateFlowError):
         return line, "\n".join(lines[1:])
     return line, "".join(traceback.format_exception(error))
+
+
+def progress_bar() -> tuple[w.IntProgress, w.Label]:
+    """A progress bar for an import's batches, and the line beside it (see `show_progress`)."""
+    return w.IntProgress(value=0, min=0, max=1, description="progress", style=LABEL, layout=WIDE), w.Label(value="")
+
+
+def show_progress(bar: w.IntProgress, label: w.Label, metrics: BatchMetrics) -> None:
+    """Where an import stands after the batch `metrics` describes."""
+    bar.max = max(1, metrics.total)
+    bar.value = min(metrics.done, bar.max)
+    label.value = (
+        f"batch {metrics.number}: {metrics.done:,} of {metrics.total:,} records, {metrics.records_per_second:,.0f}"
+        " records/s"
+    )
 
 
 def checkbox(value: bool, description: str, **options: Any) -> w.Checkbox:

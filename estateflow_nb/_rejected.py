@@ -23,8 +23,11 @@ MAX_READ = 200_000
 # The share of rejected records an import or rung may have before it fails (the CLI's default).
 DEFAULT_MAX_REJECT_RATE = 0.01
 
-# "column: <the value, as Python writes it> is ..." -> "column is ..."
-_VALUE_REASON = re.compile(r"^(\w+): (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+) (is .+)$", re.S)
+# "column: <the value, as Python writes it> is ..." -> "column is ..." (a long value is shown as its first
+# 50 characters, "..." and its length: see schema._shown)
+_VALUE_REASON = re.compile(
+    r"^(\w+): (?:.{50}\.\.\. \([\d,]+ characters\)|'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|\S+) (is .+)$", re.S
+)
 
 
 def reason_kind(reason: str) -> str:

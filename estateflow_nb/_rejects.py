@@ -20,9 +20,12 @@ class RejectsFile:
     even by two runs that overlap for a moment. A resumed import cuts the file back to it.
     """
 
-    def __init__(self, path: Path, columns: tuple[str, ...], committed_bytes: int) -> None:
+    def __init__(self, path: Path, columns: tuple[str, ...], committed_bytes: int, *, first_record: int = 1) -> None:
         self.path = path
         self.columns = columns
+        # An import of a range of its file counts its records from the range's start; the file names
+        # each reject by its record number in the source file.
+        self.before = first_record - 1
         size = path.stat().st_size if path.exists() else 0
         # A file shorter than the ledger says (deleted or cut by hand) goes on from what is there.
         self.size = min(committed_bytes, size)
@@ -40,7 +43,7 @@ class RejectsFile:
         if self.size == 0:
             writer.writerow(["record", "reason", *self.columns])
         for number, reason, raw in rejects:
-            writer.writerow([number, reason, *(_cell(raw.get(c)) for c in self.columns)])
+            writer.writerow([number + self.before, reason, *(_cell(raw.get(c)) for c in self.columns)])
         # backslashreplace: a lone surrogate (JSON can spell one) is written as \ud800, never an error.
         data = text.getvalue().encode("utf-8", errors="backslashreplace")
         self.path.parent.mkdir(parents=True, exist_ok=True)

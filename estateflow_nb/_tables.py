@@ -295,28 +295,27 @@ RUNG_COLUMNS = [
 ]
 
 
+def rung_cells(r: dict[str, Any]) -> dict[str, str]:
+    """The cells of one of `LadderResult.rows()`, as the rung tables show them."""
+    return {
+        "rung": r["rung"],
+        "file": visible(Path(r["file"]).name),
+        "records": count(r["records"]),
+        "inserted": count(r["inserted"]),
+        "skipped": count(r["skipped"]),
+        "rejected": count(r["rejected"]),
+        "rejected share": fraction(r["rejected_share"]),
+        "seconds": f"{r['seconds']:,.2f}",
+        "records/s": "-" if r["verdict"] == "nothing new" else f"{r['records_per_second']:,.0f}",
+        "target/s": "-" if r["target_rate"] is None else f"{r['target_rate']:,.0f}",
+        "verified": yes_no(r["verified"]),
+        "verdict": r["verdict"],
+    }
+
+
 def rung_table(result: LadderResult) -> Styler:
     """One row per rung: records, rejected share, rate against the old tool's target, verification, verdict."""
-    frame = pd.DataFrame(
-        [
-            {
-                "rung": r["rung"],
-                "file": visible(Path(r["file"]).name),
-                "records": count(r["records"]),
-                "inserted": count(r["inserted"]),
-                "skipped": count(r["skipped"]),
-                "rejected": count(r["rejected"]),
-                "rejected share": fraction(r["rejected_share"]),
-                "seconds": f"{r['seconds']:,.2f}",
-                "records/s": "-" if r["verdict"] == "nothing new" else f"{r['records_per_second']:,.0f}",
-                "target/s": "-" if r["target_rate"] is None else f"{r['target_rate']:,.0f}",
-                "verified": yes_no(r["verified"]),
-                "verdict": r["verdict"],
-            }
-            for r in result.rows()
-        ],
-        columns=RUNG_COLUMNS,
-    )
+    frame = pd.DataFrame([rung_cells(r) for r in result.rows()], columns=RUNG_COLUMNS)
     numeric = ("records", "inserted", "skipped", "rejected", "rejected share", "seconds", "records/s", "target/s")
     return table(frame, "verdict", numeric, "ef-rungs")
 

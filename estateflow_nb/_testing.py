@@ -1,8 +1,9 @@
 """A hook for crash tests: kill this process at a chosen point of a write, and nowhere else.
 
 `ESTATEFLOW_TEST_KILL_AT=<point>:before` kills inside the transaction, before its commit;
-`<point>:after` right after the commit. Points are a batch number of an import ("3") or the name of
-an operation ("rollback"). Unset, every hook is a no-op.
+`<point>:after` right after the commit. Points are a batch number of an import ("3"), the name of
+an operation ("rollback"), or a climb's moment between a rung's import and its judgement ("judge-4",
+`:after` only). Unset, every hook is a no-op.
 """
 
 from __future__ import annotations

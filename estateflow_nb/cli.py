@@ -18,6 +18,7 @@ from typing import Any
 import click
 
 from . import __version__
+from ._climb_text import rung_line
 from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backup, list_backups, prune_backups, restore
 from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
@@ -316,6 +317,12 @@ def import_(
     type=click.Path(file_okay=False),
     help="Folder of the ladder files (generated there when missing).",
 )
+@click.option(
+    "--rungs",
+    "steps",
+    metavar="N,N,...",
+    help="Climbing one FILE: the rungs' sizes before the last one, which takes the rest [10,100,1000,10000].",
+)
 @click.option("--yes", "-y", is_flag=True, help="Confirm the large rung without asking.")
 @click.option("--force", is_flag=True, help="Allow an extra large rung.")
 @click.option(
@@ -325,58 +332,67 @@ def import_(
     type=click.IntRange(min=1),
     help="Timed runs per latency benchmark in each verification.",
 )
+@click.option("--no-benchmarks", is_flag=True, help="Verify after each rung without the latency benchmarks.")
+@dry_run_option
 @max_reject_rate_option
 @free_tier_option
 @split_days_option
+@backups_option
 @json_option
 def ladder(
     files: tuple[Path, ...],
     db: str | None,
     directory: str,
+    steps: str | None,
     yes: bool,
     force: bool,
     runs: int,
+    no_benchmarks: bool,
+    dry_run: bool,
     max_reject_rate: float,
     free_tier: bool,
     split_days: bool,
+    backups_dir: Path | None,
     as_json: bool,
 ) -> None:
-    """Run the progressive ladder: test, small, verify, medium, verify, large, verify.
+    """Climb one FILE in rungs (10, 100, 1,000 and 10,000 records, then the rest), verifying after each;
+    or run the ladder of several FILES, or of the generated ladder files: test, small, medium, large.
 
-    FILES replace the generated ladder files. Exit code 1 if a rung fails, misses its target or rejects
-    more of its records than --max-reject-rate.
+    A rung that fails (its rejected share over --max-reject-rate, or its verification) stops the climb
+    and is undone, after a backup; exit code 1. The same command again continues after the last rung
+    that passed. --dry-run shows the plan. A ladder of files also fails on a rung below its target.
     """
 
     def announce(step: RungResult) -> None:
         if not as_json:
-            click.echo(
-                f"{step.rung.name:<8} {step.records:>7,} records  {step.records_per_second:>10,.0f}/s"
-                f"  {step.rejected_share:>6.1%} rejected  {step.verdict}",
-                err=True,
-            )
+            click.echo(rung_line(step), err=True)
 
+    if steps is not None and len(files) != 1:
+        raise click.UsageError("--rungs is for climbing one FILE")
     options = ImportOptions(
-        yes=yes, force=force, free_tier=free_tier, split_days=split_days, max_reject_rate=max_reject_rate
+        yes=yes,
+        force=force,
+        dry_run=dry_run,
+        free_tier=free_tier,
+        split_days=split_days,
+        max_reject_rate=max_reject_rate,
     )
     with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
         result = run_ladder(
             target,
             options,
             directory=directory,
-            files=list(files) or None,
+            files=(list(files) or None) if len(files) != 1 else None,
+            file=files[0] if len(files) == 1 else None,
+            steps=steps,
             confirm=_confirmer(),
             verify_runs=runs,
+            benchmarks=not no_benchmarks,
+            backups_dir=backups_dir,
             progress=bar,
             on_rung=announce,
         )
-    data = {
-        "verdict": result.verdict,
-        "passed": result.passed,
-        "stopped": result.stopped,
-        "rungs": result.rows(),
-        "rejects": [r.to_dict() for r in result.rejects],
-    }
-    _show(as_json, data, result.table(), passed=result.passed)
+    _show(as_json, result.to_dict(), result.table(), passed=result.passed)
 
 
 @cli.command("verify")

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from . import _claims, _ledger
-from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_batches, read_batches_in_subprocess
+from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_file_batches
 from ._confirm import Confirm
 from ._look import visible
 from ._parts import Parts, Sizer
+from ._predict import predict
 from ._rejected import DEFAULT_MAX_REJECT_RATE
 from ._rejects import RejectsFile
 from ._retry import ATTEMPTS, with_retries
@@ -45,7 +46,7 @@ from .errors import (
 from .quota import QuotaGuard, plan_import, stop_advice
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import ON_CONFLICT, RECORD_COLUMNS, ImportResultStatus, OnConflict
-from .sources import SourceInfo, scan
+from .sources import SourceInfo, Span, scan
 from .targets import Target
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class ImportOptions:
     free_tier: bool = False
     split_days: bool = False
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
+    span: Span | None = None  # a range of the file's records (a rung of a climb); None: all of them
 
     def __post_init__(self) -> None:
         if self.on_conflict is not None and self.on_conflict not in ON_CONFLICT:
@@ -119,6 +121,7 @@ class ImportSettings(TypedDict, total=False):
     free_tier: bool
     split_days: bool
     max_reject_rate: float
+    span: Span | None
 
 
 @dataclass
@@ -166,6 +169,7 @@ class ImportResult:
     error: str | None = None
     reject_reasons: Counter[str] = field(default_factory=Counter)
     batch_metrics: list[BatchMetrics] = field(default_factory=list)
+    end_offset: int | None = None  # of a range: the byte offset after its last record, where known
 
     @property
     def records_per_second(self) -> float:
@@ -223,7 +227,7 @@ class ImportResult:
 
 def import_file(
     target: Target,
-    path: str | Path,
+    path: str | Path | SourceInfo,
     options: ImportOptions | None = None,
     *,
     confirm: Confirm | None = None,
@@ -240,14 +244,19 @@ def import_file(
     ImportFailedError (with `.result`) when the import stops part way.
     """
     options = ImportOptions.given(options, settings)
-    source = scan(path, count_up_to=RUNGS[-1].min_records)
+    source = path if isinstance(path, SourceInfo) else scan(path, count_up_to=RUNGS[-1].min_records)
+    if options.span is not None:
+        source = options.span.of(source)
     rung = rung_for(source.records)
     batch_size = options.batch_size
     if batch_size is None:  # a caller who chose the batch size is taken to know what they are doing
         check_confirmation(rung, source.records, yes=options.yes, force=options.force, confirm=confirm)
         batch_size = rung.batch_size
     if options.dry_run:
-        return _dry_run(target, source, rung.name, batch_size, options.on_conflict or "skip")
+        on_conflict = options.on_conflict or "skip"
+        planned = ImportResult(None, str(source.path), target.url, rung.name, batch_size, on_conflict, "dry_run", 0)
+        planned.records_total, planned.dry_run = source.records, True
+        return predict(target, source, options.span, planned, on_conflict)
     run = _Run.open(target, source, rung, batch_size, options, log or _silent)
     try:
         for batch in run.batches():
@@ -267,11 +276,6 @@ def import_file(
 
 def _silent(_message: str) -> None:
     pass
-
-
-def _reasons(batch: Batch) -> Iterator[str]:
-    """What each rejected record broke: the column its reason starts with."""
-    return (reason.split(":")[0] for _, reason, _ in batch.rejects)
 
 
 @dataclass(frozen=True)
@@ -310,7 +314,7 @@ class _Run:
         cls, target: Target, source: SourceInfo, rung: Rung, batch_size: int, options: ImportOptions, log: Log
     ) -> _Run:
         """Start a new import of `source` in the ledger, or take up its unfinished one."""
-        previous = _ledger.unfinished(target, source) if options.resume else None
+        previous = _ledger.unfinished(target, source, options.span) if options.resume else None
         on_conflict = (
             _ledger.resumable(previous, source, options.on_conflict) if previous else options.on_conflict or "skip"
         )
@@ -348,6 +352,7 @@ class _Run:
                     rejects_path=str(rejects_path),
                     started_at=started_at,
                     claim=claim,
+                    span=options.span,
                 )
                 target.execute([start])
             setup = _Setup(rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path)
@@ -375,10 +380,16 @@ class _Run:
             records_read=ledger["checkpoint"],
             resumed_from=ledger["checkpoint"],
         )
-        self.rejects = RejectsFile(setup.rejects_path, source.columns or RECORD_COLUMNS, ledger["rejects_bytes"])
+        self.rejects = RejectsFile(
+            setup.rejects_path,
+            source.columns or RECORD_COLUMNS,
+            ledger["rejects_bytes"],
+            first_record=setup.options.span.first if setup.options.span else 1,
+        )
         self.rejected, self.batches_done = ledger["rejected"], ledger["batches"]
         self.seconds_before = ledger["seconds"]
         self.rows_written = 0  # reported by the last batch and not yet in the ledger
+        self.read_to: int | None = None  # a range's byte offset after the last record read, where known
         self.sizer = Sizer(setup.batch_size, target.limits.max_query_seconds)
         self.stop_reason = ""
         self.began = time.perf_counter()
@@ -388,16 +399,20 @@ class _Run:
         return self.seconds_before + time.perf_counter() - self.began
 
     def batches(self) -> Iterator[Batch]:
-        """Batches from the checkpoint on; a big file is read by a child process."""
+        """Batches from the checkpoint on (of the import's range, if it has one); a big file is read by a
+        child process. A range notes the byte offset its reading got to."""
         start, left = self.result.resumed_from, self.source.records - self.result.resumed_from
-        reader = read_batches_in_subprocess if left >= SUBPROCESS_MIN_RECORDS else read_batches
-        return reader(
+        for batch in read_file_batches(
             self.source.path,
+            self.setup.options.span,
+            child=left >= SUBPROCESS_MIN_RECORDS,
             start=start,
             batch_size=self.setup.batch_size,
             import_id=self.import_id,
             imported_at=self.setup.started_at,
-        )
+        ):
+            self.read_to = batch.offset
+            yield batch
 
     def write(self, batch: Batch) -> Iterator[BatchMetrics]:
         """Commit `batch` in as many requests as the target's time limit takes (one where it has none),
@@ -437,7 +452,7 @@ class _Run:
         after_commit()
         self.rejects.commit(rejects_end)
         self.rejected, self.batches_done, self.rows_written = rejected, number, outcome.rows_written
-        self.result.reject_reasons.update(_reasons(part))
+        self.result.reject_reasons.update(part.reasons())
         self.result.records_read = part.end
         self.sizer.fitted(part.records, outcome.server_seconds)
         inserted, updated = write.counts(outcome.changes)
@@ -483,8 +498,10 @@ class _Run:
         )
 
     def finish(self) -> ImportResult:
+        ended = [] if self.setup.options.span is None else [_ledger.range_end(self.import_id, self.claim, self.read_to)]
         self.target.execute(
-            _ledger.finish(
+            ended
+            + _ledger.finish(
                 self.import_id,
                 self.claim,
                 self.setup.on_conflict,
@@ -547,7 +564,7 @@ class _Run:
         result.records_read = row["checkpoint"]
         result.inserted, result.updated = row["inserted"], row["updated"]
         result.skipped, result.rejected = row["skipped"], row["rejected"]
-        result.batches = row["batches"]
+        result.batches, result.end_offset = row["batches"], row["end_offset"]
         if row["rejects_bytes"]:
             result.rejects_path = row["rejects_path"]
 
@@ -571,49 +588,3 @@ def _quota_advice(target: Target, import_id: str, fallback: str) -> str:
         return stop_advice(target, import_id)
     except EstateFlowError:
         return fallback
-
-
-def _dry_run(target: Target, source: SourceInfo, rung: str, batch_size: int, on_conflict: OnConflict) -> ImportResult:
-    """Validate every record and ask the target which license numbers it already has; write nothing."""
-    result = ImportResult(
-        import_id=None,
-        source=str(source.path),
-        target=target.url,
-        rung=rung,
-        batch_size=batch_size,
-        on_conflict=on_conflict,
-        status="dry_run",
-        records_total=source.records,
-        dry_run=True,
-    )
-    began = time.perf_counter()
-    seen: set[str] = set()
-    taken = 0  # already in the table: what --on-conflict fail stops at (a license twice in the file is skipped)
-    for batch in read_batches(source.path, start=0, batch_size=batch_size, import_id="", imported_at=ledger_time()):
-        result.batches += 1
-        result.records_read = batch.end
-        result.rejected += len(batch.rejects)
-        result.reject_reasons.update(_reasons(batch))
-        existing = {
-            row["license_number"]
-            for row in target.query(
-                "SELECT license_number FROM professionals WHERE license_number IN (SELECT value FROM json_each(?))",
-                (json.dumps(batch.licenses),),
-            )
-        }
-        for license_number in batch.licenses:
-            if license_number in seen:
-                result.skipped += 1
-            elif license_number in existing:
-                taken += 1
-                if on_conflict == "update":
-                    result.updated += 1
-                else:
-                    result.skipped += 1
-            else:
-                result.inserted += 1
-            seen.add(license_number)
-    result.seconds = time.perf_counter() - began
-    if on_conflict == "fail" and taken:
-        result.error = f"{taken:,} license numbers are already taken: on_conflict='fail' would stop"
-    return result

@@ -77,6 +77,10 @@ class RungResult:
     error: str | None = None  # why the import stopped part way, if it did
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE
     rolled_back: bool = False  # its import was rolled back since (a panel follows the ledger)
+    # A rung of a climb (see climb.py): its place, and the range of the file's records it imports.
+    number: int = 0
+    first_record: int | None = None
+    last_record: int | None = None
 
     @property
     def records(self) -> int:
@@ -165,6 +169,16 @@ class LadderResult:
         found = [_rejects_of(r.imported) for r in self.rungs if not r.rolled_back]
         return [r for r in found if r is not None]
 
+    def to_dict(self) -> dict[str, Any]:
+        """What the command line prints with --json."""
+        return {
+            "verdict": self.verdict,
+            "passed": self.passed,
+            "stopped": self.stopped,
+            "rungs": self.rows(),
+            "rejects": [r.to_dict() for r in self.rejects],
+        }
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per rung, for a table or a DataFrame."""
         return [
@@ -240,17 +254,22 @@ def run_ladder(
     *,
     directory: str | Path = "data",
     files: Sequence[str | Path] | None = None,
+    file: str | Path | None = None,
+    steps: Sequence[int] | str | None = None,
     confirm: Confirm | None = None,
     verify_runs: int = 5,
     benchmarks: bool = True,
+    backups_dir: str | Path | None = None,
     progress: Callable[[BatchMetrics], None] | None = None,
     on_rung: Callable[[RungResult], None] | None = None,
     log: Callable[[str], None] | None = None,
     **settings: Unpack[ImportSettings],
 ) -> LadderResult:
-    """Import each ladder file in turn, verifying after each rung from small on.
+    """Import each ladder file in turn, verifying after each rung from small on; or climb one `file`.
 
-    `files` defaults to the four generated ladder files in `directory`. Every rung's safety rule
+    With `file`, it is `climb.climb`: the file in rungs of `steps` records (10, 100, 1,000, 10,000,
+    then the rest), each verified, a failed one undone after a backup in `backups_dir`; its result is a
+    `ClimbResult`. Otherwise `files` default to the four generated ladder files in `directory`. Every rung's safety rule
     (`yes`, `force` or `confirm`) is settled before the first rung runs, and so is the free-tier plan
     (`free_tier`: the whole ladder against today's D1 budget, refused when it does not fit unless
     `split_days`; each rung then stops cleanly at the budget, to be rerun after the reset).
@@ -258,6 +277,22 @@ def run_ladder(
     or chart. `verify_runs` and `benchmarks` are passed to each verification.
     """
     options = ImportOptions.given(options, settings)
+    if file is not None:
+        from .climb import DEFAULT_STEPS, climb  # climb.py builds on this module's results
+
+        return climb(
+            target,
+            file,
+            options,
+            steps=steps or DEFAULT_STEPS,
+            confirm=confirm,
+            verify_runs=verify_runs,
+            benchmarks=benchmarks,
+            backups_dir=backups_dir,
+            progress=progress,
+            on_rung=on_rung,
+            log=log,
+        )
     paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
     _settle_before_the_first_rung(target, paths, options, confirm)
     settled = replace(options, yes=True)
@@ -342,6 +377,7 @@ def run_from_parameters(
     directory: str = "data",
     files: str = "",
     file: str = "",
+    rungs: str = "",
     batch_size: int = 0,
     dry_run: bool = False,
     yes: bool = False,
@@ -349,18 +385,14 @@ def run_from_parameters(
     verify_runs: int = 5,
     max_reject_rate: float = DEFAULT_MAX_REJECT_RATE,
 ) -> LadderResult:
-    """What the ladder notebook runs from its parameters: the one `file` as a rung (`batch_size` 0: its
-    rung's), or the ladder of `files` (comma-separated, in rung order), or of the generated files in
-    `directory`. Relative paths are taken from the project root (see `targets.project_path`)."""
+    """What the ladder notebook runs from its parameters: the one `file` climbed in rungs of `rungs`
+    records ("10,100,1000,10000" by default; see climb.py; `batch_size` 0: each rung's), or the ladder of
+    `files` (comma-separated, in rung order), or of the generated files in `directory`. Relative paths
+    are taken from the project root (see `targets.project_path`)."""
     options = ImportOptions(yes=yes, force=force, max_reject_rate=max_reject_rate)
     if file:
-        step = run_rung(
-            target,
-            project_path(file),
-            replace(options, batch_size=batch_size or None, dry_run=dry_run),
-            verify_runs=verify_runs,
-        )
-        return LadderResult([step])
+        how = replace(options, batch_size=batch_size or None, dry_run=dry_run)
+        return run_ladder(target, how, file=project_path(file), steps=rungs or None, verify_runs=verify_runs)
     chosen = [project_path(name.strip()) for name in files.split(",") if name.strip()] or None
     return run_ladder(target, options, directory=project_path(directory), files=chosen, verify_runs=verify_runs)
 

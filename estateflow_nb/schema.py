@@ -132,7 +132,10 @@ CREATE TABLE IF NOT EXISTS professionals (
 # writes: `claim` (the run's own id), `claim_owner` (host, process id and start) and `heartbeat_at`
 # (its last write) tell a second run whether the first is still alive (see _claims.py).
 # `undone_by` is the last rollback whose counts this row took, so that a rollback replayed in part
-# counts once.
+# counts once. A rung of a climb (see climb.py) imports a range of its file: records `first_record`
+# to `last_record` (1-based; both NULL for a whole file), read from byte `start_offset` (NULL: by
+# count), and ending at byte `end_offset` once completed, where the next rung starts reading;
+# `rung_verdict` is the climb's judgement of it ('passed', or why it failed), NULL until judged.
 IMPORTS_DDL = """
 CREATE TABLE IF NOT EXISTS ef_imports (
     id TEXT PRIMARY KEY,
@@ -164,7 +167,12 @@ CREATE TABLE IF NOT EXISTS ef_imports (
     claim TEXT,
     claim_owner TEXT,
     heartbeat_at TEXT,
-    undone_by TEXT
+    undone_by TEXT,
+    first_record INTEGER,
+    last_record INTEGER,
+    start_offset INTEGER,
+    end_offset INTEGER,
+    rung_verdict TEXT
 )"""
 
 # What an on_conflict="update" import overwrote: the row as it was, keyed by the import that

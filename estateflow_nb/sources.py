@@ -27,14 +27,14 @@ import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from . import _dump_grammar
 from ._dump_grammar import ALLOWED_CALLS
 from ._files import open_regular
-from .errors import SourceError, UnsafeDumpError
+from .errors import RefusedError, SourceError, UnsafeDumpError
 from .schema import STORED_COLUMNS, UNREADABLE, unknown_columns
 
 SourceFormat = Literal["csv", "jsonl", "sql"]
@@ -53,6 +53,32 @@ class SourceInfo:
     columns: tuple[str, ...]
     ignored_tables: tuple[str, ...] = ()
     exact: bool = True  # False: `records` is an estimate (see scan's count_up_to)
+
+
+@dataclass(frozen=True)
+class Span:
+    """A range of a file's records: `records` of them (None: every one to the end) from record `first`
+    on (1-based), as one rung of a climb imports them. `offset`, when known, is the byte offset where
+    record `first` begins: a CSV or JSON Lines file is then read from there (see _offsets.py)."""
+
+    first: int = 1
+    records: int | None = None
+    offset: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.first < 1 or (self.records is not None and self.records < 0) or (self.offset or 0) < 0:
+            raise RefusedError(f"a range of records starts at record 1 or later and holds 0 or more: not {self}")
+
+    @property
+    def last(self) -> int | None:
+        """Its last record (1-based), None when it runs to the end of the file."""
+        return None if self.records is None else self.first + self.records - 1
+
+    def of(self, source: SourceInfo) -> SourceInfo:
+        """`source` as far as this range goes: its record count is the range's."""
+        left = max(0, source.records - self.first + 1)
+        records = left if self.records is None else min(self.records, left) if source.exact else self.records
+        return replace(source, records=records)
 
 
 @dataclass

@@ -22,6 +22,8 @@ from IPython.display import HTML, Image, display
 from matplotlib.figure import Figure
 
 from . import __version__, explore, plots
+from ._climb_views import climb_header, climb_table, each_rung, failure_html, plan_note
+from ._climb_views import plan_table as climb_plan_table
 from ._display import ladder_figures, status_figures, verification_figures
 from ._headers import contents, database_facts, escaped, header, rollback_header, run_facts, section
 from ._look import count, percent, plural, share
@@ -47,6 +49,7 @@ from ._tables import (
 )
 from ._time import display_time, parse_time
 from .backup import BackupInfo, backups_folder
+from .climb import ClimbResult
 from .explore import cities as merge_cities
 from .explore import filter_cities
 from .ladder import LadderResult
@@ -67,6 +70,9 @@ __all__ = [
     "checks_table",
     "city_sections",
     "city_table",
+    "climb_plan_table",
+    "climb_sections",
+    "climb_table",
     "contents",
     "displayable",
     "explore_header",
@@ -287,7 +293,9 @@ def ladder_header(
 
 def ladder_sections(result: LadderResult, database: str, *, run: RunFacts | None = None) -> list[Any]:
     """The ladder's header, its rung table, its rejected records, its throughput chart and the checks
-    of its last verification."""
+    of its last verification (for a climb of one file, `climb_sections`)."""
+    if isinstance(result, ClimbResult):
+        return climb_sections(result, database, run=run)
     verified = [step.verification for step in result.rungs if step.verification is not None]
     limit = result.rungs[0].max_reject_rate if result.rungs else 0.01
     shown: list[Any] = [
@@ -316,6 +324,31 @@ def ladder_sections(result: LadderResult, database: str, *, run: RunFacts | None
         ]
     else:
         shown.append(HTML("<p>No rung was verified (verification starts after the small rung).</p>"))
+    return shown
+
+
+def climb_sections(result: ClimbResult, database: str, *, run: RunFacts | None = None) -> list[Any]:
+    """A climb's header, its plan (a dry run), its rungs with their ranges, each rung's verification,
+    why a rung failed and what next, the rejected records, the throughput chart, and the checks of the
+    last verification (the failed rung's, if one failed)."""
+    verified = [step.verification for step in result.rungs if step.verification is not None]
+    limit = result.rungs[0].max_reject_rate if result.rungs else 0.01
+    shown: list[Any] = [climb_header(result, database, run=run)]
+    if result.plan is not None:
+        return [*shown, section("The plan", "plan"), plan_note(result.plan), climb_plan_table(result.plan)]
+    entries = [("rungs", "Rungs"), ("failure", "Why it stopped"), ("rejects", "Rejected records")]
+    shown += [contents([*entries, ("throughput", "Throughput"), ("checks", "The last verification")])]
+    shown += [section("Rungs", "rungs"), climb_table(result), each_rung(result)]
+    shown += [section("Why it stopped", "failure"), failure_html(result), section("Rejected records", "rejects")]
+    undone = [result.undone_rejects] if result.undone_rejects is not None else []
+    shown += [*rejects_sections([*result.rejects, *undone], limit), section("Throughput", "throughput")]
+    shown.append(plots.throughput(result))
+    shown.append(section("The last verification", "checks"))
+    if verified:
+        shown += [HTML(f"<p>{escaped(verified[-1].verdict)}</p>"), checks_table(verified[-1])]
+        shown += failing_sections(verified[-1])
+    else:
+        shown.append(HTML("<p>No rung was verified: no rung ran.</p>"))
     return shown
 
 

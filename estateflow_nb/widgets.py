@@ -1,6 +1,8 @@
 """ipywidgets panels for the notebooks: each control sets a value one of the notebook's parameters
 could set, and each button calls the same engine function the headless path calls.
 
+- `ClimbPanel` (in _climb_panel.py): climb any one file a rung at a time: the plan, the next rung
+  with its table, rejects and verification, undoing a rung.
 - `LadderPanel`: pick the database and a rung's file, batch size, dry run, the confirmations and the
   largest reject rate; run one rung with a progress bar, verify, roll back the last import (its plan
   shown as tables first); the rung table (which marks a rung whose import was rolled back since) and
@@ -29,8 +31,9 @@ from typing import Any, Literal
 
 import ipywidgets as w
 
+from ._climb_panel import ClimbPanel
 from ._look import passed_word, verification_line
-from ._panel import LABEL, WIDE, DatabasePanel, checkbox, fill, message
+from ._panel import LABEL, WIDE, DatabasePanel, checkbox, fill, message, progress_bar, show_progress
 from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backups_folder
 from .errors import EstateFlowError
@@ -54,7 +57,7 @@ from .views import (
     verification_sections,
 )
 
-__all__ = ["ExplorePanel", "LadderPanel", "RollbackPanel", "VerifyPanel"]
+__all__ = ["ClimbPanel", "ExplorePanel", "LadderPanel", "RollbackPanel", "VerifyPanel"]
 # Rung verdicts shown in red.
 FAILED_RUNG = ("import failed", "verification failed", "too many rejects")
 
@@ -111,8 +114,7 @@ class LadderPanel(DatabasePanel):
             self.roll_back, "Roll back last import", button_style="warning", icon="undo"
         )
         self.rollback_confirm = checkbox(False, "really roll back the plan shown (unticked: plan only)")
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="progress", style=LABEL, layout=WIDE)
-        self.progress_label = w.Label(value="")
+        self.progress, self.progress_label = progress_bar()
         super().__init__(
             [
                 w.HTML("<b>Progressive ladder</b>: run a rung, verify, roll back"),
@@ -154,12 +156,7 @@ class LadderPanel(DatabasePanel):
         self.force = checkbox(force, f"force an extra large rung ({extra.min_records:,}+)")
 
     def _on_batch(self, metrics: BatchMetrics) -> None:
-        self.progress.max = max(1, metrics.total)
-        self.progress.value = min(metrics.done, self.progress.max)
-        self.progress_label.value = (
-            f"batch {metrics.number}: {metrics.done:,} of {metrics.total:,} records,"
-            f" {metrics.records_per_second:,.0f} records/s"
-        )
+        show_progress(self.progress, self.progress_label, metrics)
 
     def _idle(self) -> None:
         """No import is running: no progress left on show from the last one."""

@@ -279,10 +279,12 @@ def test_import_and_ladder_exit_1_over_the_reject_limit(tmp_path: Path) -> None:
     assert again.returncode == 0 and summary["rejected_share"] == 0.015 and summary["inserted"] == 0
     assert summary["verdict"].startswith("nothing new: all 200 records")
     assert invoke("import", str(source), "--db", db, "--max-reject-rate", "150%", cwd=tmp_path).returncode == 2
-    ladder = invoke("ladder", str(source), "--db", db, "--max-reject-rate", "0.02", "--json", cwd=tmp_path)
+    # A ladder of files (one FILE alone is climbed: test_climb.py).
+    files = [str(source), str(source)]
+    ladder = invoke("ladder", *files, "--db", db, "--max-reject-rate", "0.02", "--json", cwd=tmp_path)
     data = json.loads(ladder.stdout)
     assert ladder.returncode == 0 and data["verdict"] == "NOTHING NEW" and data["rungs"][0]["rejected_share"] == 0.015
-    strict = invoke("ladder", str(source), "--db", db, cwd=tmp_path)
+    strict = invoke("ladder", *files, "--db", db, cwd=tmp_path)
     assert strict.returncode == 1 and "too many rejects" in strict.stdout
 
 

@@ -196,8 +196,10 @@ def test_a_backup_of_every_earlier_schema_restores_and_then_works(earlier: Path,
 
 
 def test_the_frozen_earlier_schemas_are_the_fixtures_objects() -> None:
-    """What _backup_checks holds as each unversioned schema is what those commits made."""
+    """What _backup_checks holds as each unversioned schema, and as each schema a new database got at a
+    version, is what those commits made."""
     made = {checks._made(statements, 0) for statements in checks.UNVERSIONED.values()}
+    made |= {checks._made(statements, version) for version, statements in checks.FRESH_AT.items()}
     found = set()
     for path in EARLIER:
         with checks.untrusted(path) as conn:
