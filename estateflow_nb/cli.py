@@ -10,162 +10,38 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import click
 
 from . import __version__
+from ._cli_kit import (
+    Group,
+    backups_option,
+    confirmer,
+    db_option,
+    dry_run_option,
+    free_tier_option,
+    json_option,
+    max_reject_rate_option,
+    progress_bar,
+    show,
+    split_days_option,
+    terminal_bar,
+)
+from ._cli_undo import COMMANDS
 from ._climb_text import rung_line
-from ._rejected import DEFAULT_MAX_REJECT_RATE
-from .backup import backup, list_backups, prune_backups, restore
-from .errors import ConfirmationRequired, EstateFlowError, ImportFailedError
 from .generate import write_ladder, write_records
-from .importer import BatchMetrics, ImportOptions, import_file
+from .importer import ImportOptions, import_file
 from .ladder import RungResult, import_verdict, rejected_share, run_ladder
 from .reports import REPORTS
-from .rollback import rollback
-from .schema import INDUSTRIES, ON_CONFLICT, OnConflict
+from .schema import ON_CONFLICT, OnConflict
 from .status import status
-from .targets import connect, resolve_url
+from .targets import connect
 from .verify import verify
 
 
-class _Group(click.Group):
-    """Turns the engine's errors, and arguments click refuses, into one-line messages and exit codes
-    (the error's `exit_code`: 2 for refused input, 1 for a failed operation)."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except ConfirmationRequired as error:
-            click.echo(f"Refused: {error}", err=True)
-            ctx.exit(2)
-        except ImportFailedError as error:
-            if ctx.meta.get("json"):
-                click.echo(json.dumps(error.result.to_dict(), default=str))
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(1)
-        except EstateFlowError as error:
-            click.echo(f"Error: {error}", err=True)
-            ctx.exit(error.exit_code)
-        except click.UsageError as error:
-            # A subcommand's bad argument: one line naming it, not a usage screen.
-            where = f"{error.ctx.command_path}: " if error.ctx is not None else ""
-            click.echo(f"Error: {where}{error.format_message()}", err=True)
-            ctx.exit(2)
-
-
-def _show(as_json: bool, data: Any, text: str, *, passed: bool = True) -> None:
-    """Print JSON or text; exit code 1 when what was shown did not pass."""
-    click.echo(json.dumps(data, indent=2, default=str, ensure_ascii=False) if as_json else text)
-    if not passed:
-        sys.exit(1)
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
-def _confirmer() -> Callable[[str], bool] | None:
-    return (lambda question: click.confirm(question, default=False)) if _interactive() else None
-
-
-def _terminal_bar(total: int) -> Any:
-    """A tqdm progress bar when stdout is a terminal, else None."""
-    if not sys.stdout.isatty():
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="rec", unit_scale=True, leave=False)
-
-
-@contextmanager
-def _progress_bar(enabled: bool) -> Iterator[Callable[[BatchMetrics], None] | None]:
-    """A progress callback for the importer that drives a terminal bar; None when off."""
-    bars: list[Any] = []
-
-    def update(metrics: BatchMetrics) -> None:
-        if not bars or bars[-1].total != metrics.total:
-            bar = _terminal_bar(total=metrics.total)
-            bar.update(metrics.done - metrics.records)
-            bars.append(bar)
-        bars[-1].update(metrics.records)
-
-    try:
-        yield update if enabled and sys.stdout.isatty() else None
-    finally:
-        for bar in bars:
-            bar.close()
-
-
-db_option = click.option(
-    "--db",
-    metavar="URL",
-    envvar="ESTATEFLOW_DB",
-    help="Database: sqlite:///PATH (default sqlite:///data/estateflow.db) or d1://ACCOUNT_ID/DATABASE_ID"
-    " (token from CLOUDFLARE_API_TOKEN).",
-)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
-free_tier_option = click.option(
-    "--free-tier",
-    is_flag=True,
-    help="D1 on Cloudflare's free tier: plan the rows this writes (records x (1 + indexes) plus the ledger)"
-    " against today's remaining 100,000-row budget, per the ledger, and refuse a plan that does not fit.",
-)
-split_days_option = click.option(
-    "--split-days",
-    is_flag=True,
-    help="With --free-tier: accept a plan larger than today's budget; stop cleanly before the budget runs out"
-    " and resume with the same command after 00:00 UTC.",
-)
-backups_option = click.option(
-    "--backups-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ESTATEFLOW_BACKUPS",
-    help="Folder of the backups (default: backups/ in the working directory, or ESTATEFLOW_BACKUPS).",
-)
-
-
-class _Rate(click.ParamType):
-    """A share of records: 0.01 or 1%."""
-
-    name = "RATE"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, float):
-            return value
-        text = str(value).strip()
-        try:
-            rate = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-        except ValueError:
-            self.fail(f"{value!r} is not a share of records (0.01 or 1%)", param, ctx)
-        if not 0 <= rate <= 1:
-            self.fail(f"{value!r} is not between 0 and 1 (0% and 100%)", param, ctx)
-        return rate
-
-
-max_reject_rate_option = click.option(
-    "--max-reject-rate",
-    type=_Rate(),
-    default=DEFAULT_MAX_REJECT_RATE,
-    show_default=True,
-    help="The share of rejected records (0.01 or 1%) above which the import fails (exit code 1); its rows stay in.",
-)
-yes_option = click.option("--yes", "-y", is_flag=True, help="Go ahead without asking.")
-dry_run_option = click.option("--dry-run", is_flag=True, help="Show what would change; change nothing.")
-
-
-def _undo_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The options every destructive command shares."""
-    for option in (json_option, backups_option, dry_run_option, yes_option, db_option):
-        command = option(command)
-    return command
-
-
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="estateflow")
 def cli() -> None:
     """Load, verify and roll back EstateFlow's professionals directory."""
@@ -211,7 +87,7 @@ def generate(
         return
     if count is None or out is None:
         raise click.UsageError("give COUNT and --out PATH, or --ladder")
-    bar = _terminal_bar(total=count)
+    bar = terminal_bar(total=count)
     try:
         path = write_records(
             out,
@@ -296,8 +172,8 @@ def import_(
         max_reject_rate=max_reject_rate,
     )
     log = (lambda message: click.echo(message, err=True)) if verbose else None
-    with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
-        result = import_file(target, file, options, confirm=_confirmer(), progress=bar, log=log)
+    with connect(db, create=True) as target, progress_bar(not as_json) as bar:
+        result = import_file(target, file, options, confirm=confirmer(), progress=bar, log=log)
     failed, verdict = import_verdict(result, max_reject_rate)
     data = {**result.to_dict(), "rejected_share": round(rejected_share(result), 6), "verdict": verdict}
     click.echo(json.dumps(data, default=str) if as_json else f"{result.summary()}\n  {verdict}")
@@ -377,7 +253,7 @@ def ladder(
         split_days=split_days,
         max_reject_rate=max_reject_rate,
     )
-    with connect(db, create=True) as target, _progress_bar(not as_json) as bar:
+    with connect(db, create=True) as target, progress_bar(not as_json) as bar:
         result = run_ladder(
             target,
             options,
@@ -385,14 +261,14 @@ def ladder(
             files=(list(files) or None) if len(files) != 1 else None,
             file=files[0] if len(files) == 1 else None,
             steps=steps,
-            confirm=_confirmer(),
+            confirm=confirmer(),
             verify_runs=runs,
             benchmarks=not no_benchmarks,
             backups_dir=backups_dir,
             progress=bar,
             on_rung=announce,
         )
-    _show(as_json, result.to_dict(), result.table(), passed=result.passed)
+    show(as_json, result.to_dict(), result.table(), passed=result.passed)
 
 
 @cli.command("verify")
@@ -414,7 +290,7 @@ def verify_(db: str | None, no_benchmarks: bool, runs: int, failures: Path | Non
     text = report.table()
     if report.failure_files:
         text += "\n" + "\n".join(f"failing rows of {name}: {path}" for name, path in report.failure_files.items())
-    _show(as_json, report.to_dict(), text, passed=report.passed)
+    show(as_json, report.to_dict(), text, passed=report.passed)
 
 
 @cli.command("status")
@@ -426,162 +302,7 @@ def status_(db: str | None, limit: int, backups_dir: Path | None, as_json: bool)
     """Show table counts, the import ledger, the database size and the newest backup."""
     with connect(db) as target:
         report = status(target, limit=limit, backups_dir=backups_dir)
-    _show(as_json, report.to_dict(), report.table())
-
-
-def _rollback(
-    db: str | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool, **strategy: Any
-) -> None:
-    with connect(db) as target:
-        result = rollback(target, **strategy, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
-    _show(as_json, result.to_dict(), result.summary())
-
-
-@cli.group("rollback", cls=_Group)
-def rollback_() -> None:
-    """Undo imports: by age, by dates, by industry, one import, or everything.
-
-    Each strategy shows what it will remove, asks (or takes --yes), backs the database up into the
-    backups folder, then changes everything in one transaction. Rows that an undone import overwrote
-    (--on-conflict update) get their earlier values back.
-    """
-
-
-@rollback_.command("last")
-@click.argument("hours", type=click.FloatRange(min=0, min_open=True), default=24, required=False)
-@_undo_options
-def rollback_last(hours: float, **options: Any) -> None:
-    """Roll back every import that started in the last HOURS hours (default 24)."""
-    _rollback(last_hours=hours, **options)
-
-
-@rollback_.command("date")
-@click.argument("start", metavar="FROM")
-@click.argument("end", metavar="TO")
-@_undo_options
-def rollback_date(start: str, end: str, **options: Any) -> None:
-    """Roll back the imports that started from FROM to TO, inclusive (UTC dates like 2026-11-01)."""
-    _rollback(since=start, until=end, **options)
-
-
-@rollback_.command("industry", help=f"Roll back the imported rows of industry NAME ({', '.join(INDUSTRIES)}).")
-@click.argument("name")
-@_undo_options
-def rollback_industry(name: str, **options: Any) -> None:
-    _rollback(industry=name, **options)
-
-
-@rollback_.command("import")
-@click.argument("import_id", metavar="ID")
-@_undo_options
-def rollback_import(import_id: str, **options: Any) -> None:
-    """Roll back exactly one import (its id is in `estateflow status`)."""
-    _rollback(import_id=import_id, **options)
-
-
-@rollback_.command("reset")
-@_undo_options
-def rollback_reset(**options: Any) -> None:
-    """Empty the database back to the bare schema (a backup is taken first)."""
-    _rollback(reset=True, **options)
-
-
-@cli.group("db", cls=_Group)
-def db_() -> None:
-    """Whole-database operations (see also backup, backups and restore)."""
-
-
-@db_.command("reset")
-@_undo_options
-def db_reset(**options: Any) -> None:
-    """Empty the database back to the bare schema (a backup is taken first); same as `rollback reset`."""
-    _rollback(reset=True, **options)
-
-
-@cli.command("backup")
-@db_option
-@click.option("--sql", is_flag=True, help="Also write a plain SQL dump beside the backup.")
-@backups_option
-@json_option
-def backup_(db: str | None, sql: bool, backups_dir: Path | None, as_json: bool) -> None:
-    """Back the whole database up into the backups folder (SQLite's online backup API)."""
-    began = time.perf_counter()
-    with connect(db) as target:
-        path = backup(target, backups_dir=backups_dir, sql=sql)
-    dump = path.with_suffix(".sql") if sql else None
-    data = {"path": str(path), "sql_dump": str(dump) if dump else None, "size_bytes": path.stat().st_size}
-    text = f"backed up to {path}" + (f" and {dump}" if dump else "") + f" in {time.perf_counter() - began:.2f} s"
-    _show(as_json, data, text)
-
-
-@cli.command("backups")
-@db_option
-@click.option("--all", "every", is_flag=True, help="Every database's backups in the folder, not one database's.")
-@click.option("--keep", type=click.IntRange(min=1), help="Delete all but the newest N backups (asks first).")
-@yes_option
-@dry_run_option
-@backups_option
-@json_option
-def backups_(
-    db: str | None, every: bool, keep: int | None, yes: bool, dry_run: bool, backups_dir: Path | None, as_json: bool
-) -> None:
-    """List a database's backups with size, time and row counts, newest first; --keep N prunes the oldest.
-
-    The database is --db (default as for every command); --all lists (and prunes) the whole folder.
-    """
-    owner = None if every else resolve_url(db)
-    pruned = (
-        prune_backups(keep, db=owner, backups_dir=backups_dir, dry_run=dry_run, yes=yes, confirm=_confirmer())
-        if keep is not None
-        else []
-    )
-    found = list_backups(db=owner, backups_dir=backups_dir)
-    lines = [f"{'backup':<64} {'taken (UTC)':<20} {'size':>10} {'rows':>10} {'imports':>8}"]
-    for info in found:
-        rows = info.error or f"{info.rows:>10,} {info.imports:>8,}"
-        lines.append(f"{info.path:<64} {info.taken_at:<20} {info.size_bytes / 1e6:>7,.1f} MB {rows}")
-    if not found:
-        lines = [f"no backups of {owner} yet" if owner else "no backups yet"]
-    others = len(list_backups(backups_dir=backups_dir, counts=False)) - len(found) if owner else 0
-    if others:
-        lines.append(
-            f"({others:,} more in the folder are of other databases, or from before backups named theirs: --all)"
-        )
-    verb = "would delete" if dry_run else "deleted"
-    lines += [f"{verb} {path}" for path in pruned]
-    data = {"backups": [info.to_dict() for info in found], "pruned": [str(p) for p in pruned], "dry_run": dry_run}
-    _show(as_json, data, "\n".join(lines))
-
-
-@cli.command("restore")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-@click.option("--bookmark", help="D1: return the database to this Time Travel bookmark instead of a FILE.")
-@click.option("--at", "at", metavar="TIMESTAMP", help="D1: return it to how it was at this UTC time (ISO 8601).")
-@_undo_options
-def restore_(
-    file: Path | None,
-    bookmark: str | None,
-    at: str | None,
-    db: str | None,
-    yes: bool,
-    dry_run: bool,
-    backups_dir: Path | None,
-    as_json: bool,
-) -> None:
-    """Replace the database with backup FILE (checked first; the current database is backed up), or
-    return a D1 database to a Time Travel --bookmark or --at a time (the output says how to undo it)."""
-    if sum(x is not None for x in (file, bookmark, at)) != 1:
-        raise click.UsageError("give exactly one of FILE, --bookmark or --at")
-    # Time Travel replaces the whole database, whatever it holds now (even nothing of ours).
-    with connect(db, schema=file is not None) as target:
-        if file is None:
-            from .time_travel import restore_bookmark
-
-            done = restore_bookmark(target, bookmark=bookmark, at=at, dry_run=dry_run, yes=yes, confirm=_confirmer())
-            _show(as_json, done.to_dict(), done.summary())
-            return
-        result = restore(target, file, dry_run=dry_run, yes=yes, confirm=_confirmer(), backups_dir=backups_dir)
-    _show(as_json, result.to_dict(), result.summary())
+    show(as_json, report.to_dict(), report.table())
 
 
 @cli.command("report")
@@ -624,6 +345,10 @@ def report(name: str, db: str | None, parameters: tuple[tuple[str, str], ...], o
         import webbrowser
 
         webbrowser.open(result.html.resolve().as_uri())
+
+
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:
