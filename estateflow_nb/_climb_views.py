@@ -5,12 +5,15 @@ file or the database is escaped (the tables by their Styler, the rest here)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 from IPython.display import HTML
 from pandas.io.formats.style import Styler
 
 from . import __version__
 from ._climb_text import records, rung_line
+from ._display import shown
 from ._headers import escaped, header, run_facts
 from ._look import count, fraction, percent, visible
 from ._tables import RUNG_COLUMNS, rung_cells, table
@@ -112,6 +115,23 @@ def failure_html(result: ClimbResult) -> HTML:
     return HTML(f"<div class='ef-climb-failure'>{''.join(lines)}</div>")
 
 
+def climb_html(result: ClimbResult) -> str:
+    """A climb shown alone in a notebook cell: the verdict, the file, its rungs and, for a failed rung,
+    why and what to do next."""
+    done = [step for step in result.rungs if not step.imported.dry_run]
+    facts = [
+        ("File", result.file),
+        ("SHA-256", result.sha256),
+        ("Rungs", ", ".join(str(step.number) for step in result.rungs) or "none left to climb"),
+        ("Records handled", count(sum(step.records for step in done))),
+    ]
+    if result.changed:
+        facts.append(("File changed", result.changed))
+    head = header(f"Climb of {Path(result.file).name}", result.verdict, facts, compact=True)
+    failure = failure_html(result) if result.failed is not None else None
+    return shown("climb", head, climb_table(result) if result.rungs else None, failure)
+
+
 def each_rung(result: ClimbResult) -> HTML:
     """One line per rung: its records, rejected share, pace and verification, as the command prints it."""
     items = [f"<li>{escaped(rung_line(step))}</li>" for step in result.rungs]
@@ -143,4 +163,4 @@ def climb_header(result: ClimbResult, database: str, *, run: RunFacts | None = N
     return header("EstateFlow progressive ladder: one file, climbed", result.verdict, facts)
 
 
-__all__ = ["climb_header", "climb_table", "each_rung", "failure_html", "plan_note", "plan_table"]
+__all__ = ["climb_header", "climb_html", "climb_table", "each_rung", "failure_html", "plan_note", "plan_table"]

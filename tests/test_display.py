@@ -52,6 +52,8 @@ CELLS: list[tuple[str, str, str | None]] = [
     ("run_rung(target, RUNG, verify_runs=1, max_reject_rate=0.5)", "rung", "NOTHING NEW"),
     # The restored database still holds the rows of markup: their emails fail the small rung's verification.
     ("run_ladder(target, files=[SOURCE, RUNG], verify_runs=1, max_reject_rate=0.5)", "ladder", "VERIFICATION FAILED"),
+    # A climb of a file named with markup whose first rung holds a record with a bad email: it fails there.
+    ("climb(target, BAD, verify_runs=1, benchmarks=False, backups_dir=KEPT)", "climb", "FAILED"),
     (
         "ReportResult(PAYLOADS[1], FOLDER / 'r.html', FOLDER / 'r.ipynb',"
         " {'city': PAYLOADS[5], 'industry': PAYLOADS[7], 'files': PAYLOADS[8]}, 2.5)",
@@ -85,6 +87,9 @@ def _notebook(hostile: dict[str, Any], path: Path) -> Path:
             f"SOURCE = {str(hostile['source'])!r}",
             "RUNG = str(write_records(FOLDER / '<b>rung</b>.csv', 20, start=9000))",
             "CLEAN = str(write_records(FOLDER / 'more.csv', 60, start=20000))",
+            "BAD = write_records(FOLDER / '<i>bad</i>.csv', 30, start=30000)",
+            "LINES = BAD.read_text(encoding='utf-8').splitlines(keepends=True)",
+            "BAD.write_text(''.join(LINES[:3] + [LINES[3].replace('@', ' at ')] + LINES[4:]), encoding='utf-8')",
             f"target = connect({hostile['url']!r})",
             "import_file(target, RUNG);  # imported once already: its rung has nothing new",
         ]
@@ -136,6 +141,13 @@ def test_every_result_displays_as_the_reports_do_and_markup_stays_text(hostile: 
     assert rows[5][1] == "2 more"
     checks = BeautifulSoup(results[2][-1]["data"]["text/html"], "html.parser").select("table.ef-checks tbody tr")
     assert len(checks) == 12
+    at = next(i for i, (_, kind, _) in enumerate(CELLS) if kind == "climb")
+    (climbed,) = [o["data"]["text/html"] for o in results[at] if o["output_type"] == "execute_result"]
+    climb_block = BeautifulSoup(climbed, "html.parser")
+    failure = climb_block.select_one(".ef-climb-failure")
+    assert failure is not None and "Rung 1 (records 1 to 10) failed" in failure.get_text()
+    assert failure.select_one(".ef-climb-undone") is not None and failure.select_one(".ef-climb-next") is not None
+    assert [tr.select("td")[0].get_text(strip=True) for tr in climb_block.select("table.ef-climb tbody tr")] == ["1"]
     (question,) = [o for o in results[-1] if o["output_type"] == "execute_result"]
     assert live_markup(question["data"]["text/html"]) == []  # a DataFrame of markup, escaped by pandas
     assert PAYLOADS[0] in BeautifulSoup(question["data"]["text/html"], "html.parser").get_text()
