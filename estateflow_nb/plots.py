@@ -357,7 +357,13 @@ def _time_axis(ax: Axes, moments: Sequence[datetime]) -> None:
     """Times as times: hours, minutes and seconds within a day, dates and hours across days."""
     locator = AutoDateLocator(minticks=2, maxticks=5)
     ax.xaxis.set_major_locator(locator)
-    within_a_day = max(moments) - min(moments) < timedelta(days=1)
+    first, last = min(moments), max(moments)
+    if last - first < timedelta(minutes=1):
+        # Verifications within one second (a ladder's small rungs) would leave matplotlib a range of
+        # nothing, which it widens to days: five ticks at midnight, all "00:00:00". A minute around them.
+        middle = first + (last - first) / 2
+        ax.set_xlim(middle - timedelta(seconds=30), middle + timedelta(seconds=30))  # type: ignore[arg-type]
+    within_a_day = last - first < timedelta(days=1)
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if within_a_day else "%Y-%m-%d\n%H:%M"))
 
 
