@@ -121,3 +121,15 @@ def test_the_backups_over_days_tick_at_their_days() -> None:
     days = {int(t) for t in labels if t.isdigit()}
     assert days and days <= set(range(1, 7)), labels
     assert ax.xaxis.get_offset_text().get_text() in ("2026-Nov", "2026-Nov-05", "")
+
+
+@pytest.mark.parametrize("backups", [1, 2], ids=["the first backup", "two in one second"])
+def test_backups_within_one_second_tick_at_their_minute(backups: int) -> None:
+    """One backup (or two in its second) left matplotlib nothing to span, and it ticked the years 2025
+    to 2029: the axis is the minute around it, its day said beside it."""
+    taken = [BackupInfo(f"b{i}", "2026-11-01T10:00:00Z", 1, rows=5) for i in range(backups)]
+    fig = backups_over_time(taken)
+    (ax,) = fig.axes
+    labels = drawn_labels(fig, ax.xaxis)
+    assert "10:00" in labels and all(re.fullmatch(r"\d{2}(:\d{2})?", t) for t in labels), labels
+    assert ax.xaxis.get_offset_text().get_text().startswith("2026-Nov-01"), labels
