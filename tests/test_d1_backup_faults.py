@@ -9,7 +9,6 @@ still come down whole.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,12 @@ import httpx
 import pytest
 
 from estateflow_nb import _retry, backup, generate_records, import_file
-from estateflow_nb.targets import Target
 from estateflow_nb.targets.d1 import D1Target, _dump
 
 from .conftest import write_csv
 from .d1_fixtures import FaultyTransport, LocalD1Engine
 from .d1_modes import Modes
 from .test_d1_backup_restore import everything, loaded
-from .test_partial_requests import fresh_d1  # noqa: F401  (a fixture)
 
 # Pages of 100 rows (the fallback's are 2,000): professionals' 250 rows take three, no other table two.
 PAGE = 100
@@ -36,7 +33,7 @@ def no_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
 
 
-def filled(target: Target, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+def filled(target: D1Target, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
     """Two imports (the second updates 20 rows, so before-images too), written item by item; every
     row of every table, as the backup must hold them."""
     records = list(generate_records(ROWS, seed=41))
@@ -50,7 +47,7 @@ def filled(target: Target, tmp_path: Path) -> dict[str, list[tuple[Any, ...]]]:
 # page (the first "rowid >" there is: no other table has more than one page).
 @pytest.mark.parametrize("match", ["ORDER BY rowid LIMIT", "WHERE rowid > "], ids=["first page", "a later page"])
 def test_a_paged_backup_ends_exact_when_a_pages_answer_is_lost(
-    fresh_d1: Callable[..., Target],
+    d1_url: str,
     engine_modes: Modes,
     d1_engine: LocalD1Engine,
     monkeypatch: pytest.MonkeyPatch,
@@ -58,13 +55,14 @@ def test_a_paged_backup_ends_exact_when_a_pages_answer_is_lost(
     match: str,
 ) -> None:
     monkeypatch.setattr(_dump, "DUMP_PAGE_ROWS", PAGE)
-    target = fresh_d1()
-    expected = filled(target, tmp_path)
-    assert len(expected["professionals"]) == ROWS and len(expected["ef_before_images"]) == 20
-    d1_engine.service(export={"available": False})
-    engine_modes.set(atomic=False, faults=[{"match": match, "reads": True}])
-    path = backup(target, backups_dir=tmp_path / "kept")
-    assert isinstance(target, D1Target) and target.last_copy is not None and target.last_copy.how == "paged"
+    with D1Target.from_url(d1_url, ensure_schema=True, create=True) as target:
+        engine_modes.set(atomic=False)
+        expected = filled(target, tmp_path)
+        assert len(expected["professionals"]) == ROWS and len(expected["ef_before_images"]) == 20
+        d1_engine.service(export={"available": False})
+        engine_modes.set(atomic=False, faults=[{"match": match, "reads": True}])
+        path = backup(target, backups_dir=tmp_path / "kept")
+        assert target.last_copy is not None and target.last_copy.how == "paged"
     modes = engine_modes.now()
     assert modes["lost"] == 1 and modes["faults"] == []  # the answer was lost, and sent for again
     assert loaded(path) == expected
