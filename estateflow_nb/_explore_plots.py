@@ -13,7 +13,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from ._look import BAR_COLOUR, FAIL_COLOUR, FEATURED_COLOUR, INDUSTRY_COLOURS, MUTED_COLOUR, count, fraction
-from ._plot_kit import barh, counts, empty, figure, label, legend_below, text
+from ._plot_kit import at_least_a_minute, barh, counts, empty, figure, label, legend_below, text
 from .backup import BackupInfo
 from .explore import cities as merge_cities
 from .rollback import RollbackResult
@@ -269,6 +269,7 @@ def backups_over_time(backups: Sequence[BackupInfo]) -> Figure:
         locator = AutoDateLocator(minticks=2, maxticks=6)
         ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        at_least_a_minute(ax, times)
         ax.set_ylim(0, max(rows) * 1.2 or 1)
         counts(ax)
         ax.grid(alpha=0.3)

@@ -9,6 +9,7 @@ escapes the dollar signs, so it is drawn as it is written.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from matplotlib.axes import Axes
@@ -54,6 +55,16 @@ def seconds(value: float, _position: int = 0) -> str:
         return f"{value:.3g} s"
     minutes, rest = divmod(round(value), 60)
     return f"{minutes} min {rest:02d} s"
+
+
+def at_least_a_minute(ax: Axes, moments: Sequence[datetime]) -> None:
+    """A time axis over at least a minute around `moments`. Moments within one second (a first backup,
+    a ladder's quick verifications) leave matplotlib a range of nothing, which it widens to days or
+    years: ticks at midnight all reading "00:00:00", or the years 2025 to 2029 around one backup."""
+    first, last = min(moments), max(moments)
+    if last - first < timedelta(minutes=1):
+        middle = first + (last - first) / 2
+        ax.set_xlim(middle - timedelta(seconds=30), middle + timedelta(seconds=30))  # type: ignore[arg-type]
 
 
 def empty(ax: Axes, message: str) -> None:

@@ -41,7 +41,7 @@ from ._look import (
     fraction,
     plural,
 )
-from ._plot_kit import barh, counts, empty, figure, label, legend_below, seconds, text
+from ._plot_kit import at_least_a_minute, barh, counts, empty, figure, label, legend_below, seconds, text
 from .explore import BANDS, bands_of
 from .ladder import LadderResult, RungResult
 from .schema import INDUSTRIES, STATES, SUBSCRIPTION_TIERS, VERIFICATION_STATUSES
@@ -357,6 +357,7 @@ def _time_axis(ax: Axes, moments: Sequence[datetime]) -> None:
     """Times as times: hours, minutes and seconds within a day, dates and hours across days."""
     locator = AutoDateLocator(minticks=2, maxticks=5)
     ax.xaxis.set_major_locator(locator)
+    at_least_a_minute(ax, moments)
     within_a_day = max(moments) - min(moments) < timedelta(days=1)
     ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S" if within_a_day else "%Y-%m-%d\n%H:%M"))
 

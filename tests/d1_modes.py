@@ -2,7 +2,8 @@
 
 `engine_modes` gives a test a `Modes` to switch the engine into its non-atomic mode (a batch's items
 run one by one, each committed) and to arm faults (the next request whose body contains `match`
-applies its first `apply` items, then its answer is lost); the engine goes back to its faithful
+applies its first `apply` items, then its answer is lost; with `"reads": True`, the next single
+statement sent to /raw, a read, runs and its answer is lost); the engine goes back to its faithful
 self after the test.
 """
 

@@ -160,6 +160,12 @@ def test_ladder_notebook_runs_a_rung_in_jupyterlab(lab: Lab, tmp_path: Path) -> 
         assert page.locator(".ef-where").first.inner_text() == f"= sqlite:///{lab.db}"
         assert page.get_by_role("button", name="Verify").is_visible()
         assert page.get_by_role("button", name="Roll back last import").is_visible()
+        # The headless cell's code is not on show: its input is collapsed to JupyterLab's placeholder.
+        cells = page.locator(".jp-CodeCell").evaluate_all(
+            "cells => cells.map(c => [c.textContent, c.querySelector('.jp-InputPlaceholder') !== null])"
+        )
+        assert [collapsed for text, collapsed in cells] == [False, False, False, True]
+        assert "LadderPanel(" in cells[2][0] and not any("run_from_parameters(" in text for text, _ in cells)
         run.click()
 
         chart = page.locator(".ef-throughput img")

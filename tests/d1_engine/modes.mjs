@@ -6,7 +6,9 @@
 //                   stops the batch there, with the items before it applied (a prefix)
 //   faults          the next request (after `skip` others) whose body contains `match` applies its
 //                   first `apply` items (or all of them, when `apply` is missing), one by one, and
-//                   then its answer is lost: the client gets a 504 Gateway Time-out instead
+//                   then its answer is lost: the client gets a 504 Gateway Time-out instead. A fault
+//                   with `"reads": true` meets single statements to /raw instead (the client's reads,
+//                   such as a backup's pages): the statement runs, then its answer is lost
 //
 //   POST /__estateflow/modes  {"atomic": false, "faults": [{"match": "INSERT INTO professionals", "apply": 3}]}
 //   GET  /__estateflow/modes  the modes now, the faults not yet used, the answers lost so far ("lost") and
@@ -19,9 +21,9 @@ const initial = () => ({ atomic: true, faults: [], lost: 0, last_items: 0 });
 let modes = initial();
 let lostBefore = 0; // answers lost before the request being served (requests are served one at a time)
 
-function matching(items) {
+function matching(items, read = false) {
   const body = JSON.stringify(items);
-  const index = modes.faults.findIndex((f) => body.includes(f.match ?? ""));
+  const index = modes.faults.findIndex((f) => (f.reads === true) === read && body.includes(f.match ?? ""));
   if (index < 0) return null;
   const fault = modes.faults[index];
   if ((fault.skip ?? 0) > 0) {
@@ -48,6 +50,17 @@ export async function runBatch(db, statements, items) {
     while (results.length < statements.length) results.push(skipped);
   }
   return results;
+}
+
+// Runs one statement sent alone to /raw (`run`); a fault armed for reads lets it run, then loses the answer.
+export async function runRead(items, run) {
+  const fault = matching(items, true);
+  const result = await run();
+  if (fault) {
+    modes.lost += 1;
+    modes.last_items = 1;
+  }
+  return result;
 }
 
 function lostAnswer() {

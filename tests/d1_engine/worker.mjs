@@ -30,7 +30,7 @@ import { exportRoute, signedDownload } from "./export.mjs";
 import { configure, control, overCeiling, rateLimited, withDurations } from "./service.mjs";
 import { bookmarkRoute, recordWrite, restoreRoute } from "./timetravel.mjs";
 
-import { runBatch, withModes } from "./modes.mjs";
+import { runBatch, runRead, withModes } from "./modes.mjs";
 
 const ROUTE = /^(?:\/client\/v4)?\/accounts\/([^/]+)\/d1\/database\/([^/]+)(\/.*)?$/;
 
@@ -77,7 +77,7 @@ async function runQueries(db, database, items, raw) {
   const statements = items.map((item) => db.prepare(item.sql).bind(...(item.params ?? [])));
   const began = Date.now();
   if (raw && statements.length === 1) {
-    const [columns, ...rows] = await statements[0].raw({ columnNames: true });
+    const [columns, ...rows] = await runRead(items, () => statements[0].raw({ columnNames: true }));
     // raw() gives no meta: a statement that is not a read makes a new Time Travel state, to be safe.
     if (!/^\s*(?:SELECT|WITH|PRAGMA|EXPLAIN|VALUES)\b/i.test(items[0].sql)) recordWrite(database);
     const meta = { served_by: "estateflow-local-d1", changes: 0, rows_read: 0, rows_written: 0 };

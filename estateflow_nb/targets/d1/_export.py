@@ -29,7 +29,7 @@ from typing import Any
 
 import httpx
 
-from ...errors import TargetError, TooLargeError, TransientError
+from ...errors import AuthError, QuotaExceededError, TargetError, TooLargeError, TransientError
 from ._http import D1Api, checked_url
 
 # Polls answered "not yet" before the client starts waiting between them.
@@ -37,6 +37,8 @@ QUICK_POLLS = 3
 POLL_SECONDS = 1.0
 # An export that has not completed after this long is given up (the signed URL lives an hour).
 MAX_EXPORT_SECONDS = 3600.0
+# How many times an export whose poll is refused (its task gone, see export_sql) is started again.
+MAX_RESTARTS = 2
 
 _HEADER = re.compile(r"^-- estateflow: .*? at Time Travel bookmark (\S+)")
 _DEFER = b"PRAGMA defer_foreign_keys=TRUE;"
@@ -84,12 +86,23 @@ def export_sql(
     """Export the database into `path`, each request through `retrying` (the caller's retries);
     ExportUnavailable when D1 cannot (no export endpoint, a failed export, one too big for D1)."""
     body: dict[str, Any] = {"output_format": "polling"}
-    began, polls = clock(), 0
+    began, polls, restarts = clock(), 0, 0
     while True:
         try:
             answer = retrying(partial(api.request, "POST", "/export", body, absent_ok=True))
         except TooLargeError as error:  # "a large import/export" can exceed D1's CPU limit
             raise ExportUnavailable(str(error)) from None
+        except (TransientError, AuthError, QuotaExceededError):
+            raise
+        except TargetError:
+            # A poll refused: the export it polls is not there. D1 documents no answer to a poll sent
+            # again after the one that completed the export, and a poll whose answer was lost is sent
+            # again: so the export starts over, a new snapshot (at most MAX_RESTARTS times).
+            if "current_bookmark" not in body or restarts == MAX_RESTARTS:
+                raise
+            restarts += 1
+            body = {"output_format": "polling"}
+            continue
         if answer is None:
             raise ExportUnavailable("D1 has no export endpoint there")
         if not isinstance(answer, dict) or not answer.get("at_bookmark"):
