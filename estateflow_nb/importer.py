@@ -9,7 +9,9 @@ many as the target's time limit takes (see _parts.py), each with the settling of
 and its checkpoint (see _ledger.py). Every statement is safe to run again and the counts come from
 the rows, so a killed process resumes after the last checkpoint, and a request applied in part or
 twice still ends with exact rows and counts. While it writes, the run holds the import (see
-_claims.py): a second run of the same import says it is already running.
+_claims.py): a second run of the same import says it is already running. An import at least as big
+as the table (and of at least 50,000 records) loads without the secondary indexes and builds them in
+the transaction that completes it (see _deferred_indexes.py).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
-from . import _claims, _ledger
+from . import _claims, _deferred_indexes, _ledger
 from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_file_batches
 from ._confirm import Confirm
 from ._look import visible
@@ -290,6 +292,7 @@ class _Setup:
     claim: str
     started_at: str
     rejects_path: Path
+    deferred: bool  # this run dropped the secondary indexes and builds them when it ends
 
 
 def _moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> Path:
@@ -355,7 +358,14 @@ class _Run:
                     span=options.span,
                 )
                 target.execute([start])
-            setup = _Setup(rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path)
+            left = source.records - (previous["checkpoint"] if previous else 0)
+            deferred = _deferred_indexes.worth_deferring(target, left)
+            if deferred:
+                target.execute(_deferred_indexes.defer(import_id, claim))
+                log(f"{left:,} records: the secondary indexes are built once they are in")
+            setup = _Setup(
+                rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path, deferred
+            )
             return cls(target, source, setup, log)  # which reads the ledger: that may fail too
         except BaseException:
             _claims.release(claim)
@@ -499,8 +509,13 @@ class _Run:
 
     def finish(self) -> ImportResult:
         ended = [] if self.setup.options.span is None else [_ledger.range_end(self.import_id, self.claim, self.read_to)]
+        # Deferred indexes are built in the same transaction that completes the import: completed
+        # always means indexed, and a run killed while building leaves the import running.
+        indexes = _deferred_indexes.rebuild() if self.setup.deferred else []
+        before_commit, after_commit = kill_hooks("finish")
         self.target.execute(
             ended
+            + indexes
             + _ledger.finish(
                 self.import_id,
                 self.claim,
@@ -509,8 +524,10 @@ class _Run:
                 self._seconds(),
                 self.rows_written,
                 None,
-            )
+            ),
+            before_commit=before_commit,
         )
+        after_commit()
         self._fill_result()
         return self.result
 
@@ -537,6 +554,9 @@ class _Run:
                         message,
                     )
                 )
+        if self.setup.deferred:  # else the next connect() builds them
+            with contextlib.suppress(EstateFlowError):
+                self.target.execute(_deferred_indexes.rebuild())
         self.result.status, self.result.error = "failed", self.stop_reason
         with contextlib.suppress(EstateFlowError):
             self._fill_result()
