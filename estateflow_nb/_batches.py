@@ -22,8 +22,9 @@ from typing import IO, Any
 
 from . import errors
 from ._offsets import read_span
-from .schema import RecordRejected, TextRecords, clean_record
-from .sources import Span, read_csv_fields, read_rows
+from ._text_records import TextRecords
+from .schema import RecordRejected, clean_record
+from .sources import Span, _read_csv_fields, read_rows
 
 # Below this many records the child's start-up (a fresh interpreter) costs more than it saves.
 SUBPROCESS_MIN_RECORDS = 50_000
@@ -51,7 +52,7 @@ class Batch:
 def read_batches(path: str | Path, *, start: int, batch_size: int, import_id: str, imported_at: str) -> Iterator[Batch]:
     """Batches of `batch_size` source records (rows and rejects together), from record `start` on."""
     provenance = (import_id, imported_at)
-    csv_file = read_csv_fields(path, skip=start)
+    csv_file = _read_csv_fields(path, skip=start)
     if csv_file is not None:
         yield from _text_batches(*csv_file, start, batch_size, provenance)
         return

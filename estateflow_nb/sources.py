@@ -229,7 +229,9 @@ def _csv_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
         yield dict(zip(header, fields))  # noqa: B905 (strict=False costs ~10% here)
 
 
-def read_csv_fields(path: str | Path, *, skip: int = 0) -> tuple[list[str], Iterator[list[str]]] | None:
+def _read_csv_fields(  # for _batches: not part of the package's API
+    path: str | Path, *, skip: int = 0
+) -> tuple[list[str], Iterator[list[str]]] | None:
     """A CSV file's header and its records as lists of text (no dict per record), from record `skip`
     on, checked as `read_rows` checks them: what the importer validates by column position. None for a
     file of another format."""

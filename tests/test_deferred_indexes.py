@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from estateflow_nb import _deferred_indexes, connect, generate_records, import_file
+from estateflow_nb._deferred_indexes import DEFER_MIN_RECORDS
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.importer import BatchMetrics
 from estateflow_nb.schema import INDEX_STATEMENTS
@@ -95,23 +96,37 @@ def test_connect_builds_the_indexes_a_dead_run_deferred(tmp_path: Path) -> None:
         assert target.scalar("SELECT deferred_indexes FROM ef_imports") is None
 
 
-@pytest.mark.parametrize("kill_at", ["3:before", "3:after", "finish:before"])
-def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_result(tmp_path: Path, kill_at: str) -> None:
-    records = _deferred_indexes.DEFER_MIN_RECORDS + 5_000
+RECORDS = DEFER_MIN_RECORDS + 5_000
+
+
+@pytest.mark.parametrize(
+    ("how", "kill_at", "checkpoint"),
+    [
+        (["--batch-size", "10000"], "3:before", 20_000),
+        (["--batch-size", "10000"], "3:after", 30_000),
+        (["--batch-size", "10000"], "finish:before", RECORDS),
+        # The rung's own batch size: 50,000 records a commit, five batches streamed into it.
+        (["--yes"], "1:after", 50_000),
+        (["--yes"], "2:before", 50_000),
+    ],
+)
+def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_result(
+    tmp_path: Path, how: list[str], kill_at: str, checkpoint: int
+) -> None:
+    records = RECORDS
     rows = list(generate_records(records, seed=5))
     for bad in (7, 25_003, records - 2):  # rejects in the first batch, the killed one and the last
         rows[bad]["email"] = "broken"
     source = write_csv(tmp_path / "big.csv", rows)
     path = tmp_path / "killed.db"
     env = {**os.environ, KILL_HOOK_ENV: kill_at, "PYTHONPATH": str(ROOT)}
-    command = [*CLI, "import", str(source), "--db", f"sqlite:///{path}", "--batch-size", "10000", "--json"]
+    command = [*CLI, "import", str(source), "--db", f"sqlite:///{path}", *how, "--json"]
     killed = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     conn = sqlite3.connect(path)
-    ((status, note, checkpoint),) = conn.execute("SELECT status, deferred_indexes, checkpoint FROM ef_imports")
+    ((status, note, reached),) = conn.execute("SELECT status, deferred_indexes, checkpoint FROM ef_imports")
     conn.close()
-    assert (status, json.loads(note)) == ("running", list(INDEX_STATEMENTS))
-    assert checkpoint == {"3:before": 20_000, "3:after": 30_000, "finish:before": records}[kill_at]
+    assert (status, json.loads(note), reached) == ("running", list(INDEX_STATEMENTS), checkpoint)
     assert indexes(path) == set()
     with connect(f"sqlite:///{path}") as target:  # any command: the dead run's indexes are built first
         assert indexes(path) == set(INDEX_STATEMENTS)
@@ -121,6 +136,7 @@ def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_resul
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["resumed_from"] == checkpoint and summary["status"] == "completed"
+    assert summary["batches"] == (2 if how == ["--yes"] else 6)
     assert (summary["inserted"], summary["rejected"]) == (records - 3, 3)
     assert indexes(path) == set(INDEX_STATEMENTS)
     with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean, connect(f"sqlite:///{path}") as target:

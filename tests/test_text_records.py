@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from estateflow_nb import generate_records
-from estateflow_nb.schema import MAX_TEXT_LENGTH, RECORD_COLUMNS, RecordRejected, TextRecords, clean_record
+from estateflow_nb._text_records import TextRecords
+from estateflow_nb.schema import MAX_TEXT_LENGTH, RECORD_COLUMNS, RecordRejected, clean_record
 
 NOW = "2026-12-07T10:00:00Z"
 # Values that sit on an edge of some rule, tried in every column.
