@@ -22,8 +22,10 @@ from .schema import (
 )
 
 _FLAG_VALUES = {**dict.fromkeys(_TRUE, 1), **dict.fromkeys(_FALSE, 0)}
-_INDUSTRY_SET, _STATE_SET = frozenset(INDUSTRIES), frozenset(STATES)
-_TIER_SET, _STATUS_SET = frozenset(SUBSCRIPTION_TIERS), frozenset(VERIFICATION_STATUSES)
+# Each allowed value maps to itself: every record then holds the one string object of its value, which
+# marshal sends once a batch (by reference) and the importer keeps once, instead of one copy a record.
+_INDUSTRY, _STATE = {v: v for v in INDUSTRIES}, {v: v for v in STATES}
+_TIER, _STATUS = {v: v for v in SUBSCRIPTION_TIERS}, {v: v for v in VERIFICATION_STATUSES}
 
 
 class TextRecords:
@@ -64,14 +66,9 @@ class TextRecords:
         first, last, email, phone, company, license, industry, state, city, _, _, tier, status, flag, made, upd = values
         if not (first and last and license and city and email) or not EMAIL_RE.match(email):
             return None
-        industry, state = industry.lower(), state.upper()
-        tier, status = tier.lower() or "free", status.lower() or "pending"
-        if (
-            industry not in _INDUSTRY_SET
-            or state not in _STATE_SET
-            or tier not in _TIER_SET
-            or status not in _STATUS_SET
-        ):
+        sector, place = _INDUSTRY.get(industry.lower()), _STATE.get(state.upper())
+        level, standing = _TIER.get(tier.lower() or "free"), _STATUS.get(status.lower() or "pending")
+        if sector is None or place is None or level is None or standing is None:
             return None
         featured = _FLAG_VALUES.get(flag.lower())
         if featured is None:
@@ -109,13 +106,13 @@ class TextRecords:
             phone or None,
             company or None,
             license,
-            industry,
-            state,
+            sector,
+            place,
             city,
             rating,
             reviews,
-            tier,
-            status,
+            level,
+            standing,
             featured,
             made,
             upd,

@@ -279,8 +279,13 @@ class _Run:
             for batch in batches:
                 yield from self.write(batch)
             return
-        while (first := next(batches, None)) is not None:
-            yield self._commit_group(itertools.chain([first], itertools.islice(batches, self.group - 1)))
+        while True:
+            # The first batch of a group is read before the group starts (is there one?) and is not
+            # held after it went in: a group holds one batch at a time.
+            first = [next(batches, None)]
+            if first[0] is None:
+                return
+            yield self._commit_group(_one_then(first, itertools.islice(batches, self.group - 1)))
 
     def _commit_group(self, batches: Iterator[Batch]) -> BatchMetrics:
         """Several batches in one transaction, their rows written as they are read (see COMMIT_RECORDS),
@@ -501,6 +506,12 @@ class _Run:
         result.batches, result.end_offset = row["batches"], row["end_offset"]
         if row["rejects_bytes"]:
             result.rejects_path = row["rejects_path"]
+
+
+def _one_then(first: list[Any], rest: Iterator[Batch]) -> Iterator[Batch]:
+    """The batch in `first` (taken out of it), then `rest`."""
+    yield first.pop()
+    yield from rest
 
 
 def _free_tier_guard(
