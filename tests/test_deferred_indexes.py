@@ -9,18 +9,29 @@ import os
 import signal
 import sqlite3
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from estateflow_nb import _deferred_indexes, connect, generate_records, import_file
+from estateflow_nb import (
+    ImportFailedError,
+    TransientError,
+    _deferred_indexes,
+    _retry,
+    connect,
+    generate_records,
+    import_file,
+    importer,
+)
 from estateflow_nb._deferred_indexes import DEFER_MIN_RECORDS
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.importer import BatchMetrics
 from estateflow_nb.schema import INDEX_STATEMENTS
-from estateflow_nb.targets import SQLiteTarget
+from estateflow_nb.targets import ExecuteResult, InsertRows, SQLiteTarget, Statement
 
 from .conftest import CLI, ROOT, count, ledger_balances, snapshot, write_csv
 
@@ -146,3 +157,50 @@ def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_resul
         assert target.query("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
     with open(summary["rejects_path"], newline="", encoding="utf-8") as f:
         assert [r["record"] for r in csv.DictReader(f)] == ["8", "25004", str(records - 1)]
+
+
+class BusyMidStream(Forwarding):
+    """SQLite that reports itself busy half way through the rows of the second commit, as a lock that
+    lasted past the busy timeout would: the transaction is rolled back, and the rows read from the
+    reader for it are gone."""
+
+    def __init__(self, inner: SQLiteTarget) -> None:
+        super().__init__(inner)
+        self.commits = 0
+
+    def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
+        if not any(isinstance(s, InsertRows) for s in statements):
+            return self.inner.execute(statements, before_commit=before_commit)
+        self.commits += 1
+        if self.commits != 2:
+            return self.inner.execute(statements, before_commit=before_commit)
+
+        def busy_half_way(rows: Iterable[Any]) -> Iterator[Any]:
+            for n, row in enumerate(rows):
+                if n == 150:
+                    raise TransientError("SQLite: database is locked")
+                yield row
+
+        statements = [replace(s, rows=busy_half_way(s.rows)) if isinstance(s, InsertRows) else s for s in statements]
+        return self.inner.execute(statements, before_commit=before_commit)
+
+
+def test_a_commit_of_several_batches_that_fails_part_way_stops_and_resumes_exactly(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    monkeypatch.setattr(importer, "COMMIT_RECORDS", 200)  # two of the small rung's 100-record batches
+    source = make_csv(500, mutate={20: {"email": "broken"}, 250: {"email": "broken"}, 450: {"email": "broken"}})
+    with pytest.raises(ImportFailedError, match="failed part way") as stopped:
+        import_file(BusyMidStream(target), source)
+    assert stopped.value.result.records_read == 200
+    (row,) = target.query("SELECT checkpoint, rejected, batches FROM ef_imports")
+    assert (row["checkpoint"], row["rejected"], row["batches"]) == (200, 1, 1)
+    assert count(target) == 199 and ledger_balances(target)
+    resumed = import_file(target, source)
+    assert (resumed.status, resumed.resumed_from, resumed.inserted, resumed.rejected) == ("completed", 200, 497, 3)
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        import_file(clean, source, batch_size=100)
+        assert without_ids(target) == without_ids(clean)
+    with open(str(resumed.rejects_path), newline="", encoding="utf-8") as f:
+        assert [r["record"] for r in csv.DictReader(f)] == ["21", "251", "451"]
