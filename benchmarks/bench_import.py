@@ -298,12 +298,15 @@ def _yes(met: bool) -> str:
     return "yes" if met else "no"
 
 
-def report(runs: list[Run], append: list[Run], memory: list[Run], verify_lines: list[str], rows: int) -> str:
+def report(
+    runs: list[Run], append: list[Run], memory: list[Run], verify_lines: list[str], rows: int, repeat: int = 1
+) -> str:
     baseline, mine = runs[0], runs[1]
     base_rows = row_count(WORK / "executemany-append.db") - append[1].rows if append else 0
     lines = [
         f"Import of {rows:,} generated rows from CSV into a fresh SQLite database, each tool in its own process,"
-        f" one run on this machine ({os.cpu_count()} cores), {time.strftime('%Y-%m-%d')}:",
+        f" {'one run' if repeat == 1 else f'the fastest of {repeat} runs of each'} on this machine"
+        f" ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end), {time.strftime('%Y-%m-%d')}:",
         "",
         *_table(runs, mine),
         "",
@@ -367,7 +370,7 @@ def main() -> None:
             runs[1] if n == args.rows else ours(source(n), n, name="memory") for n in sorted(set(args.memory_rows))
         ]
     verify_lines = [] if args.quick else verification(args.rows)
-    table = report(runs, append, memory, verify_lines, args.rows)
+    table = report(runs, append, memory, verify_lines, args.rows, args.repeat)
     print(table)
     if not args.no_readme:
         write_readme("import", table)
