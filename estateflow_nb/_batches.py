@@ -8,6 +8,7 @@ cheaper than pickle). The pipe holds one batch at a time, which keeps memory fla
 
 from __future__ import annotations
 
+import itertools
 import json
 import marshal
 import os
@@ -21,8 +22,9 @@ from typing import IO, Any
 
 from . import errors
 from ._offsets import read_span
+from ._text_records import TextRecords
 from .schema import RecordRejected, clean_record
-from .sources import Span, read_rows
+from .sources import Span, _read_csv_fields, read_rows
 
 # Below this many records the child's start-up (a fresh interpreter) costs more than it saves.
 SUBPROCESS_MIN_RECORDS = 50_000
@@ -50,6 +52,10 @@ class Batch:
 def read_batches(path: str | Path, *, start: int, batch_size: int, import_id: str, imported_at: str) -> Iterator[Batch]:
     """Batches of `batch_size` source records (rows and rejects together), from record `start` on."""
     provenance = (import_id, imported_at)
+    csv_file = _read_csv_fields(path, skip=start)
+    if csv_file is not None:
+        yield from _text_batches(*csv_file, start, batch_size, provenance)
+        return
     batch = Batch([], [], [], start)
     for raw in read_rows(path, skip=start):
         batch.end += 1
@@ -64,6 +70,30 @@ def read_batches(path: str | Path, *, start: int, batch_size: int, import_id: st
             yield batch
             batch = Batch([], [], [], batch.end)
     if batch.records:
+        yield batch
+
+
+def _text_batches(
+    header: list[str], rows: Iterator[list[str]], start: int, batch_size: int, provenance: tuple[str, str]
+) -> Iterator[Batch]:
+    """`read_batches` for a CSV file: each record validated by column position (see TextRecords)."""
+    records = TextRecords(header, provenance[1])
+    end = start
+    while True:
+        batch = Batch([], [], [], end)
+        good, licenses, rejects = batch.rows, batch.licenses, batch.rejects
+        for fields in itertools.islice(rows, batch_size):
+            end += 1
+            try:
+                row = records.clean(fields)
+            except RecordRejected as why:
+                rejects.append((end, str(why), records.raw(fields)))
+            else:
+                good.append(row + provenance)
+                licenses.append(row[5])
+        if end == batch.end:
+            return
+        batch.end = end
         yield batch
 
 

@@ -19,7 +19,7 @@ said it changed:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,13 +264,64 @@ def batch_write(import_id: str, claim: str, batch: Batch, on_conflict: OnConflic
     return BatchWrite(statements, insert_at, capture_at)
 
 
+class AtBinding(Sequence[Any]):
+    """Parameters made when the target binds them, not before: the checkpoint of a streamed group of
+    batches (its end, its rejects) is known only once its rows, read while they are written, are in."""
+
+    def __init__(self, make: Callable[[], Sequence[Any]]) -> None:
+        self._make = make
+        self._values: Sequence[Any] | None = None
+
+    def _bound(self) -> Sequence[Any]:
+        if self._values is None:
+            self._values = self._make()
+        return self._values
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._bound()[index]
+
+    def __len__(self) -> int:
+        return len(self._bound())
+
+
+def stream_write(
+    import_id: str,
+    claim: str,
+    rows: Iterable[tuple[Any, ...]],
+    on_conflict: OnConflict,
+    done: Callable[[], tuple[int, Totals]],
+) -> BatchWrite:
+    """`batch_write` for rows that stream in while they are written (several of the reader's batches
+    in one transaction, on a target without a per-request limit): `done()` gives the checkpoint and the
+    totals once they are all in. Not for on_conflict "update", whose before-images need each batch's
+    licenses ahead of its rows."""
+    assert on_conflict != "update", "update captures before-images batch by batch"
+    held = guard(import_id, claim)
+
+    def checkpoint() -> Sequence[Any]:
+        return _checkpoint(import_id, claim, *done()).params
+
+    statements: list[Statement] = [
+        held,
+        InsertRows("professionals", STORED_COLUMNS, rows, tail=CONFLICT_TAILS[on_conflict], then=held),  # type: ignore[arg-type]
+        settle(import_id, on_conflict),
+        Sql(_CHECKPOINT, AtBinding(checkpoint)),
+    ]
+    return BatchWrite(statements, 1, None)
+
+
+_CHECKPOINT = (
+    "UPDATE ef_imports SET checkpoint = ?, rejected = ?, rejects_bytes = ?, batches = batches + 1,"
+    " skipped = MAX(0, ? - ? - inserted - updated), seconds = ?, rows_written = rows_written + ?, heartbeat_at = ?"
+    " WHERE id = ? AND claim = ? AND checkpoint < ?"
+)
+
+
 def _checkpoint(import_id: str, claim: str, end: int, totals: Totals) -> Sql:
     # Only the first attempt that gets here moves the import on: a batch sent again after its answer
     # was lost finds its own checkpoint already there.
     return Sql(
-        "UPDATE ef_imports SET checkpoint = ?, rejected = ?, rejects_bytes = ?, batches = batches + 1,"
-        " skipped = MAX(0, ? - ? - inserted - updated), seconds = ?, rows_written = rows_written + ?, heartbeat_at = ?"
-        " WHERE id = ? AND claim = ? AND checkpoint < ?",
+        _CHECKPOINT,
         (
             end,
             totals.rejected,

@@ -169,6 +169,10 @@ def _ranges_of_a_climb(shape: Shape) -> None:
         shape.add_column("ef_imports", column, definition)
 
 
+def _deferred_indexes(shape: Shape) -> None:
+    shape.add_column("ef_imports", "deferred_indexes", "TEXT")
+
+
 MIGRATIONS = (
     Migration(1, "the first release: professionals, the ef_imports ledger, before-images", _first_release),
     Migration(
@@ -184,6 +188,7 @@ MIGRATIONS = (
     Migration(
         6, "a climb's rungs: the record range and byte offsets of an import, the rung's verdict", _ranges_of_a_climb
     ),
+    Migration(7, "the secondary indexes a big import deferred, in its ledger row", _deferred_indexes),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -50,6 +50,7 @@ from ._migrations import ensure_schema
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
 from .errors import BackupError, EstateFlowError, RefusedError, TargetError, UnsafeBackupError
+from .schema import INDEX_STATEMENTS
 from .targets import Sql, Target, resolve_url
 
 if TYPE_CHECKING:
@@ -240,6 +241,10 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
             copy = sqlite3.connect(tmp, isolation_level=None)
             try:
                 dump = target.copy_into(copy, folder)
+                # A snapshot taken while a big import has its indexes deferred lacks them: a backup
+                # is whole (and a restore accepts it) only with them.
+                for statement in INDEX_STATEMENTS.values():
+                    copy.execute(statement)
                 copy.execute("PRAGMA journal_mode=DELETE")
                 _check_integrity(copy, tmp)
             finally:

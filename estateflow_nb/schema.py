@@ -136,6 +136,8 @@ CREATE TABLE IF NOT EXISTS professionals (
 # to `last_record` (1-based; both NULL for a whole file), read from byte `start_offset` (NULL: by
 # count), and ending at byte `end_offset` once completed, where the next rung starts reading;
 # `rung_verdict` is the climb's judgement of it ('passed', or why it failed), NULL until judged.
+# `deferred_indexes` (a JSON list of index names, NULL: none) says that a big import dropped those
+# secondary indexes to load faster and builds them again when it ends (see _deferred_indexes.py).
 IMPORTS_DDL = """
 CREATE TABLE IF NOT EXISTS ef_imports (
     id TEXT PRIMARY KEY,
@@ -172,7 +174,8 @@ CREATE TABLE IF NOT EXISTS ef_imports (
     last_record INTEGER,
     start_offset INTEGER,
     end_offset INTEGER,
-    rung_verdict TEXT
+    rung_verdict TEXT,
+    deferred_indexes TEXT
 )"""
 
 # What an on_conflict="update" import overwrote: the row as it was, keyed by the import that

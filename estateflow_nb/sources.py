@@ -145,7 +145,8 @@ def scan(path: str | Path, *, count_up_to: int | None = None) -> SourceInfo:
     # hashlib releases the GIL on large reads: the digest is computed while the records are counted.
     with ThreadPoolExecutor(max_workers=1) as pool:
         digest = pool.submit(file_sha256, path)
-        rows = reader(path, layout)
+        # Counting a CSV needs its records checked, not a dict made of each.
+        rows: Iterator[Any] = _csv_fields(path, layout) if reader is _csv_rows else reader(path, layout)
         try:
             records = sum(1 for _ in itertools.islice(rows, limit))
         finally:
@@ -222,6 +223,29 @@ csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))
 
 
 def _csv_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
+    header = layout.columns
+    for fields in _csv_fields(path, layout):
+        # A short row leaves its missing columns out of the dict; validation decides.
+        yield dict(zip(header, fields))  # noqa: B905 (strict=False costs ~10% here)
+
+
+def _read_csv_fields(  # for _batches: not part of the package's API
+    path: str | Path, *, skip: int = 0
+) -> tuple[list[str], Iterator[list[str]]] | None:
+    """A CSV file's header and its records as lists of text (no dict per record), from record `skip`
+    on, checked as `read_rows` checks them: what the importer validates by column position. None for a
+    file of another format."""
+    path = Path(path)
+    if _reader_for(path) is not _csv_rows:
+        return None
+    layout = _Layout()
+    rows = _csv_fields(path, layout)
+    first = next(rows, None)  # reads the header into `layout`
+    records = rows if first is None else itertools.chain([first], rows)
+    return layout.columns, itertools.islice(records, skip, None)
+
+
+def _csv_fields(path: Path, layout: _Layout) -> Iterator[list[str]]:
     with _open_text(path, newline="") as f:
         # strict: an unclosed quote must be an error, not a field that swallows the rest of the file.
         reader = csv.reader(f, strict=True)
@@ -235,7 +259,7 @@ def _csv_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
             duplicates = sorted({name for name in header if header.count(name) > 1})
             if duplicates:
                 raise SourceError(f"{where}: duplicate columns: {_names(duplicates)}")
-            layout.columns = header
+            layout.columns[:] = header  # in place: _csv_rows holds the list
             width = len(header)
             # The loop is the hot path: blank lines are dropped by filter() in C, and the line
             # number is only worked out when there is an error to report.
@@ -243,8 +267,7 @@ def _csv_rows(path: Path, layout: _Layout) -> Iterator[dict[str, Any]]:
                 if len(fields) > width:
                     line = _first_line(reader.line_num, fields)
                     raise SourceError(f"{path} line {line}: {len(fields)} fields but the header has {width}")
-                # A short row leaves its missing columns out of the dict; validation decides.
-                yield dict(zip(header, fields))  # noqa: B905 (strict=False costs ~10% here)
+                yield fields
         except csv.Error as error:
             raise SourceError(f"{path} line {reader.line_num}: {error}") from None
         except UnicodeDecodeError:

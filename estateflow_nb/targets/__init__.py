@@ -111,13 +111,16 @@ def connect(url: str | None = None, *, create: bool = False, schema: bool = True
     where none was found, and nothing is created there, not even a folder. `schema=False` opens it as
     it is, whatever it holds, for what replaces the whole database (a Time Travel restore).
     """
-    from .._migrations import ensure_schema  # it speaks to targets through this package's interface
+    # Both speak to targets through this package's interface.
+    from .._deferred_indexes import restore
+    from .._migrations import ensure_schema
 
     target = _open(resolve_url(url), create)
     if not schema:
         return target
     try:
         ensure_schema(target, create=create)
+        restore(target)  # the indexes a killed big import had deferred (see _deferred_indexes)
     except BaseException:
         target.close()
         raise
