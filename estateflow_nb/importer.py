@@ -165,14 +165,15 @@ class _Run:
             if previous:
                 import_id, started_at = previous["id"], previous["started_at"]
                 rejects_path = _moved_rejects(previous, options.rejects_dir)
-                target.execute(
+                taken = target.execute(
                     [
                         _ledger.take_over(
                             import_id, previous["claim"], claim, batch_size=batch_size, rejects_path=str(rejects_path)
-                        )
+                        ),
+                        _ledger.read_back(import_id),
                     ]
                 )
-                now = _ledger.row(target, import_id)
+                now = _ledger.row(target, import_id, taken)
                 if now is None or now["claim"] != claim:  # another run took it between our read and our write
                     raise _ledger.already_running(now or previous)
                 log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
@@ -193,7 +194,7 @@ class _Run:
                     claim=claim,
                     span=options.span,
                 )
-                target.execute([start])
+                now = _ledger.row(target, import_id, target.execute([start, _ledger.read_back(import_id)]))
             left = source.records - (previous["checkpoint"] if previous else 0)
             deferred = _deferred_indexes.worth_deferring(target, left)
             if deferred:
@@ -202,16 +203,20 @@ class _Run:
             setup = _Setup(
                 rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path, deferred
             )
-            return cls(target, source, setup, log)  # which reads the ledger: that may fail too
+            # The row as the first request brought it back (deferring the indexes changed nothing it reads).
+            return cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
         except BaseException:
             _claims.release(claim)
             raise
 
-    def __init__(self, target: Target, source: SourceInfo, setup: _Setup, log: Log) -> None:
-        """Carry on from what the ledger says: the checkpoint, the counters, the rejects file's length."""
+    def __init__(
+        self, target: Target, source: SourceInfo, setup: _Setup, log: Log, ledger: dict[str, Any] | None = None
+    ) -> None:
+        """Carry on from what the ledger says (`ledger`, its row as the run's first request brought it
+        back, else read now): the checkpoint, the counters, the rejects file's length."""
         self.target, self.source, self.setup, self.say = target, source, setup, log
         self.import_id, self.claim = setup.import_id, setup.claim
-        ledger = _ledger.row(target, setup.import_id)
+        ledger = ledger or _ledger.row(target, setup.import_id)
         if ledger is None:  # a reset or restore by another command, that very moment
             raise EstateFlowError(f"import {setup.import_id}: its ledger row is gone; run the import again")
         self.result = ImportResult(
@@ -432,7 +437,7 @@ class _Run:
         # always means indexed, and a run killed while building leaves the import running.
         indexes = _deferred_indexes.rebuild() if self.setup.deferred else []
         before_commit, after_commit = kill_hooks("finish")
-        self.target.execute(
+        answer = self.target.execute(
             ended
             + indexes
             + _ledger.finish(
@@ -443,11 +448,12 @@ class _Run:
                 self._seconds(),
                 self.rows_written,
                 None,
-            ),
+            )
+            + [_ledger.read_back(self.import_id)],
             before_commit=before_commit,
         )
         after_commit()
-        self._fill_result()
+        self._fill_result(answer)
         return self.result
 
     def fail(self, error: BaseException) -> None:
@@ -460,25 +466,29 @@ class _Run:
             with contextlib.suppress(EstateFlowError):
                 lost = _ledger.ownership(self.target, self.import_id, self.claim)
         self.stop_reason = lost or message
+        answer = None
         if lost is None:
             with contextlib.suppress(EstateFlowError):
-                self.target.execute(
-                    _ledger.finish(
-                        self.import_id,
-                        self.claim,
-                        self.setup.on_conflict,
-                        "failed",
-                        self._seconds(),
-                        self.rows_written,
-                        message,
-                    )
+                answer = self.target.execute(
+                    [
+                        *_ledger.finish(
+                            self.import_id,
+                            self.claim,
+                            self.setup.on_conflict,
+                            "failed",
+                            self._seconds(),
+                            self.rows_written,
+                            message,
+                        ),
+                        _ledger.read_back(self.import_id),
+                    ]
                 )
         if self.setup.deferred:  # else the next connect() builds them
             with contextlib.suppress(EstateFlowError):
                 self.target.execute(_deferred_indexes.rebuild())
         self.result.status, self.result.error = "failed", self.stop_reason
         with contextlib.suppress(EstateFlowError):
-            self._fill_result()
+            self._fill_result(answer)
 
     def stopped(self, error: BaseException) -> ImportFailedError:
         """The one-line error for a person: where the import stopped, why, and what to do."""
@@ -492,9 +502,10 @@ class _Run:
         where = f"stopped at record {self.result.records_read:,} of {self.source.records:,}"
         return ImportFailedError(f"import {self.import_id} {where}: {self.stop_reason}. {advice}", self.result)
 
-    def _fill_result(self) -> None:
-        """The result from the ledger, where the counts are (a row that is gone leaves it as it was)."""
-        row = _ledger.row(self.target, self.import_id)
+    def _fill_result(self, answer: ExecuteResult | None = None) -> None:
+        """The result from the ledger, where the counts are (a row that is gone leaves it as it was):
+        from `answer`, a request that ended with `_ledger.read_back`, where it brought the row back."""
+        row = _ledger.row(self.target, self.import_id, answer)
         result = self.result
         result.seconds = time.perf_counter() - self.began
         if row is None:
