@@ -11,7 +11,9 @@ the rows, so a killed process resumes after the last checkpoint, and a request a
 twice still ends with exact rows and counts. While it writes, the run holds the import (see
 _claims.py): a second run of the same import says it is already running. An import at least as big
 as the table (and of at least 50,000 records) loads without the secondary indexes and builds them in
-the transaction that completes it (see _deferred_indexes.py).
+the transaction that completes it (see _deferred_indexes.py). Where each request is a round trip (D1),
+the ledger row comes back in the answers of the requests that write it, and the last batch's request
+also completes the import: a 100,000-record import is 11 requests, 10 of them its batches.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ from .errors import (
     TargetError,
     TooLargeError,
 )
-from .quota import QuotaGuard, plan_import, stop_advice
+from .quota import QuotaGuard, plan_import, request_rows, stop_advice
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RECORD_COLUMNS, OnConflict
 from .sources import SourceInfo, scan
-from .targets import ExecuteResult, Target
+from .targets import ExecuteResult, Statement, Target
 
 # The terms of an import live in _import_terms; everything that imports them from here still may.
 __all__ = ["BatchMetrics", "ImportOptions", "ImportResult", "ImportSettings", "import_file"]
@@ -254,6 +256,10 @@ class _Run:
             and source.records - self.result.resumed_from >= COMMIT_RECORDS
         ):
             self.group = max(1, COMMIT_RECORDS // setup.batch_size)
+        # Where every request is a round trip (D1), the last batch's request also completes the import
+        # (see `finish`): one request fewer. Its answer, the completed ledger row, is kept here.
+        self.folds_finish = target.limits.round_trips and self.group == 1
+        self.finished: ExecuteResult | None = None
         self.stop_reason = ""
         self.began = time.perf_counter()
 
@@ -281,8 +287,8 @@ class _Run:
         """Read, validate and write the records left, commit by commit; the metrics of each."""
         batches = self.batches()
         if self.group == 1:
-            for batch in batches:
-                yield from self.write(batch)
+            for batch, last in self._marked(batches):
+                yield from self.write(batch, last=last)
             return
         while True:
             # The first batch of a group is read before the group starts (is there one?) and is not
@@ -291,6 +297,20 @@ class _Run:
             if first[0] is None:
                 return
             yield self._commit_group(_one_then(first, itertools.islice(batches, self.group - 1)))
+
+    def _marked(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
+        """Each batch, and whether the file has no batch after it (asked only where the last request
+        completes the import). The reader is asked one batch ahead only from the batch where the scan's
+        count says the file ends: a count that was only estimated too high leaves the finish a request
+        of its own, one estimated too low is checked against the reader, never trusted."""
+        for batch in batches:
+            while self.folds_finish and batch.end >= self.source.records:
+                after = next(batches, None)
+                yield batch, after is None
+                if after is None:
+                    return
+                batch = after
+            yield batch, False
 
     def _commit_group(self, batches: Iterator[Batch]) -> BatchMetrics:
         """Several batches in one transaction, their rows written as they are read (see COMMIT_RECORDS),
@@ -334,14 +354,15 @@ class _Run:
         after_commit()
         return self._committed(group, number, began, outcome, write, rows, group.end - start)
 
-    def write(self, batch: Batch) -> Iterator[BatchMetrics]:
+    def write(self, batch: Batch, *, last: bool = False) -> Iterator[BatchMetrics]:
         """Commit `batch` in as many requests as the target's time limit takes (one where it has none),
-        each with its counts and checkpoint; the metrics of each once it is in."""
+        each with its counts and checkpoint; the metrics of each once it is in. The request of the
+        `last` batch's last part also completes the import."""
         parts = Parts(batch)
         while parts.left:
             part = parts.take(self.sizer.size)
             try:
-                metrics = self._commit(part)
+                metrics = self._commit(part, final=last and part.end == batch.end)
             except TooLargeError as error:
                 if not self.sizer.too_large(part.records):
                     raise
@@ -350,8 +371,9 @@ class _Run:
             parts.commit(part)
             yield metrics
 
-    def _commit(self, part: Batch) -> BatchMetrics:
-        """One request: `part`, the settling of the counts and the checkpoint, retrying what is transient."""
+    def _commit(self, part: Batch, *, final: bool = False) -> BatchMetrics:
+        """One request: `part`, the settling of the counts and the checkpoint, retrying what is transient;
+        if `final`, the import's completion too (see `finish`)."""
         if self.result.batch_metrics and self.setup.options.delay_ms:
             time.sleep(self.setup.options.delay_ms / 1000)
         began = time.perf_counter()
@@ -360,15 +382,27 @@ class _Run:
         rejects_end = self.rejects.append(part.rejects)
         totals = _ledger.Totals(rejected, rejects_end, self._seconds(), self.rows_written)
         write = _ledger.batch_write(self.import_id, self.claim, part, self.setup.on_conflict, totals)
+        statements = write.statements
+        if final:
+            # This request's own rows_written comes back only after its last write: the ledger keeps what
+            # it writes at most, as the free tier's plan reckons it.
+            statements = [*statements, *self._completion(request_rows(len(part.rows), self.setup.on_conflict))]
         before_commit, after_commit = kill_hooks(number)
         try:
             outcome = with_retries(
-                lambda: self.target.execute(write.statements, before_commit=before_commit),
+                lambda: self.target.execute(statements, before_commit=before_commit),
                 attempts=self.setup.options.retries,
                 log=self.say,
             )
         except ConflictError as error:
             raise self._conflict(part, error) from error
+        except TargetError:
+            done = self._completed(part) if final else None
+            if done is None:
+                raise
+            outcome = ExecuteResult(changes=[0] * len(statements), rows=[[done]])
+        if final:
+            self.finished = outcome
         after_commit()
         self.rejects.commit(rejects_end)
         self.sizer.fitted(part.records, outcome.server_seconds)
@@ -432,29 +466,39 @@ class _Run:
         )
 
     def finish(self) -> ImportResult:
+        """Complete the import, in a request of its own unless the last batch's request did (where each
+        request is a round trip). Either way every statement of the completion is safe to send again:
+        the counts are settled from the rows, and the completion applies only while this run holds the
+        running import; a last request sent again after its answer was lost finds the import completed
+        (its guard stops it) and reads that it is (see `_completed`)."""
+        if self.finished is None:
+            before_commit, after_commit = kill_hooks("finish")
+            self.finished = self.target.execute(self._completion(self.rows_written), before_commit=before_commit)
+            after_commit()
+        self._fill_result(self.finished)
+        return self.result
+
+    def _completion(self, rows_written: int) -> list[Statement]:
+        """The statements that complete the import, ending with the read of its ledger row; the ledger
+        adds `rows_written` (what the request before reported written, or this request's own)."""
         ended = [] if self.setup.options.span is None else [_ledger.range_end(self.import_id, self.claim, self.read_to)]
         # Deferred indexes are built in the same transaction that completes the import: completed
         # always means indexed, and a run killed while building leaves the import running.
         indexes = _deferred_indexes.rebuild() if self.setup.deferred else []
-        before_commit, after_commit = kill_hooks("finish")
-        answer = self.target.execute(
-            ended
-            + indexes
-            + _ledger.finish(
-                self.import_id,
-                self.claim,
-                self.setup.on_conflict,
-                "completed",
-                self._seconds(),
-                self.rows_written,
-                None,
-            )
-            + [_ledger.read_back(self.import_id)],
-            before_commit=before_commit,
+        completed = _ledger.finish(
+            self.import_id, self.claim, self.setup.on_conflict, "completed", self._seconds(), rows_written, None
         )
-        after_commit()
-        self._fill_result(answer)
-        return self.result
+        return [*ended, *indexes, *completed, _ledger.read_back(self.import_id)]
+
+    def _completed(self, part: Batch) -> dict[str, Any] | None:
+        """The ledger row, if the import is completed past `part`: an attempt of the last request got
+        through whole though its answer was lost (the guard stops the attempt after it) or said it was
+        too large. None otherwise, or when the row cannot be read."""
+        with contextlib.suppress(EstateFlowError):
+            row = _ledger.row(self.target, self.import_id)
+            if row is not None and row["status"] == "completed" and row["checkpoint"] >= part.end:
+                return row
+        return None
 
     def fail(self, error: BaseException) -> None:
         """Record in the ledger that the import stopped, and why; the result then says so too."""

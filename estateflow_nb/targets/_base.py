@@ -68,6 +68,9 @@ class Limits:
     max_params: int
     max_sql_bytes: int | None = None
     max_query_seconds: float | None = None
+    # Each `execute` is a round trip over the network (D1): work carried inside a request that is sent
+    # anyway costs nothing, a request of its own costs a round trip.
+    round_trips: bool = False
 
 
 @dataclass

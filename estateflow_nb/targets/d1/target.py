@@ -73,7 +73,9 @@ def parse_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, str
 
 class D1Target(Target):
     kind: Literal["d1"] = "d1"
-    limits = Limits(max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS)
+    limits = Limits(
+        max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS, round_trips=True
+    )
 
     def __init__(
         self,
