@@ -29,7 +29,7 @@ from ._time import ledger_time
 from .errors import ConfirmationRequired, EstateFlowError, SourceChangedError
 from .schema import STORED_COLUMNS, ImportStatus, OnConflict
 from .sources import SourceInfo, Span
-from .targets import InsertRows, Sql, Statement, Target
+from .targets import ExecuteResult, InsertRows, Sql, Statement, Target
 
 _UPDATABLE = [c for c in STORED_COLUMNS if c != "license_number"]
 CONFLICT_TAILS: dict[OnConflict, str] = {
@@ -137,8 +137,21 @@ def resumable(previous: dict[str, Any], source: SourceInfo, asked: OnConflict | 
     return recorded
 
 
-def row(target: Target, import_id: str) -> dict[str, Any] | None:
-    rows = target.query("SELECT * FROM ef_imports WHERE id = ?", (import_id,))
+_ROW = "SELECT * FROM ef_imports WHERE id = ?"
+
+
+def read_back(import_id: str) -> Sql:
+    """The import's ledger row, read as the last statement of a request that writes it: the answer
+    brings the row back, one request fewer on D1 than reading it after."""
+    return Sql(_ROW, (import_id,))
+
+
+def row(target: Target, import_id: str, answer: ExecuteResult | None = None) -> dict[str, Any] | None:
+    """The import's ledger row: from `answer`, the result of a request that ended with `read_back`, where
+    the target returned it; else read now. None when the row is gone."""
+    rows = None if answer is None else answer.returned(-1)
+    if rows is None:
+        rows = target.query(_ROW, (import_id,))
     return rows[0] if rows else None
 
 

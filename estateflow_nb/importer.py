@@ -11,7 +11,9 @@ the rows, so a killed process resumes after the last checkpoint, and a request a
 twice still ends with exact rows and counts. While it writes, the run holds the import (see
 _claims.py): a second run of the same import says it is already running. An import at least as big
 as the table (and of at least 50,000 records) loads without the secondary indexes and builds them in
-the transaction that completes it (see _deferred_indexes.py).
+the transaction that completes it (see _deferred_indexes.py). Where each request is a round trip (D1),
+the ledger row comes back in the answers of the requests that write it, and the last batch's request
+also completes the import: a 100,000-record import is 11 requests, 10 of them its batches.
 """
 
 from __future__ import annotations
@@ -44,11 +46,11 @@ from .errors import (
     TargetError,
     TooLargeError,
 )
-from .quota import QuotaGuard, plan_import, stop_advice
+from .quota import QuotaGuard, plan_import, request_rows, stop_advice
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RECORD_COLUMNS, OnConflict
 from .sources import SourceInfo, scan
-from .targets import ExecuteResult, Target
+from .targets import ExecuteResult, Statement, Target
 
 # The terms of an import live in _import_terms; everything that imports them from here still may.
 __all__ = ["BatchMetrics", "ImportOptions", "ImportResult", "ImportSettings", "import_file"]
@@ -165,14 +167,15 @@ class _Run:
             if previous:
                 import_id, started_at = previous["id"], previous["started_at"]
                 rejects_path = _moved_rejects(previous, options.rejects_dir)
-                target.execute(
+                taken = target.execute(
                     [
                         _ledger.take_over(
                             import_id, previous["claim"], claim, batch_size=batch_size, rejects_path=str(rejects_path)
-                        )
+                        ),
+                        _ledger.read_back(import_id),
                     ]
                 )
-                now = _ledger.row(target, import_id)
+                now = _ledger.row(target, import_id, taken)
                 if now is None or now["claim"] != claim:  # another run took it between our read and our write
                     raise _ledger.already_running(now or previous)
                 log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
@@ -193,7 +196,7 @@ class _Run:
                     claim=claim,
                     span=options.span,
                 )
-                target.execute([start])
+                now = _ledger.row(target, import_id, target.execute([start, _ledger.read_back(import_id)]))
             left = source.records - (previous["checkpoint"] if previous else 0)
             deferred = _deferred_indexes.worth_deferring(target, left)
             if deferred:
@@ -202,16 +205,20 @@ class _Run:
             setup = _Setup(
                 rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path, deferred
             )
-            return cls(target, source, setup, log)  # which reads the ledger: that may fail too
+            # The row as the first request brought it back (deferring the indexes changed nothing it reads).
+            return cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
         except BaseException:
             _claims.release(claim)
             raise
 
-    def __init__(self, target: Target, source: SourceInfo, setup: _Setup, log: Log) -> None:
-        """Carry on from what the ledger says: the checkpoint, the counters, the rejects file's length."""
+    def __init__(
+        self, target: Target, source: SourceInfo, setup: _Setup, log: Log, ledger: dict[str, Any] | None = None
+    ) -> None:
+        """Carry on from what the ledger says (`ledger`, its row as the run's first request brought it
+        back, else read now): the checkpoint, the counters, the rejects file's length."""
         self.target, self.source, self.setup, self.say = target, source, setup, log
         self.import_id, self.claim = setup.import_id, setup.claim
-        ledger = _ledger.row(target, setup.import_id)
+        ledger = ledger or _ledger.row(target, setup.import_id)
         if ledger is None:  # a reset or restore by another command, that very moment
             raise EstateFlowError(f"import {setup.import_id}: its ledger row is gone; run the import again")
         self.result = ImportResult(
@@ -249,6 +256,10 @@ class _Run:
             and source.records - self.result.resumed_from >= COMMIT_RECORDS
         ):
             self.group = max(1, COMMIT_RECORDS // setup.batch_size)
+        # Where every request is a round trip (D1), the last batch's request also completes the import
+        # (see `finish`): one request fewer. Its answer, the completed ledger row, is kept here.
+        self.folds_finish = target.limits.round_trips and self.group == 1
+        self.finished: ExecuteResult | None = None
         self.stop_reason = ""
         self.began = time.perf_counter()
 
@@ -276,8 +287,8 @@ class _Run:
         """Read, validate and write the records left, commit by commit; the metrics of each."""
         batches = self.batches()
         if self.group == 1:
-            for batch in batches:
-                yield from self.write(batch)
+            for batch, last in self._marked(batches):
+                yield from self.write(batch, last=last)
             return
         while True:
             # The first batch of a group is read before the group starts (is there one?) and is not
@@ -286,6 +297,20 @@ class _Run:
             if first[0] is None:
                 return
             yield self._commit_group(_one_then(first, itertools.islice(batches, self.group - 1)))
+
+    def _marked(self, batches: Iterator[Batch]) -> Iterator[tuple[Batch, bool]]:
+        """Each batch, and whether the file has no batch after it (asked only where the last request
+        completes the import). The reader is asked one batch ahead only from the batch where the scan's
+        count says the file ends: a count that was only estimated too high leaves the finish a request
+        of its own, one estimated too low is checked against the reader, never trusted."""
+        for batch in batches:
+            while self.folds_finish and batch.end >= self.source.records:
+                after = next(batches, None)
+                yield batch, after is None
+                if after is None:
+                    return
+                batch = after
+            yield batch, False
 
     def _commit_group(self, batches: Iterator[Batch]) -> BatchMetrics:
         """Several batches in one transaction, their rows written as they are read (see COMMIT_RECORDS),
@@ -329,14 +354,15 @@ class _Run:
         after_commit()
         return self._committed(group, number, began, outcome, write, rows, group.end - start)
 
-    def write(self, batch: Batch) -> Iterator[BatchMetrics]:
+    def write(self, batch: Batch, *, last: bool = False) -> Iterator[BatchMetrics]:
         """Commit `batch` in as many requests as the target's time limit takes (one where it has none),
-        each with its counts and checkpoint; the metrics of each once it is in."""
+        each with its counts and checkpoint; the metrics of each once it is in. The request of the
+        `last` batch's last part also completes the import."""
         parts = Parts(batch)
         while parts.left:
             part = parts.take(self.sizer.size)
             try:
-                metrics = self._commit(part)
+                metrics = self._commit(part, final=last and part.end == batch.end)
             except TooLargeError as error:
                 if not self.sizer.too_large(part.records):
                     raise
@@ -345,8 +371,9 @@ class _Run:
             parts.commit(part)
             yield metrics
 
-    def _commit(self, part: Batch) -> BatchMetrics:
-        """One request: `part`, the settling of the counts and the checkpoint, retrying what is transient."""
+    def _commit(self, part: Batch, *, final: bool = False) -> BatchMetrics:
+        """One request: `part`, the settling of the counts and the checkpoint, retrying what is transient;
+        if `final`, the import's completion too (see `finish`)."""
         if self.result.batch_metrics and self.setup.options.delay_ms:
             time.sleep(self.setup.options.delay_ms / 1000)
         began = time.perf_counter()
@@ -355,15 +382,27 @@ class _Run:
         rejects_end = self.rejects.append(part.rejects)
         totals = _ledger.Totals(rejected, rejects_end, self._seconds(), self.rows_written)
         write = _ledger.batch_write(self.import_id, self.claim, part, self.setup.on_conflict, totals)
+        statements = write.statements
+        if final:
+            # This request's own rows_written comes back only after its last write: the ledger keeps what
+            # it writes at most, as the free tier's plan reckons it.
+            statements = [*statements, *self._completion(request_rows(len(part.rows), self.setup.on_conflict))]
         before_commit, after_commit = kill_hooks(number)
         try:
             outcome = with_retries(
-                lambda: self.target.execute(write.statements, before_commit=before_commit),
+                lambda: self.target.execute(statements, before_commit=before_commit),
                 attempts=self.setup.options.retries,
                 log=self.say,
             )
         except ConflictError as error:
             raise self._conflict(part, error) from error
+        except TargetError:
+            done = self._completed(part) if final else None
+            if done is None:
+                raise
+            outcome = ExecuteResult(changes=[0] * len(statements), rows=[[done]])
+        if final:
+            self.finished = outcome
         after_commit()
         self.rejects.commit(rejects_end)
         self.sizer.fitted(part.records, outcome.server_seconds)
@@ -427,28 +466,39 @@ class _Run:
         )
 
     def finish(self) -> ImportResult:
+        """Complete the import, in a request of its own unless the last batch's request did (where each
+        request is a round trip). Either way every statement of the completion is safe to send again:
+        the counts are settled from the rows, and the completion applies only while this run holds the
+        running import; a last request sent again after its answer was lost finds the import completed
+        (its guard stops it) and reads that it is (see `_completed`)."""
+        if self.finished is None:
+            before_commit, after_commit = kill_hooks("finish")
+            self.finished = self.target.execute(self._completion(self.rows_written), before_commit=before_commit)
+            after_commit()
+        self._fill_result(self.finished)
+        return self.result
+
+    def _completion(self, rows_written: int) -> list[Statement]:
+        """The statements that complete the import, ending with the read of its ledger row; the ledger
+        adds `rows_written` (what the request before reported written, or this request's own)."""
         ended = [] if self.setup.options.span is None else [_ledger.range_end(self.import_id, self.claim, self.read_to)]
         # Deferred indexes are built in the same transaction that completes the import: completed
         # always means indexed, and a run killed while building leaves the import running.
         indexes = _deferred_indexes.rebuild() if self.setup.deferred else []
-        before_commit, after_commit = kill_hooks("finish")
-        self.target.execute(
-            ended
-            + indexes
-            + _ledger.finish(
-                self.import_id,
-                self.claim,
-                self.setup.on_conflict,
-                "completed",
-                self._seconds(),
-                self.rows_written,
-                None,
-            ),
-            before_commit=before_commit,
+        completed = _ledger.finish(
+            self.import_id, self.claim, self.setup.on_conflict, "completed", self._seconds(), rows_written, None
         )
-        after_commit()
-        self._fill_result()
-        return self.result
+        return [*ended, *indexes, *completed, _ledger.read_back(self.import_id)]
+
+    def _completed(self, part: Batch) -> dict[str, Any] | None:
+        """The ledger row, if the import is completed past `part`: an attempt of the last request got
+        through whole though its answer was lost (the guard stops the attempt after it) or said it was
+        too large. None otherwise, or when the row cannot be read."""
+        with contextlib.suppress(EstateFlowError):
+            row = _ledger.row(self.target, self.import_id)
+            if row is not None and row["status"] == "completed" and row["checkpoint"] >= part.end:
+                return row
+        return None
 
     def fail(self, error: BaseException) -> None:
         """Record in the ledger that the import stopped, and why; the result then says so too."""
@@ -460,25 +510,29 @@ class _Run:
             with contextlib.suppress(EstateFlowError):
                 lost = _ledger.ownership(self.target, self.import_id, self.claim)
         self.stop_reason = lost or message
+        answer = None
         if lost is None:
             with contextlib.suppress(EstateFlowError):
-                self.target.execute(
-                    _ledger.finish(
-                        self.import_id,
-                        self.claim,
-                        self.setup.on_conflict,
-                        "failed",
-                        self._seconds(),
-                        self.rows_written,
-                        message,
-                    )
+                answer = self.target.execute(
+                    [
+                        *_ledger.finish(
+                            self.import_id,
+                            self.claim,
+                            self.setup.on_conflict,
+                            "failed",
+                            self._seconds(),
+                            self.rows_written,
+                            message,
+                        ),
+                        _ledger.read_back(self.import_id),
+                    ]
                 )
         if self.setup.deferred:  # else the next connect() builds them
             with contextlib.suppress(EstateFlowError):
                 self.target.execute(_deferred_indexes.rebuild())
         self.result.status, self.result.error = "failed", self.stop_reason
         with contextlib.suppress(EstateFlowError):
-            self._fill_result()
+            self._fill_result(answer)
 
     def stopped(self, error: BaseException) -> ImportFailedError:
         """The one-line error for a person: where the import stopped, why, and what to do."""
@@ -492,9 +546,10 @@ class _Run:
         where = f"stopped at record {self.result.records_read:,} of {self.source.records:,}"
         return ImportFailedError(f"import {self.import_id} {where}: {self.stop_reason}. {advice}", self.result)
 
-    def _fill_result(self) -> None:
-        """The result from the ledger, where the counts are (a row that is gone leaves it as it was)."""
-        row = _ledger.row(self.target, self.import_id)
+    def _fill_result(self, answer: ExecuteResult | None = None) -> None:
+        """The result from the ledger, where the counts are (a row that is gone leaves it as it was):
+        from `answer`, a request that ended with `_ledger.read_back`, where it brought the row back."""
+        row = _ledger.row(self.target, self.import_id, answer)
         result = self.result
         result.seconds = time.perf_counter() - self.began
         if row is None:

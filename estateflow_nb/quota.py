@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from ._forwarding import Forwarding
 from ._time import ledger_time, utc_now
 from .errors import QuotaExceededError, until_reset
+from .schema import INDEXES
 from .targets import ExecuteResult, InsertRows, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
@@ -71,6 +72,14 @@ def estimate_rows(records: int, batch_size: int, on_conflict: str | None, per_re
         # An overwritten record may also rewrite every index entry and keeps a before image (and its key).
         rows += records * (per_record + 2)
     return rows
+
+
+def request_rows(rows: int, on_conflict: str | None) -> int:
+    """Rows a request that writes `rows` records into our schema writes at most on D1, its ledger
+    statements included. The ledger keeps this figure for the one request whose own answer comes only
+    after its last write: the last batch's, which completes the import (see importer._Run.finish)."""
+    # The row, its license number's entry and one entry per secondary index.
+    return estimate_rows(rows, max(rows, 1), on_conflict, 2 + len(INDEXES))
 
 
 @dataclass

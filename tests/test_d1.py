@@ -3,6 +3,7 @@ through the local D1 engine (Cloudflare's workerd and D1, see d1_fixtures.py).""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -31,6 +32,7 @@ from estateflow_nb import (
 )
 from estateflow_nb.quota import QuotaGuard, plan_import
 from estateflow_nb.schema import MAX_TEXT_LENGTH, STORED_COLUMNS
+from estateflow_nb.sources import scan
 from estateflow_nb.targets import CHANGES, InsertRows, Sql
 from estateflow_nb.targets.d1 import (
     DUMP_PAGE_ROWS,
@@ -443,8 +445,26 @@ def test_a_10000_record_batch_is_one_request(d1_target: D1Target, tmp_path: Path
     before = d1_target.requests
     result = import_file(d1_target, source, yes=True)
     assert result.batches == 1 and result.inserted == 10_000
-    # Look for an unfinished import, create the ledger row, read it, the batch, finish, read it back.
-    assert d1_target.requests - before == 6
+    # Look for an unfinished import, create the ledger row (the answer brings it back), the batch with
+    # the finish (likewise).
+    assert d1_target.requests - before == 3
+
+
+@pytest.mark.parametrize(("counted", "requests"), [(15, 5), (30, 5), (50, 6)])
+def test_the_last_batch_completes_the_import_only_where_the_reader_says_it_is_last(
+    d1_target: D1Target, tmp_path: Path, counted: int, requests: int
+) -> None:
+    """A scan of a big file only estimates its records. Counted too low, the reader is asked one batch
+    ahead from where the count ends; counted too high, the finish is a request of its own."""
+    path = write_records(tmp_path / "p.csv", 30)
+    source = dataclasses.replace(scan(path), records=counted, exact=counted == 30)
+    before = d1_target.requests
+    result = import_file(d1_target, source, batch_size=10)
+    # Look for an unfinished import, create the ledger row, three batches (the last completing the
+    # import, unless the count said more were to come), the finish.
+    assert d1_target.requests - before == requests
+    assert (result.status, result.inserted, result.batches, result.records_total) == ("completed", 30, 3, 30)
+    assert count(d1_target) == 30
 
 
 def test_bad_credentials_and_ids_stop_with_one_line(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path) -> None:

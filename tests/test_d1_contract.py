@@ -393,7 +393,9 @@ def test_wherever_the_rate_limit_cuts_in_import_rollback_and_backup_end_exact(
             ledger = target.query("SELECT status, inserted FROM ef_imports")
             # (A cut after the import's last write fails the command, and its rerun finds nothing left.)
             assert {r["status"] for r in ledger} == {"completed"} and sum(r["inserted"] for r in ledger) == 40
-    assert cuts >= 10
+    # Every request the import sends: the schema check, the lookup, the start, four batches (the last
+    # completing the import).
+    assert cuts >= 7
     with connect(d1_url) as target:
         (imported,) = target.query("SELECT id FROM ef_imports WHERE inserted > 0")
     for more in range(1, 40):

@@ -238,21 +238,32 @@ def test_the_plan_bounds_what_d1_reports_written(d1_url: str, tmp_path: Path) ->
     assert written <= plan.estimated_rows <= written * 1.05
 
 
-@pytest.mark.parametrize("when", ["before", "after"])
-def test_resume_after_sigkill_on_d1(d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path, when: str) -> None:
+@pytest.mark.parametrize(
+    ("batch", "when", "checkpoint"),
+    # Batch 10 is the last: its request also completes the import.
+    [(3, "before", 20), (3, "after", 30), (10, "before", 90), (10, "after", 95)],
+)
+def test_resume_after_sigkill_on_d1(
+    d1_engine: LocalD1Engine, d1_url: str, tmp_path: Path, batch: int, when: str, checkpoint: int
+) -> None:
     rows = list(generate_records(95, seed=11))
     for bad in (4, 24, 27, 61):
         rows[bad]["email"] = "broken"
     rows[50]["license_number"] = rows[10]["license_number"]
     source = write_csv(tmp_path / "pros.csv", rows)
-    env = {**os.environ, **d1_engine.env(), "PYTHONPATH": str(ROOT), KILL_HOOK_ENV: f"3:{when}"}
+    env = {**os.environ, **d1_engine.env(), "PYTHONPATH": str(ROOT), KILL_HOOK_ENV: f"{batch}:{when}"}
     command = ["import", str(source), "--db", d1_url, "--batch-size", "10", "--max-reject-rate", "100%"]
     killed = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert killed.returncode == -signal.SIGKILL
     with connect(d1_url, create=True) as target:
         (row,) = target.query("SELECT * FROM ef_imports")
-        assert row["status"] == "running" and row["checkpoint"] == (20 if when == "before" else 30)
-        assert count(target) == row["inserted"] == row["checkpoint"] - row["rejected"]
+        assert row["checkpoint"] == checkpoint
+        assert count(target) == row["inserted"] == row["checkpoint"] - row["rejected"] - row["skipped"]
+        if checkpoint == 95:  # killed once its last request, which completed it, was in: nothing to resume
+            assert (row["status"], row["inserted"], row["skipped"], row["rejected"]) == ("completed", 90, 1, 4)
+            assert table_rows(target) == clean_rows(tmp_path, source)
+            return
+        assert row["status"] == "running"
     resumed = invoke(*command, "--json", cwd=tmp_path, env=d1_engine.env())
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)

@@ -121,21 +121,25 @@ def fresh_d1(d1_engine: LocalD1Engine, d1_env: dict[str, str], engine_modes: Mod
 # --- imports ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("last", [False, True], ids=["middle batch", "last batch with the finish"])
 @pytest.mark.parametrize("mode", ["skip", "update", "fail"])
 def test_every_prefix_of_a_batch_sent_again_ends_exact(
-    mode: str, tmp_path: Path, fresh_d1: Any, engine_modes: Modes
+    mode: str, last: bool, tmp_path: Path, fresh_d1: Any, engine_modes: Modes
 ) -> None:
     steps = import_scenario(tmp_path, mode)
     with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
         play(clean, steps)
         expected, clean_rejects = end_state(clean), rejects_of(clean)
     assert expected[3] and clean_rejects
-    # Batch 2 of the import: guard, (before-images), INSERT, guard, settle, checkpoint.
-    items = 5 + (mode == "update")
+    # Batch 2 of the import: guard, (before-images), INSERT, guard, settle, checkpoint. The last batch (3)
+    # also completes the import: settle, complete, read the ledger row back. Sent again once the
+    # completion is in, its guard stops it and the import reads that it is complete.
+    items = 5 + (mode == "update") + (3 if last else 0)
     for applied in range(items + 1):
         target = fresh_d1()
         play(target, steps[:-1])
-        engine_modes.set(atomic=False, faults=[{"match": "INSERT INTO professionals", "skip": 1, "apply": applied}])
+        fault = {"match": "INSERT INTO professionals", "skip": 2 if last else 1, "apply": applied}
+        engine_modes.set(atomic=False, faults=[fault])
         play(target, steps[-1:])
         assert engine_modes.now()["lost"] == 1, "the answer was lost once, and the batch sent again"
         assert engine_modes.now()["last_items"] == items
@@ -290,7 +294,8 @@ def test_a_request_too_large_goes_again_in_halves_and_ends_exact(
     tmp_path: Path, fresh_d1: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 400)
-    rows = list(generate_records(500, seed=5))
+    # 501 records in batches of 500: the first batch is not the last, whose request completes the import.
+    rows = list(generate_records(501, seed=5))
     updated = [{**r, "city": "Key West"} for r in rows[:300]]
     a, b = write_csv(tmp_path / "a.csv", rows), write_csv(tmp_path / "b.csv", updated)
     with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
@@ -306,12 +311,23 @@ def test_a_request_too_large_goes_again_in_halves_and_ends_exact(
     assert ceiling.sizes[:6] == [500, 250, 125, 62, 94, 142]
     assert any("sending 250 records a request instead of 500" in line for line in logged)
     # The refused request was applied whole (checkpoint included): the parts sent after it add nothing.
-    assert (first.inserted, first.records_read, first.batches) == (500, 500, 1)
+    assert (first.inserted, first.records_read, first.batches) == (501, 501, 2)
+    assert first.status == "completed"
     import_file(ceiling, b, batch_size=500, on_conflict="update")
     ceiling.sizes.clear()
     rollback(ceiling, import_id=first.import_id, yes=True, backup=False)
     assert max(ceiling.sizes) > 120 and len(ceiling.sizes) > 2  # a span refused, and smaller ones sent
     assert end_state(target) == expected
+
+
+def test_a_last_request_refused_as_too_large_after_it_was_applied_ends_completed(tmp_path: Path, fresh_d1: Any) -> None:
+    """The last batch's request completes the import; D1 may still say it was too large after applying it
+    whole. The import reads that it is complete instead of sending halves its guard would stop."""
+    source = write_csv(tmp_path / "p.csv", generate_records(200, seed=7))
+    ceiling = Ceiling(fresh_d1(), rows=100)
+    result = import_file(ceiling, source, batch_size=200)
+    assert ceiling.sizes == [200]
+    assert (result.status, result.inserted, result.records_read, result.batches) == ("completed", 200, 200, 1)
 
 
 def test_requests_are_sized_by_the_time_the_target_says_they_took(tmp_path: Path, fresh_d1: Any) -> None:

@@ -56,6 +56,23 @@ def test_execute_is_all_or_nothing(each_target: Target) -> None:
     assert target.scalar("SELECT COUNT(*) FROM t") == 0
 
 
+def test_a_write_reads_back_what_it_wrote_in_the_same_request(each_target: Target) -> None:
+    """Each statement's rows come back with the request (how the import's ledger row is read without a
+    request of its own on D1): a SELECT after the write sees it; a write returns none."""
+    target = each_target
+    target.execute([Sql("CREATE TABLE t (a INTEGER, b TEXT)")])
+    result = target.execute(
+        [
+            InsertRows("t", ["a", "b"], [(1, "x"), (2, "y")]),
+            Sql("UPDATE t SET b = 'z' WHERE a = ?", (2,)),
+            Sql("SELECT a, b FROM t ORDER BY a"),
+            Sql("SELECT a FROM t WHERE a > 5"),
+        ]
+    )
+    assert result.rows == [[], [], [{"a": 1, "b": "x"}, {"a": 2, "b": "z"}], []]
+    assert result.returned(-2) == [{"a": 1, "b": "x"}, {"a": 2, "b": "z"}] and result.returned(4) is None
+
+
 def test_changes_is_bound_to_the_previous_statement(each_target: Target) -> None:
     target = each_target
     target.execute(

@@ -68,6 +68,9 @@ class Limits:
     max_params: int
     max_sql_bytes: int | None = None
     max_query_seconds: float | None = None
+    # Each `execute` is a round trip over the network (D1): work carried inside a request that is sent
+    # anyway costs nothing, a request of its own costs a round trip.
+    round_trips: bool = False
 
 
 @dataclass
@@ -77,6 +80,17 @@ class ExecuteResult:
     # How long the target itself says the work took (D1: the sum of `meta.duration`), where it says:
     # what sizes the next request to stay well inside `Limits.max_query_seconds`.
     server_seconds: float | None = None
+    # What each statement returned (a SELECT's rows), one list per statement, where the target says;
+    # empty where it does not. Lets a write read back what it wrote in the same request (on D1, one
+    # round trip fewer).
+    rows: list[list[dict[str, Any]]] = field(default_factory=list)
+
+    def returned(self, index: int) -> list[dict[str, Any]] | None:
+        """The rows statement `index` returned; None where the target did not say."""
+        try:
+            return self.rows[index]
+        except IndexError:
+            return None
 
 
 @dataclass(frozen=True)

@@ -160,11 +160,13 @@ class SQLiteTarget(Target):
                 if isinstance(statement, InsertRows):
                     previous = self._insert_rows(cursor, statement)
                     result.changes.append(previous)
+                    result.rows.append([])
                     if statement.then is not None:
                         self._run(cursor, statement.then, previous)
                 else:
                     previous = self._run(cursor, statement, previous)
                     result.changes.append(previous)
+                    result.rows.append(_fetched(cursor))
             if before_commit is not None:
                 before_commit()
             cursor.execute("COMMIT")
@@ -239,3 +241,11 @@ class SQLiteTarget(Target):
 
     def is_same_file(self, path: Path) -> bool:
         return path.exists() and path.resolve() == self.path.resolve()
+
+
+def _fetched(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    """The rows the statement just run returned (none for a plain write)."""
+    if cursor.description is None:
+        return []
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

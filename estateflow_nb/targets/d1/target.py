@@ -73,7 +73,9 @@ def parse_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, str
 
 class D1Target(Target):
     kind: Literal["d1"] = "d1"
-    limits = Limits(max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS)
+    limits = Limits(
+        max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS, round_trips=True
+    )
 
     def __init__(
         self,
@@ -165,6 +167,8 @@ class D1Target(Target):
             changes=[sum(int(metas[i].get("changes") or 0) for i in own) for own in owners],
             rows_written=sum(int(m.get("rows_written") or 0) for m in metas),
             server_seconds=server_seconds(metas),
+            # A statement of one item (every Sql) returns that item's rows; a packed insert none.
+            rows=[_rows_of(results[own[0]]) if len(own) == 1 else [] for own in owners],
         )
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -253,6 +257,11 @@ class D1Target(Target):
             return self.bookmark()
         except TargetError:
             return None
+
+
+def _rows_of(result: Any) -> list[dict[str, Any]]:
+    rows = result.get("results") if isinstance(result, dict) else None
+    return [dict(r) for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
 def server_seconds(metas: Sequence[dict[str, Any]]) -> float | None:
