@@ -1,6 +1,7 @@
 """Mutation testing of the engine with mutmut 3 (issue 14): run it by module and report a score per module.
 
     python tests/mutation.py run [MODULE ...]     mutmut on those modules (all when none), then the table
+    python tests/mutation.py retest [MODULE ...]  only the last run's survivors again (after new tests)
     python tests/mutation.py report [MODULE ...]  the table from the last run's results in mutants/
     python tests/mutation.py survivors MODULE     each survivor's diff, with an entry ready for the
                                                   equivalents file if it truly cannot change behaviour
@@ -178,27 +179,37 @@ def check_config() -> None:
         sys.exit(f"pyproject.toml [tool.mutmut] only_mutate differs from MODULES in {__file__}")
 
 
-def run(names: list[str]) -> bool:
+def run(names: list[str], *, retest: bool = False) -> bool:
     """mutmut on each module in turn, timing each; the first also collects which tests reach which
-    function (once, then cached in mutants/ until the tests change)."""
+    function (once, then cached in mutants/ until the tests change). With `retest`, only the module's
+    survivors of the last run that are not known equivalents: the quick check of new tests."""
     check_config()
     times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     mutmut = Path(sys.executable).with_name("mutmut")
     for name in names:
-        patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
+        if retest:
+            # mutmut stops on a mutant named outright whose function no test reaches: those wait.
+            stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
+            reached = stats["tests_by_mangled_function_name"]
+            patterns = [m.name for m in tally(name, equivalents(), None)[1] if m.function in reached]
+            if not patterns:
+                continue
+        else:
+            patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
         start = time.monotonic()
         done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, check=False)
         if done.returncode != 0:
             sys.exit(f"mutmut stopped on {name} (exit {done.returncode})")
-        times[name] = time.monotonic() - start
-        TIMES.write_text(json.dumps(times, indent=1))
+        if not retest:  # the wall time of a whole module's run, for the table
+            times[name] = time.monotonic() - start
+            TIMES.write_text(json.dumps(times, indent=1))
     return table(names)
 
 
 def main(argv: list[str]) -> int:
     command, *names = argv or ["report"]
     unknown = sorted(set(names) - set(MODULES))
-    if unknown or command not in ("run", "report", "survivors"):
+    if unknown or command not in ("run", "retest", "report", "survivors"):
         print(__doc__.split("\n\n")[1], f"modules: {' '.join(MODULES)}", sep="\n", file=sys.stderr)
         return 2
     os.chdir(ROOT)  # mutmut's helpers read mutants/ relative to here
@@ -206,7 +217,10 @@ def main(argv: list[str]) -> int:
         for name in names:
             survivors(name)
         return 0
-    ok = run(names or list(MODULES)) if command == "run" else table(names or list(MODULES))
+    if command in ("run", "retest"):
+        ok = run(names or list(MODULES), retest=command == "retest")
+    else:
+        ok = table(names or list(MODULES))
     return 0 if ok else 1
 
 

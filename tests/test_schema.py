@@ -159,3 +159,34 @@ def test_each_allowed_word_has_its_one_list_and_its_sql() -> None:
     """The Literal types and the tuples beside them are one list; every conflict rule has its SQL."""
     assert get_args(OnConflict) == ON_CONFLICT and set(CONFLICT_TAILS) == set(ON_CONFLICT)
     assert get_args(ImportStatus) == IMPORT_STATUSES and "DEFAULT 'running'" in IMPORTS_DDL
+
+
+def test_a_reason_shows_a_value_whole_up_to_60_characters_then_its_first_50() -> None:
+    """The exact reasons, edges included: what the rejects file says is what an analyst reads."""
+    with pytest.raises(RecordRejected) as whole:
+        clean_record({**GOOD, "state": "n" * 58}, NOW)  # repr: 60 characters
+    assert str(whole.value) == f"state: '{'N' * 58}' is not one of FL, TX, CA"
+    with pytest.raises(RecordRejected) as cut:
+        clean_record({**GOOD, "state": "n" * 59}, NOW)  # repr: 61 characters
+    assert str(cut.value) == f"state: '{'N' * 49}... (61 characters) is not one of FL, TX, CA"
+
+
+def test_numbers_too_long_for_python_to_write_are_rejected_in_words() -> None:
+    too_long = 10**5000  # more digits than Python turns into text
+    with pytest.raises(RecordRejected) as rating:
+        clean_record({**GOOD, "rating": too_long}, NOW)
+    assert str(rating.value) == "rating: a number too long to show is outside 1.0 to 5.0"
+    with pytest.raises(RecordRejected) as phone:
+        clean_record({**GOOD, "phone": too_long}, NOW)
+    assert str(phone.value) == "phone: a number too long to be text"
+    record = clean_record({**GOOD, "phone": 10**30, "company": 2.5}, NOW)
+    assert record[RECORD_COLUMNS.index("phone")] == "1" + "0" * 30
+    assert record[RECORD_COLUMNS.index("company")] == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [(None, 0), (False, 0), (0, 0), (0.0, 0), (True, 1), (1, 1), (1.0, 1), (" Yes ", 1), ("T", 1), ("", 0), ("n", 0)],
+)
+def test_is_featured_reads_json_numbers_and_words(value: object, flag: int) -> None:
+    assert clean_record({**GOOD, "is_featured": value}, NOW)[RECORD_COLUMNS.index("is_featured")] == flag
