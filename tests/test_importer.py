@@ -5,8 +5,9 @@ import json
 import os
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -29,6 +30,7 @@ from estateflow_nb import (
 )
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
+from estateflow_nb.importer import BatchMetrics, ImportResult
 from estateflow_nb.targets import SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
@@ -91,6 +93,8 @@ def test_every_option_can_be_a_keyword() -> None:
         ({"batch_size": 0}, "batch size must be at least 1, not 0"),
         ({"retries": 0}, "retries must be at least 1, not 0"),
         ({"delay_ms": -5}, "delay must be 0 ms or more, not -5"),
+        ({"max_reject_rate": 1.5}, "the largest reject rate is a share from 0 to 1, not 1.5"),
+        ({"max_reject_rate": -0.1}, "the largest reject rate is a share from 0 to 1, not -0.1"),
     ],
 )
 def test_bad_options_are_one_clear_error_before_anything_is_read(
@@ -332,3 +336,78 @@ def test_the_ledger_names_the_rejects_file_by_its_absolute_path(tmp_path: Path) 
     with connect(url) as target:
         (recorded,) = [r["rejects_path"] for r in target.query("SELECT rejects_path FROM ef_imports")]
     assert Path(recorded).is_absolute() and Path(recorded).parent == tmp_path and Path(recorded).is_file()
+
+
+def test_options_at_their_edges_are_accepted() -> None:
+    for settings in (
+        {"batch_size": 1},
+        {"retries": 1},
+        {"delay_ms": 0},
+        {"max_reject_rate": 0},
+        {"max_reject_rate": 1},
+    ):
+        ImportOptions(**settings)  # type: ignore[arg-type]
+    assert ImportOptions.given(None, {}) == ImportOptions()
+    base = ImportOptions(batch_size=5, yes=True)
+    assert ImportOptions.given(base, {}) is base
+    assert ImportOptions.given(base, {"batch_size": 9}) == ImportOptions(batch_size=9, yes=True)
+
+
+def result_of(**changes: Any) -> ImportResult:
+    """A finished import's result as a person reads it, with every count distinct."""
+    reasons = Counter({"email": 30, "state": 15, "rating": 4, "city": 1})
+    base = ImportResult("imp-1", "pros.csv", "sqlite:///x.db", "small", 100, "skip", "completed", 1500)
+    settings = {"records_read": 1500, "inserted": 1200, "updated": 100, "skipped": 150, "rejected": 50}
+    settings |= {"batches": 15, "seconds": 2.0, "rejects_path": "/r/imp-1.rejects.csv", "resumed_from": 500}
+    return replace(base, **{**settings, "reject_reasons": reasons, **changes})
+
+
+def test_a_result_says_what_happened_in_lines_for_a_person() -> None:
+    result = result_of()
+    assert result.records_per_second == 500.0  # the 1,000 records this run read, in 2 s
+    assert result.summary().splitlines() == [
+        "import imp-1 (completed): small rung, batch size 100",
+        "  records read 1,500 of 1,500 (resumed after 500)",
+        "  imported 1,200, updated 100, skipped 150 (duplicates), rejected 50",
+        "  15 batches in 2.00 s, 500 records/s",
+        "  rejects -> /r/imp-1.rejects.csv (30 x email; 15 x state; 4 x rating)",
+    ]
+    assert repr(result) == (
+        "<ImportResult imp-1 completed: 1,500 read, 1,200 inserted, 100 updated, 150 skipped, 50 rejected in 2.00 s>"
+    )
+    stopped = result_of(status="failed", error="disk full", resumed_from=0, rejects_path=None, seconds=0.0)
+    assert stopped.records_per_second == 0.0
+    assert stopped.summary().splitlines()[1:] == [
+        "  records read 1,500 of 1,500",
+        "  imported 1,200, updated 100, skipped 150 (duplicates), rejected 50",
+        "  15 batches in 0.00 s, 0 records/s",
+        "  rejects (30 x email; 15 x state; 4 x rating)",
+        "  stopped: disk full",
+    ]
+    plan = result_of(import_id=None, status="dry_run", dry_run=True, rejected=0, batches=0)
+    assert plan.summary().splitlines()[0] == "dry run of pros.csv: small rung, batch size 100"
+    assert plan.summary().splitlines()[2].startswith("  would import 1,200,") and len(plan.summary().splitlines()) == 4
+    assert repr(plan).startswith("<ImportResult dry run of pros.csv: 1,500 read,")
+
+
+def test_a_result_as_data_has_rates_and_reasons_in_order() -> None:
+    batch = BatchMetrics(1, 100, 90, 5, 3, 2, seconds=0.4, done=100, total=1500, elapsed=0.5)
+    idle = replace(batch, number=2, seconds=0.0)
+    assert (batch.records_per_second, idle.records_per_second) == (250.0, 0.0)
+    data = result_of(seconds=3.0, batch_metrics=[batch, idle]).to_dict()
+    assert data["records_per_second"] == 333.3 and data["inserted"] == 1200
+    assert list(data["reject_reasons"].items()) == [("email", 30), ("state", 15), ("rating", 4), ("city", 1)]
+    assert [m["records_per_second"] for m in data["batch_metrics"]] == [250.0, 0.0]
+    assert data["batch_metrics"][0] | {"records_per_second": 0} == {
+        "number": 1,
+        "records": 100,
+        "inserted": 90,
+        "updated": 5,
+        "skipped": 3,
+        "rejected": 2,
+        "seconds": 0.4,
+        "done": 100,
+        "total": 1500,
+        "elapsed": 0.5,
+        "records_per_second": 0,
+    }
