@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 from collections import Counter
@@ -256,7 +257,18 @@ def test_persistent_faults_stop_and_the_rerun_resumes(
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 40") as caught:
         import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
     stopped = caught.value.result
+    assert str(caught.value) == (
+        f"import {stopped.import_id} stopped at record 20 of 40: D1 DB is overloaded."
+        " Fix the cause and run the same command again to resume."
+    )
+    assert (stopped.status, stopped.error, stopped.records_read, stopped.inserted) == (
+        "failed",
+        "D1 DB is overloaded",
+        20,
+        20,
+    )
     assert ledger(target, stopped.import_id)["status"] == "failed" and count(target) == 20
+    assert ledger(target, stopped.import_id)["error"] == "D1 DB is overloaded"
     resumed = import_file(target, source, batch_size=10)
     assert resumed.import_id == stopped.import_id and resumed.resumed_from == 20
     assert (resumed.status, resumed.inserted, resumed.batches) == ("completed", 40, 4)
@@ -411,3 +423,43 @@ def test_a_result_as_data_has_rates_and_reasons_in_order() -> None:
         "elapsed": 0.5,
         "records_per_second": 0,
     }
+
+
+def test_each_batch_is_logged_and_free_tier_on_sqlite_plans_nothing(target: SQLiteTarget, tmp_path: Path) -> None:
+    logged: list[str] = []
+    source = write_records(tmp_path / "p.csv", 25, invalid_share=0.2)
+    result = import_file(target, source, batch_size=10, free_tier=True, log=logged.append)
+    assert logged[0] == "--free-tier: sqlite has no row-write quota; nothing to plan"
+    batches = [re.sub(r"in [0-9.]+ s \([0-9,]+/s\)", "in T", line) for line in logged[1:]]
+    per_batch = [(m.inserted, m.rejected) for m in result.batch_metrics]
+    assert batches == [
+        f"batch {n}: {r} records in T: {i:,} inserted, 0 updated, 0 skipped, {j:,} rejected"
+        for n, (r, (i, j)) in enumerate(zip([10, 10, 5], per_batch, strict=True), 1)
+    ]
+    assert [(m.number, m.records, m.done, m.total) for m in result.batch_metrics] == [
+        (1, 10, 10, 25),
+        (2, 10, 20, 25),
+        (3, 5, 25, 25),
+    ]
+    assert sum(m.rejected for m in result.batch_metrics) == result.rejected == 5
+
+
+def test_an_interrupted_import_records_it_and_resumes(target: SQLiteTarget, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 30)
+
+    def stop_after_two(metrics: Any) -> None:
+        if metrics.number == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(target, source, batch_size=10, progress=stop_after_two)
+    (row,) = target.query("SELECT * FROM ef_imports")
+    assert (row["status"], row["error"], row["checkpoint"], row["inserted"]) == ("failed", "interrupted", 20, 20)
+    resumed = import_file(target, source, batch_size=10)
+    assert (resumed.import_id, resumed.resumed_from, resumed.inserted, resumed.status) == (
+        row["id"],
+        20,
+        30,
+        "completed",
+    )
+    assert (resumed.records_read, resumed.records_total, resumed.batches, resumed.error) == (30, 30, 3, None)
