@@ -32,7 +32,7 @@ from estateflow_nb import (
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb.importer import BatchMetrics, ImportResult
-from estateflow_nb.targets import SQLiteTarget, Target
+from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
 
@@ -157,12 +157,22 @@ def test_on_conflict_fail_stops_with_earlier_batches_kept(each_target: Target, m
     target = each_target
     import_file(target, make_csv(5, name="first.csv"))
     source = make_csv(25, name="second.csv", start=100, mutate={22: {"license_number": "FL-X-1"}})
-    import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))
+    taken = import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 25") as caught:
         import_file(target, source, batch_size=10, on_conflict="fail")
     result = caught.value.result
-    assert result.status == "failed" and "license number FL-X-1 is already in the table" in (result.error or "")
+    assert result.status == "failed" and result.error == (
+        f"license number FL-X-1 is already in the table (written by import {taken.import_id}) and --on-conflict is fail"
+    )
     assert count(target) == 5 + 1 + 20
+    # A row no import wrote (put in by hand) is named as such.
+    target.execute([Sql("UPDATE professionals SET import_id = NULL WHERE license_number = 'FL-X-1'")])
+    with pytest.raises(ImportFailedError) as again:
+        import_file(target, source, batch_size=10, on_conflict="fail")
+    assert (
+        again.value.result.error
+        == "license number FL-X-1 is already in the table (written by no import) and --on-conflict is fail"
+    )
 
 
 def test_dry_run_writes_nothing_and_predicts_the_import(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
