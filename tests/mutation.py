@@ -49,6 +49,16 @@ MODULES: dict[str, tuple[str, ...]] = {
     "ladder": ("ladder.py",),
     "targets": ("_sql.py", "targets/d1/_sql.py"),
 }
+# The test files that judge a module's mutants, where not every selected test: a mutant that survives
+# runs every test that reaches its function, and nearly every test imports records, so a mutant of
+# the record rules or the importer cost tests worth 10-15 s, of which its own files hold 2-3 s. A
+# module not listed here is judged by every selected test. (tests/conftest.py applies the list.)
+JUDGES: dict[str, tuple[str, ...]] = {
+    "schema": ("test_schema", "test_values", "test_batches", "test_importer"),
+    "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
+    "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests"),
+    "batches": ("test_batches", "test_importer", "test_climb"),
+}
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 # mutmut's exit-code meanings (mutmut/stats.py); anything else is "suspicious".
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "untested", 33: "untested", 34: "skipped", 36: "timeout"}
@@ -196,8 +206,9 @@ def run(names: list[str], *, retest: bool = False) -> bool:
                 continue
         else:
             patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
+        env = {**os.environ, "MUTATION_JUDGES": ",".join(JUDGES.get(name, ()))}
         start = time.monotonic()
-        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, check=False)
+        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, env=env, check=False)
         if done.returncode != 0:
             sys.exit(f"mutmut stopped on {name} (exit {done.returncode})")
         if not retest:  # the wall time of a whole module's run, for the table
