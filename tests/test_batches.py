@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, Span, connect, import_file, write_records
+from estateflow_nb import SourceError, Span, connect, generate_records, import_file, write_records
 from estateflow_nb import importer as importer_module
 from estateflow_nb._batches import (
     Batch,
@@ -21,7 +21,9 @@ from estateflow_nb._batches import (
     read_file_batches,
     read_span_batches,
 )
+from estateflow_nb.schema import RECORD_COLUMNS
 
+from .conftest import write_csv
 from .test_importer import table_rows
 
 ARGS = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
@@ -154,3 +156,20 @@ def test_a_reader_process_that_dies_is_reported_with_its_last_words(tmp_path: Pa
     with pytest.raises(RuntimeError) as stopped:
         next(batches)
     assert str(stopped.value) == f"the reader process for {source} stopped: ValueError: skip must be 0 or more, not -1"
+
+
+def test_a_range_gives_full_batches_then_what_is_left_or_one_empty_batch_saying_where_it_ends(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 100)
+    exact = list(read_span_batches(source, span=Span(first=1, records=40), **ARGS))
+    assert [(b.end, b.records) for b in exact] == [(40, 40)] and exact[0].offset is not None
+    rest = list(read_span_batches(source, span=Span(first=101, records=None), **ARGS))
+    assert [(b.end, b.records) for b in rest] == [(0, 0)] and rest[0].offset == source.stat().st_size
+
+
+def test_records_without_times_take_the_imports_time_in_a_range_too(tmp_path: Path) -> None:
+    rows = [{**r, "created_at": "", "updated_at": ""} for r in generate_records(5, seed=2)]
+    source = write_csv(tmp_path / "p.csv", rows)
+    created = RECORD_COLUMNS.index("created_at")
+    for batches in (read_batches(source, **ARGS), read_span_batches(source, span=Span(2, 3), **ARGS)):
+        (batch,) = list(batches)
+        assert {row[created] for row in batch.rows} == {ARGS["imported_at"]}
