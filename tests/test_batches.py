@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, Span, connect, generate_records, import_file, write_records
+from estateflow_nb import SourceError, Span, _batches, connect, generate_records, import_file, write_records
 from estateflow_nb import importer as importer_module
 from estateflow_nb._batches import (
     Batch,
@@ -173,3 +175,29 @@ def test_records_without_times_take_the_imports_time_in_a_range_too(tmp_path: Pa
     for batches in (read_batches(source, **ARGS), read_span_batches(source, span=Span(2, 3), **ARGS)):
         (batch,) = list(batches)
         assert {row[created] for row in batch.rows} == {ARGS["imported_at"]}
+
+
+def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_us(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child must import this very package (a checkout, a copy), whatever else PYTHONPATH holds,
+    and never wait on the caller's stdin. The real process runs; only its arguments are noted."""
+    started: list[tuple[list[str], dict[str, Any]]] = []
+    popen = subprocess.Popen
+
+    def noted(args: list[str], **how: Any) -> subprocess.Popen[bytes]:
+        started.append((args, how))
+        return popen(args, **how)
+
+    monkeypatch.setattr(_batches.subprocess, "Popen", noted)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    source = write_records(tmp_path / "p.csv", 10)
+    assert [b.end for b in read_batches_in_subprocess(source, **ARGS)] == [10]
+    ((args, how),) = started
+    assert args[:3] == [sys.executable, "-m", "estateflow_nb._batches"]
+    home = str(Path(_batches.__file__).resolve().parent.parent)
+    assert how["env"]["PYTHONPATH"] == os.pathsep.join([home, "/somewhere/else"])
+    assert how["env"]["HOME"] == os.environ["HOME"] and how["stdin"] == subprocess.DEVNULL
+    monkeypatch.delenv("PYTHONPATH")
+    list(read_batches_in_subprocess(source, **ARGS))
+    assert started[1][1]["env"]["PYTHONPATH"] == home
