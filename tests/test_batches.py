@@ -11,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, Span, _batches, connect, generate_records, import_file, write_records
+from estateflow_nb import (
+    SourceError,
+    Span,
+    UnsafeDumpError,
+    _batches,
+    connect,
+    generate_records,
+    import_file,
+    write_records,
+)
 from estateflow_nb import importer as importer_module
 from estateflow_nb._batches import (
     Batch,
@@ -201,3 +210,42 @@ def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_
     monkeypatch.delenv("PYTHONPATH")
     list(read_batches_in_subprocess(source, **ARGS))
     assert started[1][1]["env"]["PYTHONPATH"] == home
+
+
+def with_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """The reader process replaced by a real Python process running `code`, for the ways a child can
+    end that the real one only shows on a bad day."""
+    popen = subprocess.Popen
+    monkeypatch.setattr(_batches.subprocess, "Popen", lambda args, **how: popen([sys.executable, "-c", code], **how))
+
+
+SEND = "import sys\nfrom estateflow_nb._batches import _send\n_send(sys.stdout.buffer, {!r})\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "stopped"),
+    [
+        ("import sys; sys.stderr.buffer.write(b'bad \\xff byte\\n'); sys.exit(3)", "bad \ufffd byte"),
+        ("import sys; sys.exit(3)", "no message"),
+    ],
+)
+def test_a_reader_process_that_ends_without_a_word_of_ours_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, stopped: str
+) -> None:
+    with_child(monkeypatch, code)
+    with pytest.raises(RuntimeError) as caught:
+        list(read_batches_in_subprocess(tmp_path / "p.csv", **ARGS))
+    assert str(caught.value) == f"the reader process for {tmp_path / 'p.csv'} stopped: {stopped}"
+
+
+def test_an_error_from_the_reader_process_keeps_its_kind_or_becomes_a_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "evil.sql"
+    dump.write_text("DROP TABLE professionals;\n", encoding="utf-8")
+    with pytest.raises(UnsafeDumpError, match="refused"):
+        list(read_batches_in_subprocess(dump, **ARGS))
+    with_child(monkeypatch, SEND.format(("error", ("NoSuchError", "the child's words"))))
+    with pytest.raises(SourceError) as caught:
+        list(read_batches_in_subprocess(dump, **ARGS))
+    assert type(caught.value) is SourceError and str(caught.value) == "the child's words"
