@@ -151,9 +151,9 @@ def test_file_batches_come_from_the_reader_the_range_and_the_child_asks_for(tmp_
     source = write_records(tmp_path / "p.csv", 100, invalid_share=0.1)
     how = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
     whole = [(b.rows, b.rejects, b.end) for b in read_batches(source, **how)]
-    span = Span(first=11, records=30)
+    span = Span(first=11, records=50)
     ranged = [(b.rows, b.rejects, b.end) for b in read_span_batches(source, span=span, **how)]
-    assert [b[2] for b in ranged] == [30] and ranged != whole[:1]
+    assert [b[2] for b in ranged] == [40, 50] and ranged != whole[:2]
     for child in (False, True):
         got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, None, child=child, **how)]
         assert got == whole
@@ -192,11 +192,13 @@ def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_
     """The child must import this very package (a checkout, a copy), whatever else PYTHONPATH holds,
     and never wait on the caller's stdin. The real process runs; only its arguments are noted."""
     started: list[tuple[list[str], dict[str, Any]]] = []
+    children: list[subprocess.Popen[bytes]] = []
     popen = subprocess.Popen
 
     def noted(args: list[str], **how: Any) -> subprocess.Popen[bytes]:
         started.append((args, how))
-        return popen(args, **how)
+        children.append(popen(args, **how))
+        return children[-1]
 
     monkeypatch.setattr(_batches.subprocess, "Popen", noted)
     monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
@@ -207,9 +209,17 @@ def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_
     home = str(Path(_batches.__file__).resolve().parent.parent)
     assert how["env"]["PYTHONPATH"] == os.pathsep.join([home, "/somewhere/else"])
     assert how["env"]["HOME"] == os.environ["HOME"] and how["stdin"] == subprocess.DEVNULL
+    assert children[0].returncode is not None and children[0].stdout.closed and children[0].stderr.closed
+    # A reader that stops early (here after one batch of many, more than the pipe holds) ends the child.
+    big = write_records(tmp_path / "big.csv", 3_000)
+    batches = read_batches_in_subprocess(big, **ARGS)
+    assert next(batches).end == 40
+    batches.close()
+    assert children[1].returncode is not None and children[1].stderr.closed
+    started.clear()
     monkeypatch.delenv("PYTHONPATH")
     list(read_batches_in_subprocess(source, **ARGS))
-    assert started[1][1]["env"]["PYTHONPATH"] == home
+    assert started[0][1]["env"]["PYTHONPATH"] == home
 
 
 def with_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
