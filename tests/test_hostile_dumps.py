@@ -449,8 +449,8 @@ def test_names_are_unquoted_and_statements_split_into_sqlite_tokens() -> None:
 
 
 def test_unistr_reads_every_escape_sqlite_does_and_refuses_the_rest() -> None:
-    escapes = ["a\\0041b", "\\u0041", "\\+000041", "\\U00000041", "\\\\", "plain"]
-    assert [_dump_grammar.unistr(text) for text in escapes] == ["aAb", "A", "A", "A", "\\", "plain"]
+    escapes = ["a\\0041b", "\\u0041", "\\+000041", "\\U00000041", "\\\\", "plain", "\\U0010FFFF"]
+    assert [_dump_grammar.unistr(text) for text in escapes] == ["aAb", "A", "A", "A", "\\", "plain", "\U0010ffff"]
     assert _dump_grammar.unistr(None) is None
     with pytest.raises(ValueError, match=r"^invalid Unicode escape in unistr\(\)$"):
         _dump_grammar.unistr("\\x")

@@ -614,3 +614,16 @@ def test_a_range_that_cannot_be_is_refused(where: tuple[int, ...]) -> None:
 
 def test_the_edges_of_a_range_are_allowed() -> None:
     assert Span(1, 0, 0) == Span(first=1, records=0, offset=0)
+
+
+def test_an_empty_or_unprintable_column_name_is_named_so_it_can_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("first_name,,email\nAna,x,a@b.co\n", encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f'{path} line 1: unknown columns: ""'
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"first_name": "Ana", "\\ud800x": 1}\n', encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(odd)
+    assert message(error) == f"{odd} line 1: unknown columns: \\ud800x"
