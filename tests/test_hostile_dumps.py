@@ -355,6 +355,19 @@ INSERTS = [
         "INSERT INTO p (a) VALUES (CAST(1 AS TEXT));",
         (NOT_LITERAL, True),
     ),
+    # The head (INTO, the table, its columns) is passed over before looking for what a statement tries:
+    # a column may be named like a clause ("do") or a query word ("with").
+    ("INSERT INTO p(do) VALUES (a);", (NOT_LITERAL, True)),
+    ("INSERT INTO main.p(with) VALUES (a);", (NOT_LITERAL, True)),
+    ("INSERT INTO p VALUES (abs(1));", ("it calls abs()", True)),
+    ("SELECT abs(1);", ("it runs a SELECT", True)),
+    # Text that is more than one statement, to the very last token.
+    ("SELECT 1; INSERT INTO p", (NOT_LITERAL, True)),
+    ("SELECT (1); INSERT INTO p(do) VALUES (a);", (NOT_LITERAL, True)),
+    ("INSERT INTO p VALUES (a); foo", (NOT_LITERAL, True)),
+    ("INSERT INTO p VALUES (a); foo(", ("it calls foo()", True)),
+    ("INSERT INTO p VALUES (a); -", ("it computes values (with -)", True)),
+    ("INSERT INTO p VALUES (a); -1", (NOT_LITERAL, True)),
 ]
 
 CREATES = [
