@@ -315,6 +315,7 @@ def test_any_short_dump_is_refused_or_read_small_and_in_few_steps(
 
 # --- the grammar itself, statement by statement (in this process: quick, and seen by `make mutation`) ---
 
+OPERATORS = ("||", "+", "-", "*", "/", "%", "<<", ">>", "&", "|", "=", "==", "<", ">", "<=", ">=", "!=", "<>")
 NOT_LITERAL = (
     "it is not an INSERT of literal values (replace(), char(), unistr() and CAST only as dump writers use them)"
 )
@@ -368,6 +369,8 @@ INSERTS = [
     ("INSERT INTO p VALUES (a); foo(", ("it calls foo()", True)),
     ("INSERT INTO p VALUES (a); -", ("it computes values (with -)", True)),
     ("INSERT INTO p VALUES (a); -1", (NOT_LITERAL, True)),
+    ("INSERT INTO p VALUES ('x);", ('unrecognized token: "\'x);"', False)),
+    *((f"INSERT INTO p VALUES (a {op} a);", (f"it computes values (with {op})", True)) for op in OPERATORS),
 ]
 
 CREATES = [
@@ -429,6 +432,10 @@ CREATES = [
     ),
     ("CREATE TABLE p (a CHECK (a IN (1, (2))), b)", ("ok", 'CREATE TABLE "p" ("a", "b")')),
     ("CREATE VIEW p AS SELECT 1", ('near "VIEW": syntax error', False)),
+    ("CREATE TABLE p (a CHECK)", ('near ")": syntax error', False)),
+    ("CREATE TABLE p (a DEFAULT 1 (2))", ("the DEFAULT of a column is an expression (1 ...), not a literal", True)),
+    ("CREATE TABLE p (a, UNIQUE (a), b)", ("ok", 'CREATE TABLE "p" ("a", "b")')),
+    ("CREATE TABLE p (a, UNIQUE (a)", ('near "end": syntax error', False)),
 ]
 
 
@@ -469,3 +476,13 @@ def test_unistr_reads_every_escape_sqlite_does_and_refuses_the_rest() -> None:
         _dump_grammar.unistr("\\x")
     with pytest.raises(ValueError, match=r"^invalid Unicode escape in unistr\(\): \\U00110000$"):
         _dump_grammar.unistr("\\U00110000")
+
+
+def test_explaining_a_refusal_runs_nothing_and_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite only parses what is explained (an authorizer denies everything), in memory: an ATTACH
+    would otherwise create its file, and a named database a file in the working folder."""
+    monkeypatch.chdir(tmp_path)
+    attach = f"ATTACH DATABASE '{tmp_path / 'x.db'}' AS x"
+    assert _dump_grammar.explain_insert(attach) == (NOT_LITERAL, True)
+    assert _dump_grammar.explain_insert("INSERT INTO p VALUES (a);") == (NOT_LITERAL, True)
+    assert list(tmp_path.iterdir()) == []

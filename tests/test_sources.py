@@ -627,3 +627,13 @@ def test_an_empty_or_unprintable_column_name_is_named_so_it_can_be_read(tmp_path
     with pytest.raises(SourceError) as error:
         scan(odd)
     assert message(error) == f"{odd} line 1: unknown columns: \\ud800x"
+
+
+def test_text_that_fails_to_decode_is_named_by_its_line_or_else_by_its_file(tmp_path: Path) -> None:
+    from estateflow_nb.sources import _not_utf8
+
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"first_name\nAna\nB\xffo\n")
+    assert str(_not_utf8(path)) == f"{path} line 3: not UTF-8 text"
+    path.write_bytes(b"first_name\nAna\n")  # no line of it fails alone: the file is named
+    assert str(_not_utf8(path)) == f"{path}: not UTF-8 text"
