@@ -436,6 +436,13 @@ CREATES = [
     ("CREATE TABLE p (a DEFAULT 1 (2))", ("the DEFAULT of a column is an expression (1 ...), not a literal", True)),
     ("CREATE TABLE p (a, UNIQUE (a), b)", ("ok", 'CREATE TABLE "p" ("a", "b")')),
     ("CREATE TABLE p (a, UNIQUE (a)", ('near "end": syntax error', False)),
+    ("CREATE TABLE p (_a TEXT)", ("ok", 'CREATE TABLE "p" ("_a" TEXT)')),
+    ("CREATE TABLE p (`a b` TEXT)", ("ok", 'CREATE TABLE "p" ("a b" TEXT)')),
+    ("CREATE TABLE p (a DEFAULT", ("incomplete input", False)),
+    ("CREATE TABLE p (a GENERATED)", ("column a is generated from an expression", True)),
+    ("CREATE TABLE p (a DOUBLE PRECISION(x))", ("the type DOUBLE PRECISION(x) is not a type name and a size", False)),
+    ("CREATE TABLE p (a INTEGER PRIMARY KEY DESC)", ("ok", 'CREATE TABLE "p" ("a" INTEGER)')),
+    ("CREATE TABLE p (a TEXT NOT NULL bogus)", ('near "bogus": syntax error', False)),
 ]
 
 

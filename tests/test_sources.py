@@ -142,6 +142,16 @@ def test_csv_extra_fields_are_an_error_with_the_line_number(tmp_path: Path) -> N
         list(read_rows(path))
 
 
+def test_csv_extra_fields_are_named_by_the_first_line_of_their_record_whatever_its_line_breaks(tmp_path: Path) -> None:
+    breaks = {"company": "a\r\nb", "city": "c\rd", "phone": "e\nf"}  # three more lines each record
+    path = write_csv(tmp_path / "wide.csv", [record(1, **breaks)])  # header on line 1, then lines 2-5
+    with path.open("a", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerow([*record(2, **breaks).values(), "x"])  # lines 6-9
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f"{path} line 6: 17 fields but the header has 16"
+
+
 def test_csv_unclosed_quote_is_an_error_not_a_swallowed_file(tmp_path: Path) -> None:
     path = tmp_path / "quote.csv"
     path.write_text('first_name,last_name\n"Ana,Diaz\nBo,Li\n', encoding="utf-8")
@@ -637,3 +647,9 @@ def test_text_that_fails_to_decode_is_named_by_its_line_or_else_by_its_file(tmp_
     assert str(_not_utf8(path)) == f"{path} line 3: not UTF-8 text"
     path.write_bytes(b"first_name\nAna\n")  # no line of it fails alone: the file is named
     assert str(_not_utf8(path)) == f"{path}: not UTF-8 text"
+
+
+def test_a_refused_statement_is_quoted_printably_whatever_it_holds() -> None:
+    from estateflow_nb.sources import _excerpt
+
+    assert _excerpt("INSERT  INTO\n p VALUES ('a\ud800b');") == "INSERT INTO p VALUES ('a\\ud800b');"
