@@ -4,6 +4,7 @@ are refused, the shapes real dump writers use still load, and the walls behind t
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -214,11 +215,13 @@ def test_text_that_is_not_utf8_reaches_validation_as_a_reject(tmp_path: Path) ->
     read with them escaped and rejected, the file is not refused."""
     rows = rows_of(
         "INSERT INTO professionals (first_name, last_name) VALUES (CAST(X'eda080' AS TEXT), 'ok'),"
-        " (CAST(X'41ff' AS TEXT), 'ok'), ('fine', 'ok');\n",
+        " (CAST(X'41ff' AS TEXT), 'ok'), ('fine', 'ok');\n"
+        "INSERT INTO professionals (first_name, last_name) VALUES ('after', 'ok');\n",  # read as text again
         tmp_path,
     )
-    assert [r["last_name"] for r in rows] == ["ok", "ok", "ok"] and rows[2]["first_name"] == "fine"
-    assert all(not r["first_name"].isascii() or r["first_name"] == "fine" for r in rows)
+    assert [r["last_name"] for r in rows] == ["ok", "ok", "ok", "ok"] and rows[2]["first_name"] == "fine"
+    assert rows[3]["first_name"] == "after"
+    assert all(not r["first_name"].isascii() for r in rows[:2])
     with pytest.raises(UnicodeEncodeError):
         rows[0]["first_name"].encode("utf-8")
 
@@ -232,23 +235,91 @@ def no_grammar(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_dump_grammar, "insert_table", lambda statement: "professionals")
 
 
+def refusal_of(text: str, tmp_path: Path) -> str:
+    with pytest.raises(UnsafeDumpError) as refused:
+        rows_of(text, tmp_path)
+    return str(refused.value)
+
+
 def test_the_step_budget_stops_a_statement_that_computes(tmp_path: Path, no_grammar: None) -> None:
-    with pytest.raises(UnsafeDumpError, match="it takes too long to run"):
-        rows_of(ATTACKS["cross join of VALUES lists"][0], tmp_path)
+    statement = ATTACKS["cross join of VALUES lists"][0]
+    assert refusal_of(statement, tmp_path) == (
+        f'{tmp_path / "dump.sql"} line 1: refused "{sources._excerpt(statement)}": it takes too long to run;'
+        " a dump may only create tables and insert rows"
+    )
 
 
 def test_the_length_limit_stops_a_value_that_grows(tmp_path: Path, no_grammar: None) -> None:
-    with pytest.raises(UnsafeDumpError, match="too long"):
-        rows_of(ATTACKS["nested replace() building gigabytes"][0], tmp_path)
+    statement = ATTACKS["nested replace() building gigabytes"][0]
+    assert refusal_of(statement, tmp_path) == (
+        f'{tmp_path / "dump.sql"} line 1: refused "{sources._excerpt(statement)}": it makes a value too long'
+        " (string or blob too big); a dump may only create tables and insert rows"
+    )
 
 
 def test_the_authorizer_stops_a_read(tmp_path: Path, no_grammar: None) -> None:
-    with pytest.raises(UnsafeDumpError, match="action"):
-        rows_of(
-            "CREATE TABLE professionals (first_name);\n"
-            "INSERT INTO professionals (first_name) SELECT name FROM sqlite_master;\n",
-            tmp_path,
-        )
+    statement = "INSERT INTO professionals (first_name) SELECT name FROM sqlite_master;"
+    assert refusal_of(f"CREATE TABLE professionals (first_name);\n{statement}\n", tmp_path) == (
+        f'{tmp_path / "dump.sql"} line 2: refused "{statement}": it asks SQLite for action 20 on sqlite_master;'
+        " a dump may only create tables and insert rows"
+    )
+
+
+def test_the_authorizer_lets_through_only_rows_for_professionals_and_the_dump_writers_calls() -> None:
+    wall = sources._Wall()
+    insert, function, read = sqlite3.SQLITE_INSERT, sqlite3.SQLITE_FUNCTION, sqlite3.SQLITE_READ
+    assert wall(read, "t", "c", "main", None) == sqlite3.SQLITE_OK  # standing down: our own queries
+    wall.guarding = True
+    allowed = [(insert, "professionals", None, "main"), (insert, "Professionals", None, None)]
+    allowed += [
+        (function, None, "char", None),
+        (function, None, "REPLACE", None),
+        (sqlite3.SQLITE_SELECT, None, None, None),
+    ]
+    assert [wall(*a, None) for a in allowed] == [sqlite3.SQLITE_OK] * 5 and wall.refusal == ""
+    denied = [(insert, "notes", None, "main"), (insert, "professionals", None, "temp"), (function, None, "hex", None)]
+    denied += [(read, None, None, None), (insert, None, None, "main")]
+    assert [wall(*a, None) for a in denied] == [sqlite3.SQLITE_DENY] * 5
+    assert wall.refusal == f"it asks SQLite for action {insert} on notes"  # the first one is kept
+    for args, named in (((read, None, "x", None), "x"), ((read, None, None, None), "nothing")):
+        wall.refusal = ""
+        wall(*args, None)
+        assert wall.refusal == f"it asks SQLite for action {read} on {named}"
+
+
+def test_the_step_budget_counts_calls_of_1000_steps_from_an_allowance() -> None:
+    budget = sources._Budget()
+    assert budget() == 1  # nothing runs before it is given an allowance
+    budget.allow(4_999)  # 10,000 + 4,999 steps: 14 calls
+    assert [budget() for _ in range(15)] == [0] * 14 + [1] and budget.calls == 16
+
+
+def test_each_statement_and_each_read_back_has_its_own_allowance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    allowed: list[int] = []
+    allow = sources._Budget.allow
+    monkeypatch.setattr(sources._Budget, "allow", lambda budget, steps: allowed.append(steps) or allow(budget, steps))
+    insert = "INSERT INTO professionals VALUES ('a', 1), ('b', 2), ('c', 3);"
+    assert len(rows_of(f"CREATE TABLE professionals (first_name, review_count);\n{insert}\n", tmp_path)) == 3
+    assert allowed == [10 * len(insert), 4 * 3 * (2 + 4)]  # per byte of the statement; per value read back
+
+
+def test_a_big_statement_runs_and_reads_back_within_its_allowance(tmp_path: Path) -> None:
+    values = ",".join(f"('name {i}', 'x{i}@example.com', {i})" for i in range(3_000))
+    got = rows_of(f"INSERT INTO professionals (first_name, email, review_count) VALUES {values};\n", tmp_path)
+    assert len(got) == 3_000 and got[-1]["first_name"] == "name 2999"
+
+
+def test_reading_back_past_its_allowance_is_an_error_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sources, "STEPS_PER_STATEMENT", 0)
+    monkeypatch.setattr(sources, "STEPS_PER_VALUE_READ", 0)
+    values = ",".join(f"('name {i}')" for i in range(3_000))
+    with pytest.raises(SourceError) as stopped:
+        rows_of(f"INSERT INTO professionals (first_name) VALUES {values};\n", tmp_path)
+    assert str(stopped.value) == f"{tmp_path / 'dump.sql'}: reading the rows of a statement back failed: interrupted"
 
 
 # --- a fuzz over short dumps ------------------------------------------------------------------------

@@ -206,6 +206,9 @@ def test_jsonl_rows_keep_their_json_values(tmp_path: Path, suffix: str) -> None:
         ('{"first_name": "Ana", ', "line 3: not valid JSON"),
         ('["Ana", "Diaz"]', "line 3: expected a JSON object, got an array"),
         ("42", "line 3: expected a JSON object, got a number"),
+        ("null", "line 3: expected a JSON object, got null"),
+        ('"Ana"', "line 3: expected a JSON object, got a string"),
+        ("true", "line 3: expected a JSON object, got true/false"),
         ('{"first_name": "Ana", "foo": 1, "bar": 2}', "line 3: unknown columns: foo, bar"),
     ],
 )
@@ -653,3 +656,13 @@ def test_a_refused_statement_is_quoted_printably_whatever_it_holds() -> None:
     from estateflow_nb.sources import _excerpt
 
     assert _excerpt("INSERT  INTO\n p VALUES ('a\ud800b');") == "INSERT INTO p VALUES ('a\\ud800b');"
+
+
+def test_other_tables_of_a_dump_are_listed_once_whatever_their_case(tmp_path: Path) -> None:
+    path = tmp_path / "more.sql"
+    path.write_text(
+        "CREATE TABLE notes (body);\nCREATE TABLE Notes (body);\nCREATE TABLE tags (t);\n"
+        "CREATE TABLE professionals (first_name);\nINSERT INTO professionals VALUES ('Ana');\n",
+        encoding="utf-8",
+    )
+    assert scan(path).ignored_tables == ("notes", "tags")
