@@ -300,9 +300,13 @@ def test_each_statement_and_each_read_back_has_its_own_allowance(
     allowed: list[int] = []
     allow = sources._Budget.allow
     monkeypatch.setattr(sources._Budget, "allow", lambda budget, steps: allowed.append(steps) or allow(budget, steps))
-    insert = "INSERT INTO professionals VALUES ('a', 1), ('b', 2), ('c', 3);"
-    assert len(rows_of(f"CREATE TABLE professionals (first_name, review_count);\n{insert}\n", tmp_path)) == 3
-    assert allowed == [10 * len(insert), 4 * 3 * (2 + 4)]  # per byte of the statement; per value read back
+    insert, one = (
+        "INSERT INTO professionals VALUES ('a', 1), ('b', 2), ('c', 3);",
+        "INSERT INTO professionals VALUES ('d', 4);",
+    )
+    assert len(rows_of(f"CREATE TABLE professionals (first_name, review_count);\n{insert}\n{one}\n", tmp_path)) == 4
+    # Per byte of each statement, and per value of the rows it added, read back.
+    assert allowed == [10 * len(insert), 4 * 3 * (2 + 4), 10 * len(one), 4 * 1 * (2 + 4)]
 
 
 def test_a_big_statement_runs_and_reads_back_within_its_allowance(tmp_path: Path) -> None:

@@ -666,3 +666,20 @@ def test_other_tables_of_a_dump_are_listed_once_whatever_their_case(tmp_path: Pa
         encoding="utf-8",
     )
     assert scan(path).ignored_tables == ("notes", "tags")
+
+
+def test_statements_are_found_on_their_own_lines_and_the_last_one_may_end_in_a_comment(tmp_path: Path) -> None:
+    path = tmp_path / "lines.sql"
+    path.write_text(
+        "\n\nBEGIN; INSERT INTO professionals (first_name)\nVALUES ('a'); INSERT INTO professionals (first_name)\n"
+        "VALUES ('b'),\n('c');--the end",
+        encoding="utf-8",
+    )
+    assert [row["first_name"] for row in read_rows(path)] == ["a", "b", "c"]
+    path.write_text(
+        "BEGIN; INSERT INTO professionals (first_name)\nVALUES ('a'); DROP TABLE professionals;\nCOMMIT;\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UnsafeDumpError) as error:
+        scan(path)
+    assert message(error).startswith(f'{path} line 2: refused "DROP TABLE professionals;"')
