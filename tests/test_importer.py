@@ -31,7 +31,10 @@ from estateflow_nb import (
 )
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
+from estateflow_nb._time import ledger_time
+from estateflow_nb.errors import TargetError
 from estateflow_nb.importer import BatchMetrics, ImportResult
+from estateflow_nb.quota import FREE_TIER_ROWS_PER_DAY, plan_import, stop_advice
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
@@ -406,6 +409,8 @@ def test_a_result_says_what_happened_in_lines_for_a_person() -> None:
         "  rejects (30 x email; 15 x state; 4 x rating)",
         "  stopped: disk full",
     ]
+    resumed = result_of(reject_reasons=Counter())  # the reasons of earlier runs are not kept
+    assert resumed.summary().splitlines()[-1] == "  rejects -> /r/imp-1.rejects.csv"
     plan = result_of(import_id=None, status="dry_run", dry_run=True, rejected=0, batches=0)
     assert plan.summary().splitlines()[0] == "dry run of pros.csv: small rung, batch size 100"
     assert plan.summary().splitlines()[2].startswith("  would import 1,200,") and len(plan.summary().splitlines()) == 4
@@ -473,3 +478,125 @@ def test_an_interrupted_import_records_it_and_resumes(target: SQLiteTarget, tmp_
         "completed",
     )
     assert (resumed.records_read, resumed.records_total, resumed.batches, resumed.error) == (30, 30, 3, None)
+
+
+# --- retries, a target that goes away, and the D1 free tier (on SQLite, behind a target that says "d1") ---
+
+
+def test_backoff_doubles_from_its_base_jittered_between_half_and_one_and_a_half(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for jitter, factor in ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5)):
+        monkeypatch.setattr(_retry.random, "random", lambda jitter=jitter: jitter)
+        assert [_retry.backoff(n) for n in (1, 2, 3)] == [0.5 * factor, 1.0 * factor, 2.0 * factor]
+        assert _retry.backoff(2, base_seconds=3.0) == 6.0 * factor
+    assert _retry.backoff(3, retry_after=7.0) == 7.0 and _retry.backoff(1, retry_after=0.0) == 0.0
+
+
+def test_a_retry_is_logged_with_its_wait(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(_retry, "SLEEP", waits.append)
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.5)
+    logged: list[str] = []
+    import_file(FlakyTarget(target, {2: 2}), make_csv(20), batch_size=10, log=logged.append)
+    assert [line for line in logged if "retry" in line] == [
+        "transient error (D1 DB is overloaded); retry 1 of 2 in 0.0 s",
+        "transient error (D1 DB is overloaded); retry 2 of 2 in 0.0 s",
+    ]
+    assert waits == [0.0, 0.0]  # the server's Retry-After (0) wins over the backoff
+
+
+class GoneAfter(Forwarding):
+    """The real target until `writes` batches are in; then every read and write fails, as a database
+    that went away does."""
+
+    def __init__(self, inner: Target, writes: int) -> None:
+        super().__init__(inner)
+        self.left = writes
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        if any(type(s).__name__ == "InsertRows" for s in statements):
+            if self.left == 0:
+                raise TargetError("the database went away")
+            self.left -= 1
+        return super().execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.left == 0:
+            raise TargetError("the database went away")
+        return super().query(sql, params)
+
+
+def test_a_target_that_goes_away_stops_the_import_with_one_line(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(GoneAfter(target, 1), make_csv(30), batch_size=10)
+    assert str(caught.value).endswith(
+        "stopped at record 10 of 30: the database went away. Fix the cause and run the same command again to resume."
+    )
+    assert ledger(target, caught.value.result.import_id or "")["status"] == "failed"  # the ledger still took it
+
+
+def test_an_error_without_words_is_named_by_its_kind(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    def wordless(metrics: Any) -> None:
+        raise EstateFlowError()
+
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(target, make_csv(20), batch_size=10, progress=wordless)
+    assert caught.value.result.error == "EstateFlowError"
+    assert ledger(target, caught.value.result.import_id or "")["error"] == "EstateFlowError"
+
+
+class AsD1(Forwarding):
+    """The SQLite target under D1's name: what the importer plans against D1's free tier, on a file."""
+
+    def __init__(self, inner: Target) -> None:
+        super().__init__(inner)
+        self.kind = "d1"
+
+
+def spent_today(target: Target, rows: int) -> None:
+    """A finished import of earlier today that wrote `rows` rows, as the ledger records it."""
+    now = ledger_time()
+    target.execute(
+        [
+            Sql(
+                "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, started_at,"
+                " finished_at, rows_written) VALUES ('imp-earlier', 'x.csv', 'x', 'd1', 10, 'completed', ?, ?, ?)",
+                (now, now, rows),
+            )
+        ]
+    )
+
+
+def test_the_free_tier_plans_the_import_and_refuses_one_that_does_not_fit(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    d1 = AsD1(target)
+    logged: list[str] = []
+    planned = plan_import(target, 30, 10, "skip")
+    import_file(d1, make_csv(30), batch_size=10, free_tier=True, log=logged.append)
+    assert logged[0] == f"free tier: {planned.summary()}"
+    spent_today(target, FREE_TIER_ROWS_PER_DAY - 50)
+    source = make_csv(30, name="more.csv", start=100)
+    refusal = plan_import(target, 30, 10, "skip").refusal()
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(d1, source, batch_size=10, free_tier=True)
+    assert refused.value.flag == "--split-days"
+    assert str(refused.value).split(" after the quota resets")[0] == refusal.split(" after the quota resets")[0]
+    assert count(target, "SELECT COUNT(*) FROM ef_imports") == 2  # the refused import never started
+
+
+def test_split_days_stops_at_the_budget_and_says_what_is_left(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    spent_today(target, FREE_TIER_ROWS_PER_DAY - 60)
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(AsD1(target), make_csv(30), batch_size=5, free_tier=True, split_days=True)
+    result = caught.value.result
+    assert 0 < result.records_read < 30 and count(target) == result.records_read
+    assert str(caught.value).endswith(stop_advice(target, result.import_id or ""))
+    assert "records remain: after the reset, run the same command again" in str(caught.value)
