@@ -600,3 +600,26 @@ def test_split_days_stops_at_the_budget_and_says_what_is_left(
     assert 0 < result.records_read < 30 and count(target) == result.records_read
     assert str(caught.value).endswith(stop_advice(target, result.import_id or ""))
     assert "records remain: after the reset, run the same command again" in str(caught.value)
+
+
+def test_a_resume_moves_the_rejects_file_into_a_folder_that_is_there_or_not_yet(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    source = make_csv(40, mutate={i: {"email": "not-an-email"} for i in (1, 12, 25, 33)})
+    there = source.parent / "there"
+    there.mkdir()
+    with pytest.raises(ImportFailedError):
+        import_file(FlakyTarget(target, {2: 3}), source, batch_size=10)
+    with pytest.raises(ImportFailedError):  # resumed into a folder that is there, and stopped again
+        import_file(FlakyTarget(target, {3: 3}), source, batch_size=10, rejects_dir=there)
+    deep = source.parent / "not" / "yet"
+    done = import_file(target, source, batch_size=10, rejects_dir=deep)
+    assert Path(done.rejects_path or "").parent == deep.resolve()
+    assert len(Path(done.rejects_path or "").read_text().splitlines()) == 1 + 4  # the header, each reject once
+
+
+def test_a_result_shows_itself_as_html_and_as_a_frame(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    result = import_file(target, make_csv(25), batch_size=10)
+    assert str(result.import_id) in result._repr_html_()
+    assert list(result.to_frame()["records"]) == [10, 10, 5]
