@@ -623,3 +623,17 @@ def test_a_result_shows_itself_as_html_and_as_a_frame(target: SQLiteTarget, make
     result = import_file(target, make_csv(25), batch_size=10)
     assert str(result.import_id) in result._repr_html_()
     assert list(result.to_frame()["records"]) == [10, 10, 5]
+
+
+def test_a_resume_elsewhere_whose_old_rejects_file_is_gone_starts_a_new_one(
+    target: SQLiteTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    source = write_records(tmp_path / "p.csv", 40, invalid_share=0.2)
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
+    Path(ledger(target, caught.value.result.import_id or "")["rejects_path"]).unlink()
+    done = import_file(target, source, batch_size=10, rejects_dir=tmp_path / "else")
+    lines = Path(done.rejects_path or "").read_text().splitlines()
+    assert lines[0].startswith("record,reason,first_name,") and all(line[0].isdigit() for line in lines[1:])
+    assert done.status == "completed" and 0 < len(lines) - 1 < done.rejected  # only this run's rejects are left
