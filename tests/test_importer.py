@@ -637,3 +637,83 @@ def test_a_resume_elsewhere_whose_old_rejects_file_is_gone_starts_a_new_one(
     lines = Path(done.rejects_path or "").read_text().splitlines()
     assert lines[0].startswith("record,reason,first_name,") and all(line[0].isdigit() for line in lines[1:])
     assert done.status == "completed" and 0 < len(lines) - 1 < done.rejected  # only this run's rejects are left
+
+
+def test_with_retries_waits_its_backoff_or_what_the_server_asks_and_gives_up_after_its_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.5)  # no jitter
+    faults = [TransientError("busy"), TransientError("busy"), TransientError("slow down", retry_after=7.0)]
+
+    def call() -> str:
+        if faults:
+            raise faults.pop(0)
+        return "done"
+
+    waits: list[float] = []
+    logged: list[str] = []
+    assert _retry.with_retries(call, attempts=4, base_seconds=2.0, sleep=waits.append, log=logged.append) == "done"
+    assert waits == [2.0, 4.0, 7.0]
+    assert logged == [
+        "transient error (busy); retry 1 of 3 in 2.0 s",
+        "transient error (busy); retry 2 of 3 in 4.0 s",
+        "transient error (slow down); retry 3 of 3 in 7.0 s",
+    ]
+    monkeypatch.setattr(_retry, "SLEEP", waits.append)
+    faults[:] = [TransientError("busy")] * 2
+    with pytest.raises(TransientError):
+        _retry.with_retries(call, attempts=2)
+    assert waits[3:] == [0.5]  # the module's sleep and base, once: the second failure is the last
+    with pytest.raises(ValueError, match=r"^attempts must be at least 1, not 0$"):
+        _retry.with_retries(lambda: "never called", attempts=0)
+
+
+class LedgerRowGone(Forwarding):
+    """The target as another command resets it the moment an import has started: its row is gone."""
+
+    started = False
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        self.started = True
+        return super().execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.started and sql == "SELECT * FROM ef_imports WHERE id = ?":
+            return []
+        return super().query(sql, params)
+
+
+def test_an_import_whose_ledger_row_goes_as_it_starts_says_so(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    with pytest.raises(EstateFlowError, match=r"^import imp-\S+: its ledger row is gone; run the import again$"):
+        import_file(LedgerRowGone(target), make_csv(10), batch_size=10)
+
+
+def test_a_result_names_its_source_target_and_rung(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30)
+    result = import_file(target, source, batch_size=10)
+    assert (result.source, result.target, result.rung, result.on_conflict) == (str(source), target.url, "test", "skip")
+    assert (result.records_total, result.batch_size, result.resumed_from) == (30, 10, 0)
+
+
+def test_a_rejected_records_values_are_kept_in_the_rejects_file_whatever_their_type(
+    target: SQLiteTarget, tmp_path: Path
+) -> None:
+    good = dict(next(iter(generate_records(1, seed=5))))
+    odd = {**good, "license_number": "L-ODD", "company": None, "rating": {"stars": [4, "½"]}, "review_count": 3.5}
+    source = tmp_path / "p.jsonl"
+    source.write_text(json.dumps(odd, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = import_file(target, source, batch_size=10)
+    with open(result.rejects_path or "", newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["company"], row["rating"], row["review_count"]) == ("", '{"stars": [4, "½"]}', "3.5")
+    dump = tmp_path / "p.sql"
+    dump.write_text(
+        "CREATE TABLE professionals (first_name, license_number, phone);\n"
+        "INSERT INTO professionals VALUES ('Ana', 'L-BLOB', X'00ff');\n",
+        encoding="utf-8",
+    )
+    with open(import_file(target, dump, batch_size=10).rejects_path or "", newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["phone"] == "X'00ff'"
