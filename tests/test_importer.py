@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
@@ -21,6 +22,7 @@ from estateflow_nb import (
     ImportOptions,
     ImportSettings,
     SourceChangedError,
+    Span,
     TransientError,
     UnsafeDumpError,
     _retry,
@@ -717,3 +719,26 @@ def test_a_rejected_records_values_are_kept_in_the_rejects_file_whatever_their_t
     with open(import_file(target, dump, batch_size=10).rejects_path or "", newline="", encoding="utf-8") as f:
         (row,) = list(csv.DictReader(f))
     assert row["phone"] == "X'00ff'"
+
+
+def test_the_ledger_counts_rows_written_and_seconds_of_the_whole_import(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    result = import_file(target, make_csv(25), batch_size=10)
+    row = ledger(target, result.import_id or "")
+    assert row["rows_written"] == 25 + 3 * 2  # every record, and the ledger's own writes of each batch
+    # The ledger's time is taken when the import finishes, the result's just after: both on this clock.
+    assert 0 <= row["seconds"] <= result.seconds < time.perf_counter()
+
+
+def test_the_rejects_file_has_the_sources_columns_and_its_record_numbers(target: SQLiteTarget, tmp_path: Path) -> None:
+    rows = [dict(r) for r in generate_records(40, seed=9)]
+    rows[15]["email"] = "not-an-email"  # record 16 of the file
+    columns = ["license_number", "email", "first_name", "last_name", "industry", "state", "city"]
+    source = write_csv(tmp_path / "few.csv", rows, columns)
+    result = import_file(target, source, batch_size=10, span=Span(first=11, records=20))
+    with open(result.rejects_path or "", newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header, *rejects = list(reader)
+    assert header == ["record", "reason", *columns]
+    assert [(r[0], r[3]) for r in rejects] == [("16", "not-an-email")]
