@@ -596,12 +596,20 @@ def test_split_days_stops_at_the_budget_and_says_what_is_left(
     target: SQLiteTarget, make_csv: Callable[..., Path]
 ) -> None:
     spent_today(target, FREE_TIER_ROWS_PER_DAY - 60)
+    source = make_csv(30)
     with pytest.raises(ImportFailedError) as caught:
-        import_file(AsD1(target), make_csv(30), batch_size=5, free_tier=True, split_days=True)
+        import_file(AsD1(target), source, batch_size=5, free_tier=True, split_days=True)
     result = caught.value.result
     assert 0 < result.records_read < 30 and count(target) == result.records_read
     assert str(caught.value).endswith(stop_advice(target, result.import_id or ""))
     assert "records remain: after the reset, run the same command again" in str(caught.value)
+    # The quota resets: the resumed import plans only the records it has left.
+    target.execute([Sql("DELETE FROM ef_imports WHERE id = 'imp-earlier'")])
+    left = plan_import(target, 30 - result.records_read, 5, "skip")
+    logged: list[str] = []
+    resumed = import_file(AsD1(target), source, batch_size=5, free_tier=True, split_days=True, log=logged.append)
+    assert logged[0] == f"free tier: {left.summary()}" and resumed.status == "completed"
+    assert logged[1] == f"resuming import {resumed.import_id} after record {result.records_read:,}"
 
 
 def test_a_resume_moves_the_rejects_file_into_a_folder_that_is_there_or_not_yet(
