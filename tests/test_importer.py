@@ -29,6 +29,7 @@ from estateflow_nb import (
     connect,
     generate_records,
     import_file,
+    importer,
     write_records,
 )
 from estateflow_nb._forwarding import Forwarding
@@ -750,3 +751,29 @@ def test_the_rejects_file_has_the_sources_columns_and_its_record_numbers(target:
         header, *rejects = list(reader)
     assert header == ["record", "reason", *columns]
     assert [(r[0], r[3]) for r in rejects] == [("16", "not-an-email")]
+
+
+def test_records_carry_the_imports_start_and_are_read_a_batch_at_a_time(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+    read = importer.read_file_batches
+
+    def noted(path: Path, span: Any, **how: Any) -> Any:
+        asked.append({"span": span, **how})
+        return read(path, span, **how)
+
+    monkeypatch.setattr(importer, "read_file_batches", noted)
+    result = import_file(target, make_csv(25), batch_size=10)
+    started = ledger(target, result.import_id or "")["started_at"]
+    assert [r["imported_at"] for r in target.query("SELECT DISTINCT imported_at FROM professionals")] == [started]
+    assert asked == [
+        {
+            "span": None,
+            "child": False,
+            "start": 0,
+            "batch_size": 10,
+            "import_id": result.import_id,
+            "imported_at": started,
+        }
+    ]
