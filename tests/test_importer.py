@@ -706,6 +706,13 @@ def test_a_result_names_its_source_target_and_rung(target: SQLiteTarget, make_cs
     result = import_file(target, source, batch_size=10)
     assert (result.source, result.target, result.rung, result.on_conflict) == (str(source), target.url, "test", "skip")
     assert (result.records_total, result.batch_size, result.resumed_from) == (30, 10, 0)
+    row = ledger(target, result.import_id or "")
+    assert (row["rung"], row["source_path"], row["target"], row["on_conflict"]) == (
+        "test",
+        str(source),
+        target.url,
+        "skip",
+    )
 
 
 def test_a_rejected_records_values_are_kept_in_the_rejects_file_whatever_their_type(
