@@ -35,7 +35,7 @@ from estateflow_nb import (
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb._time import ledger_time
-from estateflow_nb.errors import TargetError
+from estateflow_nb.errors import TargetError, TooLargeError
 from estateflow_nb.importer import BatchMetrics, ImportResult
 from estateflow_nb.quota import FREE_TIER_ROWS_PER_DAY, plan_import, stop_advice
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
@@ -784,3 +784,31 @@ def test_records_carry_the_imports_start_and_are_read_a_batch_at_a_time(
             "imported_at": started,
         }
     ]
+
+
+class AtMost(Forwarding):
+    """The real target, refusing for its size any request that carries more than `rows` records."""
+
+    def __init__(self, inner: Target, rows: int) -> None:
+        super().__init__(inner)
+        self.rows = rows
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        carried = sum(len(s.rows) for s in statements if type(s).__name__ == "InsertRows")
+        if carried > self.rows:
+            raise TooLargeError(f"{carried} records are too many")
+        return super().execute(statements, before_commit=before_commit)
+
+
+def test_a_request_too_large_is_halved_until_it_fits_and_a_single_record_too_large_stops(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    logged: list[str] = []
+    result = import_file(AtMost(target, 4), make_csv(20), batch_size=10, log=logged.append)
+    assert [line for line in logged if "instead of" in line] == [
+        "10 records are too many; sending 5 records a request instead of 10",
+        "5 records are too many; sending 2 records a request instead of 5",
+    ]
+    assert (result.status, result.inserted, count(target)) == ("completed", 20, 20)
+    with pytest.raises(ImportFailedError, match=r"stopped at record 0 of 5: 1 records are too many\."):
+        import_file(AtMost(target, 0), make_csv(5, name="more.csv", start=100), batch_size=10)
