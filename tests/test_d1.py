@@ -125,6 +125,7 @@ class Tier(enum.StrEnum):
         (5e-324, 5e-324),
         (1.7976931348623157e308, 1.7976931348623157e308),
         (2.0**70, 2.0**70),
+        (float((2**53 - 1) * 2), float((2**53 - 1) * 2)),
         (-(2.0**-80) * 3, -(2.0**-80) * 3),
         (2**63 - 1, 2**63 - 1),
         (-(2**63), -(2**63)),
@@ -153,6 +154,8 @@ def test_literals_are_written_plainly_inside_the_exact_range_and_exactly_outside
     assert sql_literal(2.0**70) == "(CAST(1 AS REAL) * 4611686018427387904 * 256)"
     assert sql_literal(2.0**-70) == "(CAST(1 AS REAL) / 4611686018427387904 / 256)"
     assert sql_literal(3 * 2.0**124) == "(CAST(3 AS REAL) * 4611686018427387904 * 4611686018427387904)"
+    assert sql_literal(float((2**53 - 1) * 2)) == "(CAST(9007199254740991 AS REAL) * 2)"
+    assert sql_literal(1e15 + 0.5) == "(CAST(2000000000000001 AS REAL) / 2)"  # just past the plain range
     assert sql_literal(float("-inf")) == "-9e999" and sql_literal("a'b") == "'a''b'"
     for value in (2**63, -(2**63) - 1):
         with pytest.raises(SqlError, match=f"^integer {value} does not fit in SQLite's 64 bits$"):
@@ -223,7 +226,8 @@ def test_render_binds_texts_only_past_100000_bytes_longest_first_and_at_most_100
 
 
 def test_packing_fills_each_statement_exactly_to_its_size() -> None:
-    rows = [(i,) for i in range(10, 40)]  # each "(NN)": 4 bytes
+    long = ("x" * 60,)  # too long for any statement here: it goes alone, and packing starts afresh after it
+    rows = [(9,), long, *((i,) for i in range(10, 40))]  # each "(NN)": 4 bytes
     for tail in ("", "ON CONFLICT DO NOTHING"):
         head, end = "INSERT INTO t (a) VALUES ", f" {tail}" if tail else ""
         for room in range(4, 30):
@@ -232,9 +236,10 @@ def test_packing_fills_each_statement_exactly_to_its_size() -> None:
             ]
             values = [sql.removeprefix(head).removesuffix(end) for sql in statements]
             assert all(sql.startswith(head) and sql.endswith(end or ")") for sql in statements)
-            assert ",".join(values) == ",".join(f"({i})" for (i,) in rows)  # every row, in order, once
-            assert all(len(v) <= room for v in values)  # each fits
-            assert all(len(v) + 5 > room for v in values[:-1])  # and is as full as it can be
+            assert ",".join(values) == ",".join(f"({sql_literal(v)})" for (v,) in rows)  # every row, in order, once
+            packed = [v for v in values if "x" not in v]
+            assert all(len(v) <= room for v in packed)  # each fits
+            assert all(len(v) + 5 > room for v in packed[1:-1])  # and is as full as it can be
 
 
 def test_packing_keeps_to_the_values_terms_and_parameters_d1_takes() -> None:
