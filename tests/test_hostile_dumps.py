@@ -439,6 +439,7 @@ INSERTS = [
     ("SELECT abs(1);", ("it runs a SELECT", True)),
     # Text that is more than one statement, to the very last token.
     ("SELECT 1; INSERT INTO p", (NOT_LITERAL, True)),
+    ("SELECT 1; INSERT INTO p(a", (NOT_LITERAL, True)),
     ("SELECT (1); INSERT INTO p(do) VALUES (a);", (NOT_LITERAL, True)),
     ("INSERT INTO p VALUES (a); foo", (NOT_LITERAL, True)),
     ("INSERT INTO p VALUES (a); foo(", ("it calls foo()", True)),

@@ -175,10 +175,33 @@ def test_csv_header_after_blank_lines_is_found(tmp_path: Path) -> None:
 
 def test_csv_without_a_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
-    for blank in ("", "\n\n  \n"):
+    for blank, line in (("", 1), ("\n\n  \n", 3)):
         path.write_text(blank, encoding="utf-8")
-        with pytest.raises(SourceError, match="no header"):
+        with pytest.raises(SourceError) as error:
             scan(path)
+        assert message(error) == f"{path} line {line}: no header line"
+
+
+def test_csv_columns_named_twice_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("first_name,email,first_name,email,city\nA,a@b.co,B,c@d.co,X\n", encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f"{path} line 1: duplicate columns: email, first_name"
+
+
+def test_counting_up_to_a_number_is_exact_only_below_it_and_reading_never_skips_back(tmp_path: Path) -> None:
+    from estateflow_nb.generate import write_records
+
+    path = write_records(tmp_path / "p.csv", 11)
+    assert [(scan(path, count_up_to=n).records, scan(path, count_up_to=n).exact) for n in (10, 11)] == [
+        (11, False),
+        (11, True),
+    ]
+    with pytest.raises(ValueError, match=r"^skip must be 0 or more, not -1$"):
+        read_rows(path, skip=-1)
+    with pytest.raises(SourceError, match=r"^\S+nope\.csv: no such file$"):
+        file_sha256(tmp_path / "nope.csv")
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
