@@ -38,6 +38,7 @@ from estateflow_nb._time import ledger_time
 from estateflow_nb.errors import TargetError, TooLargeError
 from estateflow_nb.importer import BatchMetrics, ImportResult
 from estateflow_nb.quota import FREE_TIER_ROWS_PER_DAY, plan_import, stop_advice
+from estateflow_nb.sources import scan
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
@@ -812,3 +813,50 @@ def test_a_request_too_large_is_halved_until_it_fits_and_a_single_record_too_lar
     assert (result.status, result.inserted, count(target)) == ("completed", 20, 20)
     with pytest.raises(ImportFailedError, match=r"stopped at record 0 of 5: 1 records are too many\."):
         import_file(AtMost(target, 0), make_csv(5, name="more.csv", start=100), batch_size=10)
+
+
+def test_a_dry_run_result_names_what_it_would_do(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30)
+    import_file(target, make_csv(10, name="earlier.csv"))
+    plan = import_file(target, source, batch_size=8, dry_run=True)
+    assert (plan.import_id, plan.source, plan.target, plan.rung, plan.batch_size) == (
+        None,
+        str(source),
+        target.url,
+        "test",
+        8,
+    )
+    assert (plan.on_conflict, plan.status, plan.records_total, plan.dry_run) == ("skip", "dry_run", 30, True)
+    assert (plan.inserted, plan.skipped) == (20, 10)  # the first ten are in already
+    update = import_file(target, source, batch_size=8, dry_run=True, on_conflict="update")
+    assert (update.on_conflict, update.inserted, update.updated) == ("update", 20, 10)
+    ranged = import_file(target, source, batch_size=8, dry_run=True, span=Span(first=21, records=10))
+    assert (ranged.records_total, ranged.inserted, ranged.skipped) == (10, 10, 0)
+
+
+def test_the_rung_of_the_scanned_file_asks_for_confirmation(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    """A file as its scan says it is (here: said to be large, and extra large): the rung's rule applies."""
+    info = scan(make_csv(20))
+    large, extra = replace(info, records=10_000), replace(info, records=100_000)
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(target, large)
+    assert (refused.value.flag, str(refused.value)) == (
+        "--yes",
+        "10,000 records is a large import: confirm interactively or pass --yes",
+    )
+    asked: list[str] = []
+    assert import_file(target, large, confirm=lambda q: asked.append(q) or True).status == "completed"
+    assert asked == ["10,000 records is a large import. Go ahead?"]
+    assert import_file(target, large, yes=True).status == "completed"
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(target, extra, yes=True, confirm=lambda q: True)
+    assert refused.value.flag == "--force"
+    assert import_file(target, extra, force=True).rung == "extra_large"
+
+
+def test_records_that_span_lines_are_counted_as_records(target: SQLiteTarget, tmp_path: Path) -> None:
+    rows = [{**r, "company": "Two\nLines"} for r in generate_records(150, seed=4)]
+    result = import_file(target, write_csv(tmp_path / "p.csv", rows), batch_size=50)
+    assert (result.records_total, result.inserted) == (150, 150)
