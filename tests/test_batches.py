@@ -1,13 +1,40 @@
 from __future__ import annotations
 
+import io
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, connect, import_file, write_records
+from estateflow_nb import (
+    SourceError,
+    Span,
+    UnsafeDumpError,
+    _batches,
+    connect,
+    generate_records,
+    import_file,
+    write_records,
+)
 from estateflow_nb import importer as importer_module
-from estateflow_nb._batches import read_batches, read_batches_in_subprocess
+from estateflow_nb._batches import (
+    Batch,
+    _produce,
+    _receive,
+    _send,
+    read_batches,
+    read_batches_in_subprocess,
+    read_file_batches,
+    read_span_batches,
+)
+from estateflow_nb.schema import RECORD_COLUMNS
 
+from .conftest import write_csv
 from .test_importer import table_rows
 
 ARGS = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
@@ -59,3 +86,176 @@ def test_a_broken_file_is_refused_before_anything_is_written(tmp_path: Path) -> 
             import_file(target, source, batch_size=20)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 0
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+
+
+# --- the reader process's side, run in this process (a child process is invisible to `make mutation`) ---
+
+
+def produced(monkeypatch: pytest.MonkeyPatch, path: Path, start: int = 0, where: list[Any] | None = None) -> list[Any]:
+    """What `python -m estateflow_nb._batches` writes to its stdout for these arguments, as messages."""
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=out))
+    _produce(json.dumps([str(path), start, 40, "imp-x", "2026-11-28T00:00:00Z", where]))
+    monkeypatch.undo()
+    stream, messages = io.BytesIO(out.getvalue()), []
+    while stream.tell() < len(out.getvalue()):
+        messages.append(_receive(stream))
+    return messages
+
+
+def as_message(batch: Batch) -> tuple[str, Any]:
+    return "batch", (batch.rows, batch.licenses, batch.rejects, batch.end, batch.offset)
+
+
+def test_the_reader_process_sends_each_batch_then_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = write_records(tmp_path / "p.csv", 150, invalid_share=0.1)
+    batches = [as_message(b) for b in read_batches(source, **ARGS)]
+    assert produced(monkeypatch, source) == [*batches, ("end", None)]
+    assert produced(monkeypatch, source, start=80) == [*batches[2:], ("end", None)]
+    span = Span(first=31, records=50)
+    in_range = [as_message(b) for b in read_span_batches(source, span=span, **ARGS)]
+    assert [m[1][3] for m in in_range] == [40, 50] and in_range[0][1][4] is not None
+    assert produced(monkeypatch, source, where=[31, 50, None]) == [*in_range, ("end", None)]
+
+
+def test_the_reader_process_sends_a_source_error_by_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = write_records(tmp_path / "p.csv", 100)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    lines[61] += ",one field too many"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    *batches, last = produced(monkeypatch, source)
+    assert [tag for tag, _ in batches] == ["batch"]
+    assert last == ("error", ("SourceError", f"{source} line 62: 17 fields but the header has 16"))
+
+
+def test_the_reader_process_stops_quietly_when_nobody_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Closed(io.BytesIO):
+        def write(self, _: Any) -> int:
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=Closed()))
+    _produce(json.dumps([str(write_records(tmp_path / "p.csv", 10)), 0, 40, "imp-x", "now", None]))
+
+
+def test_a_message_cut_short_is_the_end_of_the_stream() -> None:
+    out = io.BytesIO()
+    _send(out, ("batch", ([("a", 1)], ["L-1"], [], 1, None)))
+    whole = out.getvalue()
+    assert _receive(io.BytesIO(whole)) == ("batch", ([("a", 1)], ["L-1"], [], 1, None))
+    for cut in (0, 7, len(whole) - 1):
+        with pytest.raises(EOFError):
+            _receive(io.BytesIO(whole[:cut]))
+
+
+def test_file_batches_come_from_the_reader_the_range_and_the_child_asks_for(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 100, invalid_share=0.1)
+    how = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
+    whole = [(b.rows, b.rejects, b.end) for b in read_batches(source, **how)]
+    span = Span(first=11, records=50)
+    ranged = [(b.rows, b.rejects, b.end) for b in read_span_batches(source, span=span, **how)]
+    assert [b[2] for b in ranged] == [40, 50] and ranged != whole[:2]
+    for child in (False, True):
+        got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, None, child=child, **how)]
+        assert got == whole
+        got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, span, child=child, **how)]
+        assert got == ranged
+
+
+def test_a_reader_process_that_dies_is_reported_with_its_last_words(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 10)
+    batches = read_batches_in_subprocess(source, **{**ARGS, "start": -1})  # a bug's traceback, not an error of ours
+    with pytest.raises(RuntimeError) as stopped:
+        next(batches)
+    assert str(stopped.value) == f"the reader process for {source} stopped: ValueError: skip must be 0 or more, not -1"
+
+
+def test_a_range_gives_full_batches_then_what_is_left_or_one_empty_batch_saying_where_it_ends(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 100)
+    exact = list(read_span_batches(source, span=Span(first=1, records=40), **ARGS))
+    assert [(b.end, b.records) for b in exact] == [(40, 40)] and exact[0].offset is not None
+    rest = list(read_span_batches(source, span=Span(first=101, records=None), **ARGS))
+    assert [(b.end, b.records) for b in rest] == [(0, 0)] and rest[0].offset == source.stat().st_size
+
+
+def test_records_without_times_take_the_imports_time_in_a_range_too(tmp_path: Path) -> None:
+    rows = [{**r, "created_at": "", "updated_at": ""} for r in generate_records(5, seed=2)]
+    source = write_csv(tmp_path / "p.csv", rows)
+    created = RECORD_COLUMNS.index("created_at")
+    for batches in (read_batches(source, **ARGS), read_span_batches(source, span=Span(2, 3), **ARGS)):
+        (batch,) = list(batches)
+        assert {row[created] for row in batch.rows} == {ARGS["imported_at"]}
+
+
+def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_us(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child must import this very package (a checkout, a copy), whatever else PYTHONPATH holds,
+    and never wait on the caller's stdin. The real process runs; only its arguments are noted."""
+    started: list[tuple[list[str], dict[str, Any]]] = []
+    children: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def noted(args: list[str], **how: Any) -> subprocess.Popen[bytes]:
+        started.append((args, how))
+        children.append(popen(args, **how))
+        return children[-1]
+
+    monkeypatch.setattr(_batches.subprocess, "Popen", noted)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    source = write_records(tmp_path / "p.csv", 10)
+    assert [b.end for b in read_batches_in_subprocess(source, **ARGS)] == [10]
+    ((args, how),) = started
+    assert args[:3] == [sys.executable, "-m", "estateflow_nb._batches"]
+    home = str(Path(_batches.__file__).resolve().parent.parent)
+    assert how["env"]["PYTHONPATH"] == os.pathsep.join([home, "/somewhere/else"])
+    assert how["env"]["HOME"] == os.environ["HOME"] and how["stdin"] == subprocess.DEVNULL
+    assert children[0].returncode is not None and children[0].stdout.closed and children[0].stderr.closed
+    # A reader that stops early (here after one batch of many, more than the pipe holds) ends the child.
+    big = write_records(tmp_path / "big.csv", 3_000)
+    batches = read_batches_in_subprocess(big, **ARGS)
+    assert next(batches).end == 40
+    batches.close()
+    assert children[1].returncode is not None and children[1].stderr.closed
+    started.clear()
+    monkeypatch.delenv("PYTHONPATH")
+    list(read_batches_in_subprocess(source, **ARGS))
+    assert started[0][1]["env"]["PYTHONPATH"] == home
+
+
+def with_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """The reader process replaced by a real Python process running `code`, for the ways a child can
+    end that the real one only shows on a bad day."""
+    popen = subprocess.Popen
+    monkeypatch.setattr(_batches.subprocess, "Popen", lambda args, **how: popen([sys.executable, "-c", code], **how))
+
+
+SEND = "import sys\nfrom estateflow_nb._batches import _send\n_send(sys.stdout.buffer, {!r})\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "stopped"),
+    [
+        ("import sys; sys.stderr.buffer.write(b'bad \\xff byte\\n'); sys.exit(3)", "bad \ufffd byte"),
+        ("import sys; sys.exit(3)", "no message"),
+    ],
+)
+def test_a_reader_process_that_ends_without_a_word_of_ours_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, stopped: str
+) -> None:
+    with_child(monkeypatch, code)
+    with pytest.raises(RuntimeError) as caught:
+        list(read_batches_in_subprocess(tmp_path / "p.csv", **ARGS))
+    assert str(caught.value) == f"the reader process for {tmp_path / 'p.csv'} stopped: {stopped}"
+
+
+def test_an_error_from_the_reader_process_keeps_its_kind_or_becomes_a_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "evil.sql"
+    dump.write_text("DROP TABLE professionals;\n", encoding="utf-8")
+    with pytest.raises(UnsafeDumpError, match="refused"):
+        list(read_batches_in_subprocess(dump, **ARGS))
+    with_child(monkeypatch, SEND.format(("error", ("NoSuchError", "the child's words"))))
+    with pytest.raises(SourceError) as caught:
+        list(read_batches_in_subprocess(dump, **ARGS))
+    assert type(caught.value) is SourceError and str(caught.value) == "the child's words"
