@@ -23,6 +23,7 @@ from estateflow_nb import (
     write_records,
 )
 from estateflow_nb._migrations import ensure_schema
+from estateflow_nb.rungs import RUNGS
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget
 from estateflow_nb.targets._base import ExecuteResult, Statement
 
@@ -49,12 +50,30 @@ def test_rungs_by_record_count(records: int, name: str, batch: int) -> None:
     assert (rung.name, rung.batch_size) == (name, batch)
 
 
+def test_the_rungs_targets_and_rules() -> None:
+    assert [(r.name, r.target_rate, r.needs) for r in RUNGS] == [
+        ("test", None, None),
+        ("small", 50.0, None),
+        ("medium", 75.0, None),
+        ("large", 100.0, "confirm"),
+        ("extra_large", 100.0, "force"),
+    ]
+
+
 def test_safety_rules() -> None:
     large, extra = rung_for(10_000), rung_for(100_000)
     check_confirmation(rung_for(9_999), 9_999)
     with pytest.raises(ConfirmationRequired) as refused:
-        check_confirmation(large, 10_000)
+        check_confirmation(large, 12_345)
     assert refused.value.flag == "--yes"
+    assert str(refused.value) == "12,345 records is a large import: confirm interactively or pass --yes"
+    asked: list[str] = []
+    with pytest.raises(ConfirmationRequired):
+        check_confirmation(large, 12_345, confirm=lambda question: asked.append(question) or False)
+    assert asked == ["12,345 records is a large import. Go ahead?"]
+    with pytest.raises(ConfirmationRequired) as refused:
+        check_confirmation(extra, 123_456, yes=True)
+    assert str(refused.value) == "123,456 records is an extra large import: pass --force to run it"
     check_confirmation(large, 10_000, yes=True)
     check_confirmation(large, 10_000, confirm=lambda question: True)
     check_confirmation(large, 10_000, force=True)
