@@ -4,6 +4,7 @@ local engine reports written)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -40,15 +41,21 @@ def db(tmp_path: Path) -> Iterable[SQLiteTarget]:
 
 
 def ledger_row(
-    target: Target, import_id: str, rows_written: int, started_at: str, finished_at: str | None = None
+    target: Target,
+    import_id: str,
+    rows_written: int,
+    started_at: str,
+    finished_at: str | None = None,
+    records: tuple[int | None, int] = (120, 45),
 ) -> None:
+    """A ledger row of an import of `records` (records_total, checkpoint)."""
     target.execute(
         [
             Sql(
                 "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, rows_written,"
                 " records_total, checkpoint, started_at, finished_at)"
-                " VALUES (?, 'x.csv', 'abc', 'here', 10, 'completed', ?, 120, 45, ?, ?)",
-                (import_id, rows_written, started_at, finished_at),
+                " VALUES (?, 'x.csv', 'abc', 'here', 10, 'completed', ?, ?, ?, ?, ?)",
+                (import_id, rows_written, *records, started_at, finished_at),
             )
         ]
     )
@@ -68,6 +75,14 @@ def test_a_record_writes_its_row_and_one_entry_per_full_index(db: SQLiteTarget) 
     assert rows_per_record(db) == 7
 
 
+def test_a_table_without_indexes_writes_one_row_a_record(db: SQLiteTarget) -> None:
+    names = db.query("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
+    db.execute([Sql(f"DROP INDEX {row['name']}") for row in names])
+    db.execute([Sql("CREATE TABLE bare AS SELECT * FROM professionals"), Sql("DROP TABLE professionals")])
+    db.execute([Sql("ALTER TABLE bare RENAME TO professionals")])
+    assert rows_per_record(db) == 1
+
+
 def test_written_today_counts_what_ran_since_midnight_utc(db: SQLiteTarget) -> None:
     assert written_today(db, NOW) == 0
     ledger_row(db, "yesterday", 1_000, "2026-11-01T22:00:00Z", "2026-11-01T23:59:59Z")
@@ -81,6 +96,18 @@ def test_written_today_counts_what_ran_since_midnight_utc(db: SQLiteTarget) -> N
     assert written_today(db, NOW.astimezone(timezone(timedelta(hours=5)))) == 4123
     assert written_today(db, NOW + timedelta(days=1)) == 0
     assert written_today(db, NOW - timedelta(days=1)) == 1000 + 4123
+
+
+def test_today_is_the_utc_day_whatever_the_machine_s_zone(db: SQLiteTarget, monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger_row(db, "early", 7, "2026-11-02T01:00:00Z")  # 20:00 the day before in New York
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert written_today(db, NOW) == 7
+        assert plan_import(db, 10, 10, now=NOW).now.tzinfo == UTC
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 @pytest.mark.parametrize(
@@ -200,6 +227,10 @@ def test_the_guard_refuses_the_batch_that_would_pass_the_budget(db: SQLiteTarget
         guard.execute([insert(14, start=100)])
     guard.execute([insert(13, start=100)])
     assert guard.spent == 28
+    # The importer's checkpoint commits with the batch: the guard passes it on.
+    committed: list[int] = []
+    guard.execute([insert(1, start=200)], before_commit=lambda: committed.append(1))
+    assert committed == [1]
 
 
 def test_the_guard_lets_the_ledger_s_own_writes_through_and_counts_them(db: SQLiteTarget) -> None:
@@ -222,3 +253,5 @@ def test_stop_advice_says_what_was_written_and_what_remains(db: SQLiteTarget) ->
     )
     assert stop_advice(db, "imp-unknown", NOW).startswith("This import wrote 0 rows on D1 (5,321 today per the ledger)")
     assert " and 0 records remain" in stop_advice(db, "imp-unknown", NOW)
+    ledger_row(db, "imp-2", 0, "2026-11-02T09:00:00Z", records=(None, 0))  # not counted yet: nothing known left
+    assert " and 0 records remain" in stop_advice(db, "imp-2", NOW)
