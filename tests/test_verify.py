@@ -20,7 +20,17 @@ from estateflow_nb.schema import (
     clean_record,
 )
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget, Target
-from estateflow_nb.verify import BENCHMARKS, CHECKS, BenchmarkResult, Check, Evidence, Finding, check
+from estateflow_nb.verify import (
+    BENCHMARKS,
+    CHECKS,
+    BenchmarkResult,
+    Check,
+    Evidence,
+    Finding,
+    VerifyReport,
+    check,
+    run_checks,
+)
 from estateflow_nb.views import examples_table
 
 from .conftest import ROOT, invoke, write_csv
@@ -436,3 +446,176 @@ def test_the_readme_and_the_report_judge_latency_by_the_same_limits() -> None:
     for _name, title, threshold, _sql in BENCHMARKS:
         row = re.search(rf"^\| {re.escape(title)} \| [\d.,]+ ms \| ([\d,]+) ms \|", readme, re.M)
         assert row is not None and float(row.group(1).replace(",", "")) == threshold, title
+
+
+# --- the report, word for word -----------------------------------------------------------------------
+
+
+def shown(report: VerifyReport, tmp_path: Path) -> str:
+    """The terminal table with what differs from run to run (the folder, the import's id) named."""
+    (imported,) = report.rejects
+    return report.table().replace(str(tmp_path), "TMP").replace(imported.import_id, "IMP")
+
+
+def test_the_terminal_table_word_for_word(tmp_path: Path) -> None:
+    """A failing check with two kinds of failure, an import's rejects, latencies made up, and what
+    changed since the previous verification: every line as a person reads it."""
+    target = imported_with_rejects(tmp_path, rejected=1)
+    verify(target, benchmarks=False)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET email = 'jo at example.com' WHERE id IN (3, 5)"),
+            Sql("UPDATE professionals SET email = 'jo@example' WHERE id = 9"),
+            Sql("UPDATE professionals SET state = 'TX' WHERE id <= 2"),
+        ]
+    )
+    report = verify(target, benchmarks=False)
+    report.benchmarks = [
+        BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [3.0, 5.0, 4.0]),
+        BenchmarkResult("city_search", "City search", "SELECT 2", 150.0, [120.0, 180.0, 170.0]),
+    ]
+    report.checked_at, report.seconds, report.history[-1].checked_at = "2026-11-02T10:00:00Z", 1.5, "2026-11-01"
+    assert shown(report, tmp_path) == "\n".join(
+        [
+            "Verification of sqlite:///TMP/rejects.db at 2026-11-02T10:00:00Z: 199 rows",
+            "",
+            " 1. PASS  Total record count               199 rows",
+            " 2. PASS  Distribution by industry         real_estate 85, mortgage 29, insurance 26, home_inspection 24,"
+            " appraisal 20, legal 15",
+            " 3. PASS  Distribution by state            TX 75, FL 74, CA 50",
+            " 4. PASS  Duplicate license numbers        none shared",
+            " 5. FAIL  Email format                     3 of 199 rows malformed",
+            "          expected 0 malformed: every email like name@domain.tld; 3 failing",
+            '          2 x " at " instead of "@" (1.0% of rows)',
+            "              id 3, license_number CA-RE-00000004, email jo at example.com, import_id IMP",
+            "              id 5, license_number FL-INS-00000006, email jo at example.com, import_id IMP",
+            "          1 x no dot in the domain (0.5% of rows)",
+            "              id 9, license_number FL-RE-00000010, email jo@example, import_id IMP",
+            " 6. PASS  Required fields                  0 of 199 rows missing one",
+            " 7. PASS  Subscription tiers               free 99, basic 57, premium 30, enterprise 13",
+            " 8. PASS  Verification statuses            pending 45, verified 139, rejected 7, expired 8",
+            " 9. PASS  Featured professionals           12 featured (6.0%)",
+            "10. PASS  Recent imports (last 10)         1 import: 1 completed",
+            "11. PASS  Rating distribution              199 rated 1.0 to 5.0, 0 not rated, 0 out of range",
+            "12. PASS  Top 10 cities                    Jacksonville FL 16, Houston TX 12, Los Angeles CA 12,"
+            " Miami FL 10, Dallas TX 9, San Antonio TX 8 (+4 more)",
+            "",
+            "Rejected records (limit 1% of each import's records)",
+            "    IMP TMP/with-rejects.csv: 1 of 200 rejected (0.5%, within the limit)",
+            "        rejects file: TMP/IMP.rejects.csv",
+            "        1 x email is not a valid address",
+            "",
+            "Latency (median)",
+            "    PASS  COUNT query     4.00 ms  (limit 100 ms)",
+            "    FAIL  City search   170.00 ms  (limit 150 ms)",
+            "",
+            "Since the previous verification (2026-11-01, PASSED WITH WARNINGS):",
+            "    rows 199 -> 199 (+0)",
+            "    insurance, FL: -1",
+            "    insurance, TX: +1",
+            "    Email format: PASS -> FAIL",
+            "",
+            "Verification FAILED. (1.50 s)",
+        ]
+    )
+    assert repr(report) == (
+        f"<VerifyReport FAILED: 11 of 12 checks passed, 1 of 2 latencies within their limits; 199 rows of"
+        f" sqlite:///{tmp_path}/rejects.db>"
+    )
+    assert repr(report.check("email_format")) == (
+        "<CheckResult 5 email_format FAIL: 3 of 199 rows malformed; 3 failing>"
+    )
+    # Its JSON: the figures as shown, the latencies rounded, the verdict without them the checks'.
+    data = report.to_dict()
+    assert {k: data[k] for k in ("target", "verdict", "passed", "rows", "max_reject_rate")} == {
+        "target": f"sqlite:///{tmp_path}/rejects.db",
+        "verdict": "FAILED",
+        "passed": False,
+        "rows": 199,
+        "max_reject_rate": 0.01,
+    }
+    assert [(b["name"], b["median_ms"], b["passed"]) for b in data["benchmarks"]] == [
+        ("count", 4.0, True),
+        ("city_search", 170.0, False),
+    ]
+    assert (data["checked_at"], data["seconds"], data["recorded"]) == ("2026-11-02T10:00:00Z", 1.5, report.recorded)
+    assert (data["not_recorded"], data["failure_files"]) == (None, {})
+    assert [r["rejected"] for r in data["rejects"]] == [1] and len(data["checks"]) == 12
+    stable = report.to_dict(timings=False)
+    assert (stable["passed"], stable["verdict"]) == (False, "FAILED")
+    assert "seconds" not in stable["checks"][0] and "benchmarks" not in stable
+    # Without the checks' failure, the latencies (left out) do not decide: it passes, with warnings.
+    target.execute([Sql("UPDATE professionals SET email = 'jo@example.com' WHERE id IN (3, 5, 9)")])
+    again = verify(target, benchmarks=False)
+    again.benchmarks = report.benchmarks
+    assert not again.passed and again.verdict == "FAILED"
+    assert (again.to_dict(timings=False)["passed"], again.to_dict(timings=False)["verdict"]) == (
+        True,
+        "PASSED WITH WARNINGS",
+    )
+    target.close()
+
+
+def test_a_rejects_file_that_is_gone_says_so(tmp_path: Path) -> None:
+    target = imported_with_rejects(tmp_path, rejected=1)
+    (imported,) = verify(target, benchmarks=False).rejects
+    Path(str(imported.rejects_path)).unlink()
+    lines = verify(target, benchmarks=False).table().splitlines()
+    place = lines.index(f"        rejects file: {imported.rejects_path}")
+    assert lines[place + 1].startswith("        cannot read the rejects file: ")
+    target.close()
+
+
+def test_the_changes_show_ten_places_at_most_and_say_when_nothing_changed(tmp_path: Path) -> None:
+    target = loose_target(tmp_path, n=120)
+    verify(target, benchmarks=False)
+    same = verify(target, benchmarks=False).table().splitlines()
+    assert same[-4:-2] == ["    rows 120 -> 120 (+0)", "    nothing: the same rows and the same check results"]
+    target.execute([Sql("UPDATE professionals SET state = 'TX'")])
+    moved = verify(target, benchmarks=False).table().splitlines()
+    since = next(n for n, line in enumerate(moved) if line.startswith("Since the previous verification"))
+    assert moved[since + 1] == "    rows 120 -> 120 (+0)"
+    assert len(moved[since + 2 : -2]) == 10 and all(line.count(", ") == 1 for line in moved[since + 2 : -2])
+    first = verify(connect(str(tmp_path / "other.db"), create=True), benchmarks=False).table().splitlines()
+    assert first[-3] == "No earlier verification of this database to compare with."
+
+
+def test_a_failing_check_shows_five_kinds_and_two_examples_of_each(tmp_path: Path) -> None:
+    target = loose_target(tmp_path, n=60)
+    statements = [Sql("UPDATE professionals SET email = 'x at y.com' WHERE id <= 30")]
+    for offset, email in enumerate(list(EMAILS)[1:], start=31):
+        statements.append(Sql("UPDATE professionals SET email = ? WHERE id = ?", (email, offset)))
+    target.execute(statements)
+    lines = verify(target, benchmarks=False).table().splitlines()
+    start = lines.index("          expected 0 malformed: every email like name@domain.tld; 38 failing")
+    end = next(n for n, line in enumerate(lines) if line.startswith(" 6. "))
+    shown_kinds = [line for line in lines[start + 1 : end] if not line.startswith("              ")]
+    assert len(shown_kinds) == 5 and shown_kinds[0] == '          30 x " at " instead of "@" (50.0% of rows)'
+    assert [line.split(", ")[0] for line in lines[start + 2 : start + 4]] == [
+        "              id 1",
+        "              id 2",
+    ]
+    assert lines[start + 4].startswith("          1 x ")
+
+
+def test_run_checks_keeps_as_many_examples_as_asked(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql("UPDATE professionals SET email = 'broken' WHERE id <= 4")])
+    results = run_checks(target, sample_size=2)
+    assert [(r.number, r.name) for r in results] == list(enumerate(CHECKS_RUN, start=1))
+    (group,) = results[4].groups
+    assert (group.kind, group.count, [e["id"] for e in group.examples]) == ('no "@"', 4, [1, 2])
+    assert results[4].summary == "4 of 40 rows malformed" and not results[4].passed
+    assert all(r.seconds > 0 for r in results) and results[4].rule is not None
+
+
+def test_a_result_shows_itself_in_a_notebook_and_as_a_frame(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql(BREAKERS["email_format"])])
+    report = verify(target, benchmarks=False)
+    email = report.check("email_format")
+    assert "Email format" in email._repr_html_() and "someone.example.com" in email._repr_html_()
+    assert list(email.to_frame()["rows"]) == [1]
+    assert "Email format" in report._repr_html_()
+    frame = report.to_frame()
+    assert list(frame["name"]) == CHECKS_RUN and list(frame["failing"])[4] == 1
