@@ -7,7 +7,7 @@ D1_ENGINE := tests/d1_engine
 # The Jupyter kernel that notebooks name and reports run on (estateflow_nb/reports.py pins it).
 KERNEL := estateflow
 
-.PHONY: demo test lint bench bench-d1 bench-rollback bench-reports clean system-deps hooks
+.PHONY: demo test lint mutation bench bench-d1 bench-rollback bench-reports clean system-deps hooks
 
 # The package (editable: notebooks and reports run this checkout) and its named Jupyter kernel.
 $(BIN)/.installed: pyproject.toml
@@ -19,6 +19,10 @@ $(BIN)/.installed: pyproject.toml
 
 $(BIN)/.installed-dev: pyproject.toml $(BIN)/.installed
 	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+$(BIN)/.installed-mutation: pyproject.toml $(BIN)/.installed-dev
+	$(BIN)/pip install --quiet -e ".[dev,mutation]"
 	touch $@
 
 $(BIN)/.installed-bench: pyproject.toml $(BIN)/.installed-dev
@@ -63,6 +67,13 @@ lint: $(BIN)/.installed-dev
 	$(BIN)/ruff check estateflow_nb tests benchmarks
 	$(BIN)/ruff format --check estateflow_nb tests benchmarks
 	$(BIN)/mypy
+
+# Mutation testing (issue 14), not part of `make test`: `make mutation MODULE=verify` for one module
+# (several: MODULE="verify rungs"), all of them without MODULE; the table and how to read it are
+# printed by tests/mutation.py (its docstring says what to do with a survivor).
+MODULE ?=
+mutation: $(BIN)/.installed-mutation
+	$(BIN)/python tests/mutation.py run $(MODULE)
 
 # For contributors: strip outputs, execution counts and papermill/widget metadata from notebooks as
 # they are staged (the filter is named in .gitattributes; this puts it into your git config).

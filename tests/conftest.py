@@ -34,6 +34,15 @@ D1_FIXTURES = frozenset({"d1_engine", "d1_env", "d1_url", "d1_target"})
 BROWSER_MODULES = (f"{__package__}.browser", "playwright")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under `make mutation`: while mutmut maps which tests reach which function ("stats"), a child
+    process of a test (the reader process, a CLI run) would inherit that mode and look for mutmut's
+    settings in its own working folder, and fail. mutmut keeps the mode in its process as well, so
+    the children run the plain code: what they run is invisible to mutmut in any case."""
+    if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+        del os.environ["MUTANT_UNDER_TEST"]
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _uses_d1(item):

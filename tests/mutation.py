@@ -1,0 +1,214 @@
+"""Mutation testing of the engine with mutmut 3 (issue 14): run it by module and report a score per module.
+
+    python tests/mutation.py run [MODULE ...]     mutmut on those modules (all when none), then the table
+    python tests/mutation.py report [MODULE ...]  the table from the last run's results in mutants/
+    python tests/mutation.py survivors MODULE     each survivor's diff, with an entry ready for the
+                                                  equivalents file if it truly cannot change behaviour
+
+`make mutation MODULE=verify` is the first; settings (which files, which tests) are in pyproject.toml's
+[tool.mutmut]. Score = killed / (mutants - equivalent): a mutant recorded as equivalent leaves the
+count, it does not count as killed. A timeout counts as killed (the tests did not pass); a mutant in a
+function no selected test reaches ("untested") counts as survived.
+
+Equivalent mutants are listed in tests/mutation_equivalents.toml. mutmut's own names
+(`estateflow_nb.rungs.x_check__mutmut_7`) number the mutants of a function in order, so one edit
+higher up in a function renumbers every mutant below it; an entry is keyed instead by the function's
+name and the mutated lines' text before and after (from mutmut's diff, stripped of indentation), which
+stays the same until that line itself changes, and then the entry ought to be looked at again anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENTS = ROOT / "tests" / "mutation_equivalents.toml"
+TIMES = ROOT / "mutants" / "mutation-times.json"
+MIN_SCORE = 85.0
+# The modules of issue 14, each with the private modules that hold its logic. Kept in step with
+# [tool.mutmut] only_mutate in pyproject.toml (checked on every run).
+MODULES: dict[str, tuple[str, ...]] = {
+    "schema": ("schema.py",),
+    "sources": ("sources.py", "_dump_grammar.py"),
+    "importer": ("importer.py", "_retry.py", "_rejects.py"),
+    "batches": ("_batches.py",),
+    "verify": ("verify.py", "_checks.py", "_evidence.py"),
+    "rollback": ("rollback.py", "_rollback_sql.py", "_rollback_run.py"),
+    "backup": ("backup.py", "_backup_checks.py"),
+    "quota": ("quota.py",),
+    "rungs": ("rungs.py",),
+    "ladder": ("ladder.py",),
+    "targets": ("_sql.py", "targets/d1/_sql.py"),
+}
+KILLED = {"killed", "timeout", "segfault", "caught by type check"}
+# mutmut's exit-code meanings (mutmut/stats.py); anything else is "suspicious".
+STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "untested", 33: "untested", 34: "skipped", 36: "timeout"}
+STATUS |= {37: "caught by type check", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout"}
+STATUS |= {-11: "segfault", -9: "segfault", 2: "interrupted"}
+
+
+# What an equivalents entry names: (function, original lines, mutated lines); see the docstring.
+Key = tuple[str, str, str]
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str  # mutmut's: estateflow_nb.rungs.x_check__mutmut_7
+    path: str  # estateflow_nb/rungs.py
+    status: str
+
+    @property
+    def function(self) -> str:
+        return self.name.partition("__mutmut_")[0]
+
+
+def mutant_name_prefix(path: str) -> str:
+    return "estateflow_nb." + path.removesuffix(".py").replace("/", ".") + "."
+
+
+def mutants(module: str) -> list[Mutant]:
+    """The mutants of one module from the last run's result files (mutants/<path>.meta)."""
+    found = []
+    for path in (f"estateflow_nb/{file}" for file in MODULES[module]):
+        meta = ROOT / "mutants" / f"{path}.meta"
+        if not meta.exists():
+            continue
+        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        for name, code in codes.items():
+            status = "not run" if code is None else STATUS.get(code, "suspicious")
+            found.append(Mutant(name, path, status))
+    return found
+
+
+def diff(mutant: Mutant) -> str:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    return get_diff_for_mutant(mutant.name, path=mutant.path)
+
+
+def key(mutant: Mutant) -> Key:
+    """(function, original lines, mutated lines): what an equivalents entry names; see the docstring."""
+    lines = diff(mutant).splitlines()[2:]  # past the ---/+++ header
+    before = "\n".join(line[1:].strip() for line in lines if line.startswith("-"))
+    after = "\n".join(line[1:].strip() for line in lines if line.startswith("+"))
+    return mutant.function, before, after
+
+
+def equivalents() -> dict[Key, str]:
+    entries = tomllib.loads(EQUIVALENTS.read_text()).get("equivalent", []) if EQUIVALENTS.exists() else []
+    return {(e["function"], e["original"], e["mutant"]): e["reason"] for e in entries}
+
+
+@dataclass
+class Row:
+    module: str
+    total: int
+    killed: int
+    equivalent: int
+    survived: int
+    untested: int
+    not_run: int
+    seconds: float | None
+
+    @property
+    def score(self) -> float:
+        counted = self.total - self.equivalent
+        return 100.0 * self.killed / counted if counted else 100.0
+
+
+def tally(module: str, known: dict[Key, str], seconds: float | None) -> tuple[Row, list[Mutant], set[Key]]:
+    """The module's row, its survivors that are not known equivalents, and the known ones it matched."""
+    found = mutants(module)
+    statuses = Counter(m.status for m in found)
+    killed = sum(n for status, n in statuses.items() if status in KILLED)
+    survivors = {m: key(m) for m in found if m.status not in KILLED and m.status != "not run"}
+    matched = {k for k in survivors.values() if k in known}
+    left = [m for m, k in survivors.items() if k not in known]
+    equivalent = len(survivors) - len(left)
+    untested, not_run = statuses["untested"], statuses["not run"]
+    row = Row(module, len(found), killed, equivalent, len(left), untested, not_run, seconds)
+    return row, left, matched
+
+
+def table(names: list[str]) -> bool:
+    """Print the per-module table; True when every module reaches MIN_SCORE."""
+    known = equivalents()
+    times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    line = "{:<10} {:>7} {:>7} {:>6} {:>8} {:>8} {:>7}  {}".format
+    print(line("module", "mutants", "killed", "equiv", "survived", "untested", "score", "wall"))
+    ok, matched = True, set()
+    for name in names:
+        row, _, used = tally(name, known, times.get(name))
+        matched |= used
+        wall = f"{row.seconds:.0f} s" if row.seconds is not None else "-"
+        score = f"{row.score:.1f}%" if not row.not_run else f"{row.not_run} not run"
+        print(line(name, row.total, row.killed, row.equivalent, row.survived, row.untested, score, wall))
+        ok = ok and row.total > 0 and not row.not_run and row.score >= MIN_SCORE
+    print(f"score = killed / (mutants - equivalent); survived includes untested; goal {MIN_SCORE:.0f}% per module")
+    # An entry no survivor matches: its mutant is killed now, or its line changed. Either way, look again.
+    prefixes = tuple(mutant_name_prefix(file) for name in names for file in MODULES[name])
+    for stale in sorted(k for k in known.keys() - matched if k[0].startswith(prefixes)):
+        print(f"{EQUIVALENTS.name}: no surviving mutant matches {stale[0]}: {stale[1]!r} -> {stale[2]!r}")
+    return ok
+
+
+def survivors(name: str) -> None:
+    known = equivalents()
+    _, left, _ = tally(name, known, None)
+    for mutant in left:
+        function, before, after = key(mutant)
+        print(f"# {mutant.name}: {mutant.status}\n{diff(mutant)}")
+        entry = {"function": function, "original": before, "mutant": after}
+        print("[[equivalent]]", *(f"{k} = {json.dumps(v, ensure_ascii=False)}" for k, v in entry.items()), sep="\n")
+        print('reason = ""\n')
+
+
+def check_config() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    listed = {f"estateflow_nb/{file}" for files in MODULES.values() for file in files}
+    if set(config["only_mutate"]) != listed:
+        sys.exit(f"pyproject.toml [tool.mutmut] only_mutate differs from MODULES in {__file__}")
+
+
+def run(names: list[str]) -> bool:
+    """mutmut on each module in turn, timing each; the first also collects which tests reach which
+    function (once, then cached in mutants/ until the tests change)."""
+    check_config()
+    times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    mutmut = Path(sys.executable).with_name("mutmut")
+    for name in names:
+        patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
+        start = time.monotonic()
+        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, check=False)
+        if done.returncode != 0:
+            sys.exit(f"mutmut stopped on {name} (exit {done.returncode})")
+        times[name] = time.monotonic() - start
+        TIMES.write_text(json.dumps(times, indent=1))
+    return table(names)
+
+
+def main(argv: list[str]) -> int:
+    command, *names = argv or ["report"]
+    unknown = sorted(set(names) - set(MODULES))
+    if unknown or command not in ("run", "report", "survivors"):
+        print(__doc__.split("\n\n")[1], f"modules: {' '.join(MODULES)}", sep="\n", file=sys.stderr)
+        return 2
+    os.chdir(ROOT)  # mutmut's helpers read mutants/ relative to here
+    if command == "survivors":
+        for name in names:
+            survivors(name)
+        return 0
+    ok = run(names or list(MODULES)) if command == "run" else table(names or list(MODULES))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
