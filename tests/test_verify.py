@@ -3,8 +3,10 @@ from __future__ import annotations
 import csv
 import re
 import sqlite3
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +31,7 @@ from estateflow_nb.verify import (
     Finding,
     VerifyReport,
     check,
+    run_benchmarks,
     run_checks,
 )
 from estateflow_nb.views import examples_table
@@ -188,6 +191,7 @@ def test_checks_run_and_are_numbered_in_the_order_of_the_list(tmp_path: Path, re
     assert [c.number for c in report.checks] == list(range(1, 14))
     added = report.check("always_one")
     assert (added.title, added.observed, added.failing, added.passed) == ("A check added last", 40, 1, False)
+    assert (added.expected, added.summary) == ("nothing at all", "40")  # no summary given: the observed count
     assert [c.name for c in report.failed_checks] == ["always_one"]
     with pytest.raises(ValueError, match="two checks are called 'featured'"):
         check("featured", "Featured again")(always_one)
@@ -619,3 +623,101 @@ def test_a_result_shows_itself_in_a_notebook_and_as_a_frame(tmp_path: Path) -> N
     assert "Email format" in report._repr_html_()
     frame = report.to_frame()
     assert list(frame["name"]) == CHECKS_RUN and list(frame["failing"])[4] == 1
+
+
+def test_a_value_is_one_kind_as_sql_counts_it(tmp_path: Path) -> None:
+    """A foreign table without column types keeps 2 and 2.0 apart as values, but SQL counts them as one
+    kind: one group of two rows, not two groups that each claim both. '2' is another kind, NULL a third."""
+    target = loose_target(tmp_path)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET is_featured = 2 WHERE id = 9"),
+            Sql("UPDATE professionals SET is_featured = 2.0 WHERE id = 10"),
+            Sql("UPDATE professionals SET is_featured = '2' WHERE id = 11"),
+            Sql("UPDATE professionals SET is_featured = NULL WHERE id = 12"),
+        ]
+    )
+    featured = verify(target, benchmarks=False).check("featured")
+    assert featured.failing == 4 and featured.kinds == 3
+    assert [(g.kind, g.count, [e["id"] for e in g.examples]) for g in featured.groups] == [
+        ("2", 2, [9, 10]),
+        ("(null)", 1, [12]),
+        ("'2'", 1, [11]),
+    ]
+    assert sum(g.count for g in featured.groups) == featured.failing
+
+
+def test_no_examples_asked_none_shown(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql(BREAKERS["email_format"])])
+    email = verify(target, benchmarks=False, sample_size=0).check("email_format")
+    assert (email.failing, email.groups, email.kinds) == (1, [], 0)
+
+
+def traced(target: Target, **options: Any) -> list[str]:
+    """The statements run_benchmarks runs, with their parameters."""
+    assert isinstance(target, SQLiteTarget)
+    statements: list[str] = []
+    target.connection.set_trace_callback(statements.append)
+    try:
+        run_benchmarks(target, **options)
+    finally:
+        target.connection.set_trace_callback(None)
+    return statements
+
+
+def test_benchmarks_search_the_biggest_city_and_random_places_from_a_seed(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    (biggest,) = target.query(
+        "SELECT city, state FROM professionals GROUP BY city, state ORDER BY COUNT(*) DESC LIMIT 1"
+    )
+    first = traced(target)
+    assert first == traced(target, seed=0) != traced(target, seed=1)  # the same seed, the same places
+    aggregation = [s for s in first if "GROUP BY industry ORDER BY count DESC" in s]
+    assert len(aggregation) == 6  # a warm-up and five timed runs
+    assert all(f"city = '{biggest['city']}' AND state = '{biggest['state']}'" in s for s in aggregation)
+    ids = {int(s.rsplit("= ", 1)[1]) for s in first if s.startswith("SELECT * FROM professionals WHERE id =")}
+    assert len(ids) > 1 and ids <= set(range(1, 41))
+    results = run_benchmarks(target, runs=3)
+    assert [(r.name, r.sql, r.threshold_ms, len(r.runs_ms)) for r in results] == [
+        (name, sql, threshold, 3) for name, _, threshold, sql in BENCHMARKS
+    ]
+
+
+def test_benchmarks_on_an_empty_table_or_one_whose_only_id_is_0(tmp_path: Path) -> None:
+    with connect(f"sqlite:///{tmp_path / 'empty.db'}", create=True) as empty:
+        statements = traced(empty, runs=1)
+        assert any("city = 'Miami' AND state = 'FL'" in s for s in statements)
+        assert "SELECT * FROM professionals WHERE id = 1" in statements
+    target = loose_target(tmp_path)
+    target.execute([Sql("DELETE FROM professionals WHERE id > 1"), Sql("UPDATE professionals SET id = 0")])
+    statements = traced(target, runs=5)
+    assert {s for s in statements if s.startswith("SELECT * FROM professionals WHERE id =")} == {
+        "SELECT * FROM professionals WHERE id = 1"
+    }
+
+
+class Clock:
+    """perf_counter for the verify module: 2.5 ms pass between any two readings."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def perf_counter(self) -> float:
+        self.now += 0.0025
+        return self.now
+
+
+def test_timings_are_milliseconds_and_the_history_keeps_four_decimals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = loose_target(tmp_path)
+    monkeypatch.setattr(sys.modules["estateflow_nb.verify"], "time", Clock())
+    results = run_benchmarks(target, runs=2)
+    assert all(r.runs_ms == pytest.approx([2.5, 2.5]) for r in results)
+    report = verify(target, benchmarks=False, history=False)
+    report.benchmarks = [BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [1.23456789])]
+    assert report.entry().latencies == {"count": 1.2346}
+    assert all(c.seconds == pytest.approx(0.0025) for c in report.checks)
+    assert report.seconds > 0 and report.recorded is None and report.history == []
+    assert len(run_benchmarks(target)[0].runs_ms) == 5
