@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,7 +29,11 @@ from estateflow_nb import (
     status,
     write_records,
 )
-from estateflow_nb.targets import SQLiteTarget
+from estateflow_nb._forwarding import Forwarding
+from estateflow_nb._time import ledger_time
+from estateflow_nb.backup import Backups, newest_backup
+from estateflow_nb.errors import EstateFlowError, RefusedError, TargetError
+from estateflow_nb.targets import Sql, SQLiteTarget
 
 from .conftest import count, invoke, snapshot, write_csv
 
@@ -224,3 +231,173 @@ def test_cli_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "backups").exists()
     pruned = invoke("backups", "--keep", "1", "--all", cwd=tmp_path)
     assert pruned.returncode == 0 and "no backups yet" in pruned.stdout
+
+
+# --- names, owners, listings and messages, exactly ---------------------------------------------------
+
+
+def digest(identity: str) -> str:
+    return hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def test_a_database_s_key_is_its_name_and_a_hash_of_where_it_is(tmp_path: Path) -> None:
+    weird = tmp_path / "My Data!! (copy).db"
+    assert database_key(f"sqlite:///{weird}") == f"My_Data_copy-{digest(str(weird))}"
+    long = tmp_path / f"{'x' * 38}.-{'y' * 10}.db"
+    assert database_key(str(long)) == f"{'x' * 38}-{digest(str(long))}"  # 40 characters, without '.-'
+    for nameless in ("._.db", ".-._.db"):
+        assert database_key(str(tmp_path / nameless)) == f"database-{digest(str(tmp_path / nameless))}"
+    assert database_key("d1://account/0123-abcd") == f"d1-{digest('d1:0123-abcd')}"
+    undecodable = tmp_path / "caf\udce9.db"  # a name that was not UTF-8 on disk
+    assert database_key(str(undecodable)) == f"caf-{digest(str(undecodable))}"
+
+
+@pytest.fixture
+def stopped_clock(monkeypatch: pytest.MonkeyPatch) -> datetime:
+    moment = datetime(2026, 11, 28, 10, 42, 33, 512_000, tzinfo=UTC)
+    monkeypatch.setattr(sys.modules["estateflow_nb.backup"], "utc_now", lambda: moment)
+    return moment
+
+
+def test_backups_taken_in_one_millisecond_take_the_next_ones(
+    loaded: SQLiteTarget, tmp_path: Path, stopped_clock: datetime
+) -> None:
+    folder = tmp_path / "deep" / "er" / "backups"
+    owner = database_key(loaded)
+    names = [backup(loaded, backups_dir=folder).name for _ in range(3)]
+    assert names == [f"backup-{owner}-20261128T104233.{ms}Z.sqlite" for ms in (512, 513, 514)]
+    # A dump that is already there is never overwritten: the backup says so.
+    (folder / f"backup-{owner}-20261128T104233.515Z.sql").write_text("an earlier dump")
+    with pytest.raises(BackupError, match=r"backup-.*\.515Z\.sql already exists; not overwriting it"):
+        backup(loaded, backups_dir=folder, sql=True)
+    assert (folder / f"backup-{owner}-20261128T104233.515Z.sql").read_text() == "an earlier dump"
+
+
+def test_old_names_sort_by_their_number_within_the_second(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    taken = backup(loaded, backups_dir=folder)
+    for name in (
+        "backup-20250101T000000Z.sqlite",
+        "backup-20250101T000000Z-2.sqlite",
+        "backup-20250101T000001Z.sqlite",
+    ):
+        shutil.copy(taken, folder / name)
+    (folder / "notes.txt").write_text("not a backup")
+    (folder / "backup-20250101T000000Z.sqlite.bak").write_text("not a backup either")
+    listed = list_backups(backups_dir=folder, counts=False)
+    assert [Path(b.path).name for b in listed] == [
+        taken.name,
+        "backup-20250101T000001Z.sqlite",
+        "backup-20250101T000000Z-2.sqlite",
+        "backup-20250101T000000Z.sqlite",
+    ]
+    assert listed[1].taken_at == "2025-01-01T00:00:01Z" and listed[1].database is None
+    assert listed[0].database == database_key(loaded) and listed[0].rows is None and listed[0].imports is None
+    assert repr(listed) == f"<Backups: 4 backups, newest {taken.name}>"
+    assert (
+        repr(Backups()) == "<Backups: 0 backups>"
+        and repr(Backups(listed[:1])) == f"<Backups: 1 backup, newest {taken.name}>"
+    )
+    newest = newest_backup(db=loaded, backups_dir=folder)
+    assert newest is not None and newest.path == str(taken) and newest.rows is None
+    assert newest_backup(backups_dir=tmp_path / "none") is None
+    assert list_backups(backups_dir=tmp_path / "none") == []
+    assert listed[0].to_dict()["path"] == str(taken)
+
+
+def test_a_file_in_the_backups_folder_is_read_as_untrusted(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    (folder / "backup-20250101T000000Z.sqlite").write_bytes(b"SQLite format 3\x00" + b"\x00" * 200)
+    (info,) = list_backups(backups_dir=folder)
+    assert info.rows is None and info.error is not None
+    assert info.error.startswith("refused: backup-20250101T000000Z.sqlite ") and str(folder) not in info.error
+
+
+def test_pruning_asks_naming_what_goes_and_keeps_at_least_one(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    paths = [backup(loaded, backups_dir=folder) for _ in range(3)]
+    with pytest.raises(RefusedError, match=r"^keep at least 1 backup, not 0$"):
+        prune_backups(0, backups_dir=folder)
+    asked: list[str] = []
+    with pytest.raises(ConfirmationRequired, match=r"^deleting 2 backups: confirm interactively or pass --yes$"):
+        prune_backups(1, backups_dir=folder, confirm=lambda q: asked.append(q) or False)
+    assert asked == [f"Delete 2 older backups ({paths[1].name}, {paths[0].name})?"]
+    assert prune_backups(3, backups_dir=folder, yes=True) == []
+    assert prune_backups(1, backups_dir=folder, confirm=lambda q: True) == [paths[1], paths[0]]
+    assert [b.path for b in list_backups(backups_dir=folder)] == [str(paths[2])]
+
+
+def test_a_file_with_changes_beside_it_is_not_restored(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    path = backup(loaded, backups_dir=tmp_path / "elsewhere")
+    Path(f"{path}-wal").write_bytes(b"")  # an empty write-ahead log holds nothing: fine
+    assert restore(loaded, path, dry_run=True).rows == 35
+    Path(f"{path}-wal").write_bytes(b"\x00" * 32)
+    with pytest.raises(BackupError) as refused:
+        restore(loaded, path, dry_run=True)
+    assert str(refused.value) == (
+        f"{path} has changes not yet written into it ({path.name}-wal): open and close it with sqlite3 first,"
+        " or back that database up with `estateflow backup`"
+    )
+    with pytest.raises(BackupError, match=f"^{re.escape(str(tmp_path))} is a folder, not a file to read$"):
+        restore(loaded, tmp_path, dry_run=True)
+
+
+def test_a_restore_says_what_it_did_and_records_it(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    path = backup(loaded, backups_dir=folder)
+    import_file(loaded, write_records(tmp_path / "later.csv", 7, start=5000))
+    plan = restore(loaded, path, dry_run=True)
+    assert (plan.rows, plan.imports, plan.rows_before, plan.imports_before) == (35, 2, 42, 3)
+    assert plan.summary() == (
+        f"Dry run: restoring would put 35 rows and 2 imports from {path} into {loaded.url}"
+        " (it held 42 rows and 3 imports); nothing was changed."
+    )
+    assert repr(plan) == f"<RestoreResult dry run of a restore: {path.name} into {loaded.url}, 42 -> 35 rows>"
+    asked: list[str] = []
+    with pytest.raises(ConfirmationRequired, match=f"^restoring {re.escape(str(path))} replaces 42 rows with 35: "):
+        restore(loaded, path, confirm=lambda q: asked.append(q) or False)
+    assert asked == [
+        f"Replace {loaded.url} (42 rows, 3 imports) with {path} (35 rows, 2 imports)?"
+        " A backup of the current database is taken first."
+    ]
+    done = restore(loaded, path, yes=True, backup_first=False, backups_dir=folder)
+    assert done.backup_path is None and not done.dry_run and done.seconds > 0
+    assert done.summary() == (
+        f"Restored 35 rows and 2 imports from {path} into {loaded.url} in {done.seconds:.2f} s"
+        " (it held 42 rows and 3 imports).\n  backup taken before: none"
+    )
+    assert repr(done) == f"<RestoreResult restored: {path.name} into {loaded.url}, 42 -> 35 rows>"
+    assert len(list_backups(backups_dir=folder)) == 1  # no backup taken before
+    (record,) = loaded.query("SELECT * FROM ef_rollbacks WHERE strategy = 'restore'")
+    assert json.loads(record["arguments"]) == {"file": str(path.resolve()), "rows": 35, "imports": 2}
+    assert record["backup_path"] is None and record["started_at"] <= record["finished_at"]
+    assert record["id"].startswith("rs-")
+    assert done.to_dict()["rows_before"] == 42 and list(done.to_frame()["rows"]) == [35]
+
+
+def test_restore_refuses_while_an_import_runs_and_where_the_target_cannot(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    path = backup(loaded, backups_dir=tmp_path / "backups")
+    # An import running on another machine (its heartbeat is fresh).
+    running = (
+        "UPDATE ef_imports SET status = 'running', claim = 'c', claim_owner = 'elsewhere/0000 4242 -', heartbeat_at = ?"
+    )
+    loaded.execute([Sql(running, (ledger_time(),))])
+    assert restore(loaded, path, dry_run=True).rows == 35  # a dry run changes nothing: it may look
+    with pytest.raises(EstateFlowError, match=r"^restore refused: import imp-"):
+        restore(loaded, path, yes=True)
+    loaded.execute([Sql("UPDATE ef_imports SET status = 'completed'")])
+
+    class Refusing(Forwarding):
+        def replace_refusal(self) -> str | None:
+            return "this database is restored by its provider: use --bookmark"
+
+    with pytest.raises(EstateFlowError, match=r"^this database is restored by its provider: use --bookmark$"):
+        restore(Refusing(loaded), path, yes=True)
+
+    class Failing(Forwarding):
+        def replace_with(self, file: Path) -> None:
+            raise TargetError("the disk is full")
+
+    with pytest.raises(BackupError, match=f"^restoring {re.escape(str(path))} failed, the database is as it was: "):
+        restore(Failing(loaded), path, yes=True, backup_first=False)
