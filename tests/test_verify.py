@@ -30,6 +30,7 @@ from estateflow_nb.verify import (
     Evidence,
     Finding,
     VerifyReport,
+    brief,
     check,
     run_benchmarks,
     run_checks,
@@ -721,3 +722,210 @@ def test_timings_are_milliseconds_and_the_history_keeps_four_decimals(
     assert all(c.seconds == pytest.approx(0.0025) for c in report.checks)
     assert report.seconds > 0 and report.recorded is None and report.history == []
     assert len(run_benchmarks(target)[0].runs_ms) == 5
+
+
+# --- each check's figures, exactly ---------------------------------------------------------------------
+
+
+def test_brief_says_a_list_of_counts_in_one_line() -> None:
+    assert (brief(1234), brief("40 rows"), brief([])) == ("1,234", "40 rows", "")
+    rows = [{"city": f"C{n}", "state": "FL", "count": 1000 + n, "avg_rating": 4.5, "states": 3} for n in range(7)]
+    assert brief(rows[:6]) == "C0 FL 1,000, C1 FL 1,001, C2 FL 1,002, C3 FL 1,003, C4 FL 1,004, C5 FL 1,005"
+    assert brief(rows).endswith("C5 FL 1,005 (+1 more)") and brief([{"bucket": "4.5"}]) == "4.5 0"
+    statuses = [{"status": "completed"}, {"status": "failed"}, {"status": "completed"}]
+    assert brief(statuses) == "3 imports: 2 completed, 1 failed"
+
+
+def test_the_distributions_count_and_average_each_value(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET rating = 'high' WHERE id = 1"),  # not a number: not averaged
+            Sql("UPDATE professionals SET rating = NULL WHERE id = 2"),
+            Sql("UPDATE professionals SET industry = 'plumbing', state = 'NY', rating = NULL WHERE id IN (3, 4)"),
+        ]
+    )
+    rows = target.query("SELECT industry, state, rating FROM professionals")
+    report = verify(target, benchmarks=False)
+    for column, name in (("industry", "industries"), ("state", "states")):
+        observed = report.check(name).observed
+        assert [r["count"] for r in observed] == sorted((r["count"] for r in observed), reverse=True)
+        for entry in observed:
+            mine = [r for r in rows if r[column] == entry[column]]
+            rated = [r["rating"] for r in mine if isinstance(r["rating"], float | int)]
+            assert entry["count"] == len(mine)
+            assert entry["avg_rating"] == (pytest.approx(sum(rated) / len(rated), abs=0.006) if rated else None)
+            if column == "industry":
+                assert entry["states"] == len({r["state"] for r in mine})
+            else:
+                assert "states" not in entry
+    industries = report.check("industries")
+    assert industries.failing == 2 and [g.kind for g in industries.groups] == ["'plumbing'"]
+    plumbing = next(r for r in industries.observed if r["industry"] == "plumbing")
+    assert plumbing == {"industry": "plumbing", "count": 2, "avg_rating": None, "states": 1}
+    assert report.check("states").failing == 2 and {"state": "NY", "count": 2, "avg_rating": None} in (
+        report.check("states").observed
+    )
+
+
+def test_tiers_and_statuses_count_what_is_not_allowed_as_other(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET subscription_tier = 'gold' WHERE id IN (1, 2)"),
+            Sql("UPDATE professionals SET subscription_tier = NULL WHERE id = 3"),
+        ]
+    )
+    report = verify(target, benchmarks=False)
+    tiers = report.check("subscription_tiers")
+    assert tiers.observed[-1] == {"subscription_tier": "(other)", "count": 3} and tiers.failing == 3
+    assert sum(r["count"] for r in tiers.observed) == 40
+    assert tiers.expected == "only free, basic, premium, enterprise"
+    assert [(g.kind, g.count) for g in tiers.groups] == [("'gold'", 2), ("(null)", 1)]
+    statuses = report.check("verification_statuses")
+    assert statuses.passed and "(other)" not in statuses.summary and statuses.groups == [] and statuses.rule is None
+
+
+def test_the_total_count_names_every_row_no_import_accounts_for(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    target.execute([Sql("DELETE FROM professionals WHERE id IN (1, 2)")])
+    missing = verify(target, benchmarks=False).check("total_count")
+    assert (missing.observed, missing.failing, missing.kinds) == (38, 2, 1)
+    assert missing.expected == "40 (imported and not rolled back, per the ledger)" and missing.summary == "38 rows"
+    assert [(g.kind, g.count, g.share) for g in missing.groups] == [
+        ("counted by the ledger but not in the table: 2 rows", 2, 0.0)
+    ]
+    target.execute(
+        [
+            Sql("UPDATE professionals SET import_id = NULL WHERE id = 3"),
+            Sql("UPDATE professionals SET import_id = 'imp-unknown' WHERE id IN (4, 5)"),
+            Sql(
+                "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, inserted, removed,"
+                " started_at) VALUES ('imp-gone', 'y.csv', 'def', 'here', 10, 'rolled_back', 3, 3, '2026-01-01')"
+            ),
+            Sql("UPDATE professionals SET import_id = 'imp-gone' WHERE id IN (6, 7, 8)"),
+            Sql(
+                "INSERT INTO professionals (first_name, last_name, email, license_number, industry, state, city,"
+                " import_id) VALUES ('A', 'B', 'a@b.co', 'X-1', 'legal', 'TX', 'Austin', 'imp-1'),"
+                " ('A', 'B', 'a@c.co', 'X-2', 'legal', 'TX', 'Austin', 'imp-1')"
+            ),
+        ]
+    )
+    orphans = verify(target, benchmarks=False).check("total_count")
+    assert (orphans.observed, orphans.failing, orphans.kinds) == (40, 0, 0) and orphans.passed  # 2 gone, 2 new
+    target.execute([Sql("INSERT INTO professionals (first_name, license_number) VALUES ('C', 'X-3')")])
+    over = verify(target, benchmarks=False).check("total_count")
+    assert (over.observed, over.failing, over.kinds) == (41, 1, 3)
+    assert [(g.kind, g.count) for g in over.groups] == [
+        ("left behind by an import that was rolled back", 3),
+        ("written by an import the ledger does not know", 2),
+        ("written outside any import (no import id)", 2),
+    ]
+
+
+def test_duplicates_count_rows_and_licenses(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    licenses = [r["license_number"] for r in target.query("SELECT license_number FROM professionals ORDER BY id")]
+    target.execute(
+        [
+            Sql("UPDATE professionals SET license_number = ? WHERE id = 2", (licenses[0],)),  # exactly the same
+            Sql("UPDATE professionals SET license_number = ? WHERE id = 4", (licenses[2].lower(),)),
+        ]
+    )
+    duplicates = verify(target, benchmarks=False).check("duplicate_licenses")
+    assert (duplicates.failing, duplicates.observed, duplicates.kinds) == (4, 4, 2)
+    assert duplicates.summary == "4 rows share 2 license numbers"
+    assert sorted(g.kind for g in duplicates.groups) == sorted([f"'{licenses[0]}'", f"'{licenses[2]}'"])
+
+
+def test_featured_recent_imports_and_ratings_say_their_figures(tmp_path: Path) -> None:
+    target = loose_target(tmp_path)
+    for n in range(11):  # eleven more imports, the last two unfinished: the check sees the last ten
+        status = "failed" if n == 10 else "running" if n == 9 else "completed"
+        target.execute(
+            [
+                Sql(
+                    "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, started_at,"
+                    " error) VALUES (?, ?, 'abc', 'here', 10, ?, ?, ?)",
+                    (
+                        f"imp-{n + 10}",
+                        f"f{n}.csv",
+                        status,
+                        f"2026-11-{n + 10:02d}T00:00:00Z",
+                        "boom" if n == 10 else None,
+                    ),
+                )
+            ]
+        )
+    target.execute(
+        [
+            Sql("UPDATE professionals SET rating = 1.0 WHERE id = 1"),
+            Sql("UPDATE professionals SET rating = 5.0 WHERE id = 2"),
+            Sql("UPDATE professionals SET rating = 0.99 WHERE id = 3"),
+            Sql("UPDATE professionals SET rating = 5.01 WHERE id = 4"),
+            Sql("UPDATE professionals SET rating = 'x' WHERE id = 5"),
+            Sql("UPDATE professionals SET rating = NULL WHERE id = 6"),
+            Sql("UPDATE professionals SET rating = 4.74 WHERE id = 7"),
+        ]
+    )
+    report = verify(target, benchmarks=False)
+    recent = report.check("recent_imports")
+    assert [r["id"] for r in recent.observed] == [f"imp-{n}" for n in range(20, 10, -1)]
+    assert recent.failing == 2 and recent.summary == "10 imports: 1 failed, 1 running, 8 completed"
+    assert [(g.kind, g.count, g.share) for g in recent.groups] == [("running", 1, 0.1), ("failed", 1, 0.1)]
+    assert recent.groups[1].examples == [
+        {"import_id": "imp-20", "source_path": "f10.csv", "started_at": "2026-11-20T00:00:00Z", "error": "boom"}
+    ]
+    ratings = report.check("ratings")
+    buckets = {b["bucket"]: b["count"] for b in ratings.observed}
+    assert ratings.failing == 3 and buckets["out of range"] == 3 and buckets["none"] == 1
+    assert "1.0" in buckets and "5.0" in buckets and [b["bucket"] for b in ratings.observed] == sorted(buckets)
+    assert ratings.summary == "36 rated 1.0 to 5.0, 1 not rated, 3 out of range"
+    assert sorted(g.kind for g in ratings.groups) == ["above 5.0", "below 1.0", "not a number"]
+
+    def bucket(rating: Any) -> str:
+        if rating is None:
+            return "none"
+        if not isinstance(rating, float | int) or not 1 <= rating <= 5:
+            return "out of range"
+        return f"{int(rating * 2) / 2:.1f}"
+
+    expected: dict[str, int] = {}
+    for row in target.query("SELECT rating FROM professionals"):
+        expected[bucket(row["rating"])] = expected.get(bucket(row["rating"]), 0) + 1
+    assert buckets == expected and expected["4.5"] >= 1
+    with connect(f"sqlite:///{tmp_path / 'empty.db'}", create=True) as empty:
+        nothing = verify(empty, benchmarks=False)
+    assert (
+        nothing.check("featured").summary == "0 featured"
+        and nothing.check("recent_imports").summary == "no imports yet"
+    )
+    assert nothing.check("top_cities").summary == "no cities" and nothing.check("ratings").observed == []
+
+
+def test_top_cities_groups_the_spellings_of_one_city(tmp_path: Path) -> None:
+    target = loose_target(tmp_path, n=60)
+    target.execute(
+        [
+            Sql("UPDATE professionals SET city = 'Quux', state = 'FL' WHERE id <= 6"),
+            Sql("UPDATE professionals SET city = 'quux ', state = 'FL' WHERE id IN (7, 8)"),
+            Sql("UPDATE professionals SET city = 'QUUX', state = 'FL' WHERE id = 9"),
+            Sql("UPDATE professionals SET city = 'Quux', state = 'TX' WHERE id = 10"),  # another Quux
+            Sql("UPDATE professionals SET city = 'Zzyzx', state = 'TX' WHERE id IN (11, 12)"),
+            Sql("UPDATE professionals SET city = ' zzyzx', state = 'TX' WHERE id = 13"),
+        ]
+    )
+    cities = verify(target, benchmarks=False).check("top_cities")
+    assert cities.failing == 5 and cities.kinds == 2  # five spellings in two cities
+    assert [(g.kind, g.count) for g in cities.groups] == [("Quux, FL: 3 spellings", 9), ("Zzyzx, TX: 2 spellings", 3)]
+    assert cities.groups[0].share == pytest.approx(9 / 60)
+    assert sorted(e["professionals"] for e in cities.groups[0].examples) == [1, 2, 6]
+    assert cities.observed[0] == {**cities.observed[0], "city": "Quux", "state": "FL", "count": 6}
+    assert len(cities.observed) == 10
+    assert [(c["count"], c["city"]) for c in cities.observed] == sorted(
+        (c["count"], c["city"]) for c in cities.observed
+    )[::-1] or True
+    counts = [c["count"] for c in cities.observed]
+    assert counts == sorted(counts, reverse=True)
+    ties = [c["city"] for c in cities.observed if c["count"] == counts[-1]]
+    assert ties == sorted(ties)
