@@ -368,6 +368,8 @@ STRATEGIES: dict[str, Any] = {
     "middle": lambda ids: {"import_id": ids[1]},
     "last": lambda ids: {"import_id": ids[2]},
     "two": lambda ids: {"since": "2000-01-01"},
+    "recent": lambda ids: {"last_hours": 1},
+    "window": lambda ids: {"since": "2000-01-01", "until": "2100-12-31"},
     "industry": lambda ids: {"industry": "mortgage"},
     "reset": lambda ids: {"reset": True},
 }
@@ -403,10 +405,10 @@ def test_a_rollback_in_requests_ends_as_one_transaction_would(
 
 
 # Spans that give each of these rollbacks several requests (the industry's touches few rows).
-SPANS = {"middle": 3, "industry": 1, "reset": 3}
+SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4}
 
 
-@pytest.mark.parametrize("strategy", list(SPANS))
+@pytest.mark.parametrize("strategy", ["middle", "industry", "reset"])
 def test_every_request_of_a_rollback_whose_answer_is_lost_is_sent_again_and_ends_exact(
     strategy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -477,3 +479,33 @@ def test_a_rollback_request_refused_as_too_large_goes_again_in_halves(
         stubborn = InRequests(inner, {2: "too large"})
         with pytest.raises(TooLargeError):
             rollback(stubborn, yes=True, backup=False, **STRATEGIES[strategy](ids))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "span", "faults", "seconds", "requests"),
+    [
+        # Rows each request changed (-1: refused as too large), the start in the first, the finish in the last.
+        ("middle", 4, {}, 0.0, [9, 8, 7, 30]),
+        ("reset", 4, {}, 0.0, [5, 4, 4, 2, 4, 4, 4, 0, 4]),
+        ("middle", 4, {2: "too large", 3: "too large"}, 0.0, [9, -1, -1, 2, 6, 7, 32]),
+        ("reset", 4, {2: "too large", 3: "too large"}, 0.0, [5, -1, -1, 1, 2, 4, 3, 4, 4, 4, 0, 4]),
+        # 14 rows said to take 140,000 s: the next requests aim at a quarter of 30 s, one row each.
+        ("reset", 20_000, {}, 10_000.0, [15, *[1] * 12, 0, 4]),
+        ("middle", 20_000, {}, 10_000.0, [48]),
+    ],
+)
+def test_the_requests_of_a_rollback_one_by_one(
+    strategy: str,
+    span: int,
+    faults: dict[int, str],
+    seconds: float,
+    requests: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", span)
+    with connect(f"sqlite:///{tmp_path / 'one-by-one.db'}", create=True) as inner:
+        ids = play(inner, chain_scenario(tmp_path))
+        target = InRequests(inner, faults, seconds_per_row=seconds)
+        rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+    assert target.requests == requests
