@@ -445,15 +445,38 @@ def test_a_rollback_that_stops_at_any_request_is_finished_by_the_same_call(
             else:
                 assert request > 4  # the rollback had fewer requests
                 return
-            (stopped,) = inner.query("SELECT id, finished_at FROM ef_rollbacks")
+            (stopped,) = inner.query("SELECT * FROM ef_rollbacks")
             assert stopped["finished_at"] is None
-            with pytest.raises(EstateFlowError, match="stopped part way: run that rollback again"):
+            described = (
+                f"rollback {stopped['id']} ({stopped['strategy']} {stopped['arguments']},"
+                f" started {stopped['started_at']})"
+            )
+            with pytest.raises(EstateFlowError) as other:
                 rollback(target, import_id=ids[0], yes=True, backup=False)
+            assert str(other.value) == (
+                f"{described} stopped part way: run that rollback again (the same command, without --dry-run)"
+                " to finish it first"
+            )
             with pytest.raises(EstateFlowError, match="stopped part way"):
                 rollback(target, dry_run=True, **chosen)
-            with pytest.raises(ConfirmationRequired):
-                rollback(target, **chosen)
-            done = rollback(target, yes=True, backup=False, **chosen)
+            asked: list[str] = []
+            with pytest.raises(ConfirmationRequired) as unconfirmed:
+                rollback(target, confirm=lambda q, asked=asked: asked.append(q) or False, **chosen)
+            assert asked == [f"{described} stopped part way. Finish it?"]
+            assert str(unconfirmed.value) == (
+                f"finishing {described} (--dry-run shows nothing of it): confirm interactively or pass --yes"
+            )
+            # While a run on another machine holds it (its heartbeat is fresh), nobody else takes it up.
+            held = "UPDATE ef_rollbacks SET claim = 'c', claim_owner = 'elsewhere/0000 4242 -', heartbeat_at = ?"
+            inner.execute([Sql(held, (ledger_time(),))])
+            with pytest.raises(EstateFlowError) as running:
+                rollback(target, yes=True, backup=False, **chosen)
+            assert str(running.value) == (
+                f"{described} is running (process 4242 on elsewhere, last write"
+                f" {inner.scalar('SELECT heartbeat_at FROM ef_rollbacks')}); let it finish, then run this again"
+            )
+            inner.execute([Sql("UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z'")])
+            done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
             assert (done.rollback_id, done.status) == (stopped["id"], "rolled_back")
             assert (done.rows_removed, done.rows_restored) == expected[2][0][1:3]
             assert done.description.startswith("the rollback that stopped part way (")
