@@ -345,11 +345,13 @@ class InRequests(Forwarding):
         self.limits = Limits(max_params=100, max_sql_bytes=100_000, max_query_seconds=30.0)
         self.faults, self.seconds_per_row = dict(faults or {}), seconds_per_row
         self.requests: list[int] = []  # the rows each request of a rollback changed
+        self.texts: list[str] = []  # every statement of the rollback
 
     def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
         if not any("ef_rollbacks" in getattr(s, "text", "") for s in statements):
             return self.inner.execute(statements, before_commit=before_commit)  # an import's
         fault = self.faults.pop(len(self.requests) + 1, None)
+        self.texts += [getattr(s, "text", "") for s in statements]
         if fault == "refused":
             raise AuthError("injected: the token was refused")
         if fault == "too large":
@@ -515,6 +517,8 @@ def test_a_rollback_request_refused_as_too_large_goes_again_in_halves(
         # 14 rows said to take 140,000 s: the next requests aim at a quarter of 30 s, one row each.
         ("reset", 20_000, {}, 10_000.0, [15, *[1] * 12, 0, 4]),
         ("middle", 20_000, {}, 10_000.0, [48]),
+        # 9 rows said to take 9 s: the next spans aim at 7.5 s, three rows.
+        ("middle", 4, {}, 1.0, [9, 6, 5, 8, 28]),
     ],
 )
 def test_the_requests_of_a_rollback_one_by_one(
@@ -532,3 +536,6 @@ def test_the_requests_of_a_rollback_one_by_one(
         target = InRequests(inner, faults, seconds_per_row=seconds)
         rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
     assert target.requests == requests
+    # A rollback in one request takes the whole range: no statement of it asks for a span's bounds.
+    spans = any("license_number > " in text for text in target.texts)
+    assert spans == (len(requests) > 1 and strategy != "reset")
