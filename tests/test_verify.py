@@ -272,6 +272,8 @@ def test_rejects_under_the_limit_warn_and_over_it_fail(tmp_path: Path) -> None:
     assert text.splitlines()[-1].startswith("Verification passed with warnings.")
     strict = verify(target, benchmarks=False, max_reject_rate=0.001)
     assert not strict.passed and strict.verdict == "FAILED" and strict.rejects_over_limit == strict.rejects
+    assert "Rejected records (limit 0.1% of each import's records)" in strict.table()
+    assert "1 of 200 rejected (0.5%, over the limit)" in strict.table()
     assert all(c.passed for c in strict.checks)
     target.close()
 
