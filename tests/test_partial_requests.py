@@ -519,6 +519,9 @@ def test_a_rollback_request_refused_as_too_large_goes_again_in_halves(
         ("middle", 20_000, {}, 10_000.0, [48]),
         # 9 rows said to take 9 s: the next spans aim at 7.5 s, three rows.
         ("middle", 4, {}, 1.0, [9, 6, 5, 8, 28]),
+        # The last import touches 4 rows and 4 before-images: 8 fit a span of 8 whole, not one of 7.
+        ("last", 8, {}, 0.0, [28]),
+        ("last", 7, {}, 0.0, [8, 6, 18]),
     ],
 )
 def test_the_requests_of_a_rollback_one_by_one(
@@ -539,3 +542,24 @@ def test_the_requests_of_a_rollback_one_by_one(
     # A rollback in one request takes the whole range: no statement of it asks for a span's bounds.
     spans = any("license_number > " in text for text in target.texts)
     assert spans == (len(requests) > 1 and strategy != "reset")
+
+
+def test_each_request_of_a_rollback_is_a_point_a_crash_test_can_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESTATEFLOW_TEST_KILL_AT names `rollback` (the one transaction) or `rollback-N` (the Nth request)."""
+    points: list[str | int] = []
+
+    def hooks(point: str | int) -> tuple[None, Any]:
+        points.append(point)
+        return None, lambda: None
+
+    monkeypatch.setattr(_rollback_run, "kill_hooks", hooks)
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 4)
+    with connect(f"sqlite:///{tmp_path / 'points.db'}", create=True) as inner:
+        ids = play(inner, chain_scenario(tmp_path))
+        rollback(InRequests(inner), import_id=ids[1], yes=True, backup=False)
+        assert points == ["rollback-1", "rollback-2", "rollback-3", "rollback-4"]
+        points.clear()
+        rollback(inner, import_id=ids[2], yes=True, backup=False)
+        assert points == ["rollback"]
