@@ -243,7 +243,9 @@ def test_an_empty_table_is_nothing_to_verify(tmp_path: Path) -> None:
     assert all(c.passed for c in report.checks)  # no check fails: there is simply no evidence
     assert report.benchmarks == []  # latencies on an empty table mean nothing
     lines = report.table().splitlines()
-    assert "Latency: not meaningful on an empty table, not measured" in lines
+    assert lines[0].startswith("Verification of sqlite:///") and lines[0].endswith(": 0 rows")
+    latency = lines.index("Latency: not meaningful on an empty table, not measured")
+    assert lines[latency - 1] == "" and lines[latency - 2].startswith("12. PASS  Top 10 cities")
     assert lines[-1].startswith("Verification FAILED: nothing to verify.")
     assert report.to_dict(timings=False)["verdict"] == "NOTHING TO VERIFY"
 
@@ -931,3 +933,26 @@ def test_top_cities_groups_the_spellings_of_one_city(tmp_path: Path) -> None:
     assert counts == sorted(counts, reverse=True)
     ties = [c["city"] for c in cities.observed if c["count"] == counts[-1]]
     assert ties == sorted(ties)
+
+
+def test_every_reason_of_a_rejects_file_in_one_line_and_none_for_an_empty_one(tmp_path: Path) -> None:
+    rows = list(generate_records(300, seed=9))
+    rows[0]["email"] = "jo at example.com"
+    rows[1]["rating"] = 9.5
+    target = connect(f"sqlite:///{tmp_path / 'two-reasons.db'}", create=True)
+    import_file(target, write_csv(tmp_path / "two.csv", rows))
+    report = verify(target, benchmarks=False)
+    lines = report.table().splitlines()
+    (imported,) = report.rejects
+    place = lines.index(f"        rejects file: {imported.rejects_path}")
+    assert lines[place + 1] == "        1 x email is not a valid address; 1 x rating is outside 1.0 to 5.0"
+    with open(str(imported.rejects_path), encoding="utf-8") as f:
+        header = f.readline()
+    Path(str(imported.rejects_path)).write_text(header, encoding="utf-8")  # a file of no rejects at all
+    lines = verify(target, benchmarks=False).table().splitlines()
+    assert lines[place + 1] == ""
+    passing = report.check("total_count")
+    assert repr(passing) == "<CheckResult 1 total_count PASS: 298 rows; 0 failing>"
+    report.benchmarks = [BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [4.12345])]
+    assert report.to_dict()["benchmarks"][0]["median_ms"] == 4.123
+    target.close()
