@@ -43,12 +43,24 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ["MUTANT_UNDER_TEST"]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    judges = os.environ.get("MUTATION_JUDGES")
+    if judges and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
+        _only_the_judges(config, items, judges.split(","))
     for item in items:
         if _uses_d1(item):
             item.add_marker(pytest.mark.d1)
         if _uses_the_browser(item):
             item.add_marker(pytest.mark.browser)
+
+
+def _only_the_judges(config: pytest.Config, items: list[pytest.Item], files: list[str]) -> None:
+    """Under `make mutation`, a mutant of a module listed in tests/mutation.py's JUDGES is tried against
+    the tests of that module's own files only (those of them that reach the mutated function)."""
+    prefixes = tuple(f"tests/{name}.py::" for name in files)
+    kept = [item for item in items if item.nodeid.startswith(prefixes)]
+    config.hook.pytest_deselected(items=[item for item in items if not item.nodeid.startswith(prefixes)])
+    items[:] = kept
 
 
 def _uses_d1(item: pytest.Item) -> bool:

@@ -1,6 +1,7 @@
 """Mutation testing of the engine with mutmut 3 (issue 14): run it by module and report a score per module.
 
     python tests/mutation.py run [MODULE ...]     mutmut on those modules (all when none), then the table
+    python tests/mutation.py retest [MODULE ...]  only the last run's survivors again (after new tests)
     python tests/mutation.py report [MODULE ...]  the table from the last run's results in mutants/
     python tests/mutation.py survivors MODULE     each survivor's diff, with an entry ready for the
                                                   equivalents file if it truly cannot change behaviour
@@ -47,6 +48,22 @@ MODULES: dict[str, tuple[str, ...]] = {
     "rungs": ("rungs.py",),
     "ladder": ("ladder.py",),
     "targets": ("_sql.py", "targets/d1/_sql.py"),
+}
+# The test files that judge a module's mutants, where not every selected test: a mutant that survives
+# runs every test that reaches its function, and nearly every test imports records, so a mutant of
+# the record rules or the importer cost tests worth 10-15 s, of which its own files hold 2-3 s. A
+# module not listed here is judged by every selected test. (tests/conftest.py applies the list.)
+JUDGES: dict[str, tuple[str, ...]] = {
+    "schema": ("test_schema", "test_values", "test_batches", "test_importer"),
+    "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
+    "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests"),
+    "batches": ("test_batches", "test_importer", "test_climb"),
+    "verify": ("test_verify",),
+    "rollback": ("test_rollback", "test_rollback_plan", "test_partial_requests", "test_claims"),
+    "backup": ("test_backup", "test_restore_checks", "test_rollback"),
+    "quota": ("test_quota", "test_targets", "test_importer"),
+    "rungs": ("test_ladder", "test_importer"),
+    "ladder": ("test_ladder", "test_climb"),
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 # mutmut's exit-code meanings (mutmut/stats.py); anything else is "suspicious".
@@ -178,27 +195,38 @@ def check_config() -> None:
         sys.exit(f"pyproject.toml [tool.mutmut] only_mutate differs from MODULES in {__file__}")
 
 
-def run(names: list[str]) -> bool:
+def run(names: list[str], *, retest: bool = False) -> bool:
     """mutmut on each module in turn, timing each; the first also collects which tests reach which
-    function (once, then cached in mutants/ until the tests change)."""
+    function (once, then cached in mutants/ until the tests change). With `retest`, only the module's
+    survivors of the last run that are not known equivalents: the quick check of new tests."""
     check_config()
     times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     mutmut = Path(sys.executable).with_name("mutmut")
     for name in names:
-        patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
+        if retest:
+            # mutmut stops on a mutant named outright whose function no test reaches: those wait.
+            stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
+            reached = stats["tests_by_mangled_function_name"]
+            patterns = [m.name for m in tally(name, equivalents(), None)[1] if m.function in reached]
+            if not patterns:
+                continue
+        else:
+            patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
+        env = {**os.environ, "MUTATION_JUDGES": ",".join(JUDGES.get(name, ()))}
         start = time.monotonic()
-        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, check=False)
+        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, env=env, check=False)
         if done.returncode != 0:
             sys.exit(f"mutmut stopped on {name} (exit {done.returncode})")
-        times[name] = time.monotonic() - start
-        TIMES.write_text(json.dumps(times, indent=1))
+        if not retest:  # the wall time of a whole module's run, for the table
+            times[name] = time.monotonic() - start
+            TIMES.write_text(json.dumps(times, indent=1))
     return table(names)
 
 
 def main(argv: list[str]) -> int:
     command, *names = argv or ["report"]
     unknown = sorted(set(names) - set(MODULES))
-    if unknown or command not in ("run", "report", "survivors"):
+    if unknown or command not in ("run", "retest", "report", "survivors"):
         print(__doc__.split("\n\n")[1], f"modules: {' '.join(MODULES)}", sep="\n", file=sys.stderr)
         return 2
     os.chdir(ROOT)  # mutmut's helpers read mutants/ relative to here
@@ -206,7 +234,10 @@ def main(argv: list[str]) -> int:
         for name in names:
             survivors(name)
         return 0
-    ok = run(names or list(MODULES)) if command == "run" else table(names or list(MODULES))
+    if command in ("run", "retest"):
+        ok = run(names or list(MODULES), retest=command == "retest")
+    else:
+        ok = table(names or list(MODULES))
     return 0 if ok else 1
 
 

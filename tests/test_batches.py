@@ -1,12 +1,26 @@
 from __future__ import annotations
 
+import io
+import json
+import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, connect, import_file, write_records
+from estateflow_nb import SourceError, Span, connect, import_file, write_records
 from estateflow_nb import importer as importer_module
-from estateflow_nb._batches import read_batches, read_batches_in_subprocess
+from estateflow_nb._batches import (
+    Batch,
+    _produce,
+    _receive,
+    _send,
+    read_batches,
+    read_batches_in_subprocess,
+    read_file_batches,
+    read_span_batches,
+)
 
 from .test_importer import table_rows
 
@@ -59,3 +73,84 @@ def test_a_broken_file_is_refused_before_anything_is_written(tmp_path: Path) -> 
             import_file(target, source, batch_size=20)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 0
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+
+
+# --- the reader process's side, run in this process (a child process is invisible to `make mutation`) ---
+
+
+def produced(monkeypatch: pytest.MonkeyPatch, path: Path, start: int = 0, where: list[Any] | None = None) -> list[Any]:
+    """What `python -m estateflow_nb._batches` writes to its stdout for these arguments, as messages."""
+    out = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=out))
+    _produce(json.dumps([str(path), start, 40, "imp-x", "2026-11-28T00:00:00Z", where]))
+    monkeypatch.undo()
+    stream, messages = io.BytesIO(out.getvalue()), []
+    while stream.tell() < len(out.getvalue()):
+        messages.append(_receive(stream))
+    return messages
+
+
+def as_message(batch: Batch) -> tuple[str, Any]:
+    return "batch", (batch.rows, batch.licenses, batch.rejects, batch.end, batch.offset)
+
+
+def test_the_reader_process_sends_each_batch_then_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = write_records(tmp_path / "p.csv", 150, invalid_share=0.1)
+    batches = [as_message(b) for b in read_batches(source, **ARGS)]
+    assert produced(monkeypatch, source) == [*batches, ("end", None)]
+    assert produced(monkeypatch, source, start=80) == [*batches[2:], ("end", None)]
+    span = Span(first=31, records=50)
+    in_range = [as_message(b) for b in read_span_batches(source, span=span, **ARGS)]
+    assert [m[1][3] for m in in_range] == [40, 50] and in_range[0][1][4] is not None
+    assert produced(monkeypatch, source, where=[31, 50, None]) == [*in_range, ("end", None)]
+
+
+def test_the_reader_process_sends_a_source_error_by_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = write_records(tmp_path / "p.csv", 100)
+    lines = source.read_text(encoding="utf-8").splitlines()
+    lines[61] += ",one field too many"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    *batches, last = produced(monkeypatch, source)
+    assert [tag for tag, _ in batches] == ["batch"]
+    assert last == ("error", ("SourceError", f"{source} line 62: 17 fields but the header has 16"))
+
+
+def test_the_reader_process_stops_quietly_when_nobody_reads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Closed(io.BytesIO):
+        def write(self, _: Any) -> int:
+            raise BrokenPipeError
+
+    monkeypatch.setattr(sys, "stdout", SimpleNamespace(buffer=Closed()))
+    _produce(json.dumps([str(write_records(tmp_path / "p.csv", 10)), 0, 40, "imp-x", "now", None]))
+
+
+def test_a_message_cut_short_is_the_end_of_the_stream() -> None:
+    out = io.BytesIO()
+    _send(out, ("batch", ([("a", 1)], ["L-1"], [], 1, None)))
+    whole = out.getvalue()
+    assert _receive(io.BytesIO(whole)) == ("batch", ([("a", 1)], ["L-1"], [], 1, None))
+    for cut in (0, 7, len(whole) - 1):
+        with pytest.raises(EOFError):
+            _receive(io.BytesIO(whole[:cut]))
+
+
+def test_file_batches_come_from_the_reader_the_range_and_the_child_asks_for(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 100, invalid_share=0.1)
+    how = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
+    whole = [(b.rows, b.rejects, b.end) for b in read_batches(source, **how)]
+    span = Span(first=11, records=30)
+    ranged = [(b.rows, b.rejects, b.end) for b in read_span_batches(source, span=span, **how)]
+    assert [b[2] for b in ranged] == [30] and ranged != whole[:1]
+    for child in (False, True):
+        got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, None, child=child, **how)]
+        assert got == whole
+        got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, span, child=child, **how)]
+        assert got == ranged
+
+
+def test_a_reader_process_that_dies_is_reported_with_its_last_words(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 10)
+    batches = read_batches_in_subprocess(source, **{**ARGS, "start": -1})  # a bug's traceback, not an error of ours
+    with pytest.raises(RuntimeError) as stopped:
+        next(batches)
+    assert str(stopped.value) == f"the reader process for {source} stopped: ValueError: skip must be 0 or more, not -1"

@@ -138,7 +138,12 @@ def test_a_batch_lands_only_under_its_own_running_import(each_target: Target, tm
         "rolled back": "another command rolled this import back while it ran",
         "taken over": "another run took this import over",
     }
-    assert expected[how] in message
+    advice = {
+        "ledger row deleted": "Run the import again to start a new one.",
+        "rolled back": "Run the import again to start a new one.",
+        "taken over": "The other run goes on with it.",
+    }
+    assert f"stopped at record 20 of 40: {expected[how]}" in message and message.endswith(f". {advice[how]}")
     assert count(target) == (0 if how == "rolled back" else 19)  # batches 1 and 2: 20 records, a reject
     if how == "taken over":
         (row,) = target.query("SELECT status, claim, checkpoint FROM ef_imports")

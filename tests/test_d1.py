@@ -3,6 +3,7 @@ through the local D1 engine (Cloudflare's workerd and D1, see d1_fixtures.py).""
 
 from __future__ import annotations
 
+import enum
 import json
 import sqlite3
 import subprocess
@@ -45,6 +46,7 @@ from estateflow_nb.targets.d1 import (
     render,
     sql_literal,
 )
+from estateflow_nb.targets.d1._sql import _row_literal
 
 from .conftest import count, invoke, write_csv
 from .d1_fixtures import LocalD1Engine
@@ -100,6 +102,78 @@ def test_long_values_are_bound_when_no_statement_could_carry_them() -> None:
     assert text == "SELECT ?, '" + "b" * 50_000 + "', 2.5" and bound == ["a" * 60_000]
     with pytest.raises(SqlError, match="binds strings only"):
         render("SELECT ?", (b"\x01" * 60_000,))
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Tier(enum.StrEnum):
+    FREE = "free"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (0.0, 0.0),
+        (1e-15, 1e-15),
+        (1e15, 1e15),
+        (9.999999999999999e-16, 9.999999999999999e-16),
+        (1.0000000000000002e15, 1.0000000000000002e15),
+        (-2.5e-300, -2.5e-300),
+        (5e-324, 5e-324),
+        (1.7976931348623157e308, 1.7976931348623157e308),
+        (2.0**70, 2.0**70),
+        (-(2.0**-80) * 3, -(2.0**-80) * 3),
+        (2**63 - 1, 2**63 - 1),
+        (-(2**63), -(2**63)),
+        (True, 1),
+        (False, 0),
+        (None, None),
+        (b"\x00\xff", b"\x00\xff"),
+        (bytearray(b"ab"), b"ab"),
+        (memoryview(b"cd"), b"cd"),
+        ("it's", "it's"),
+        ("a\x00b", "a\x00b"),
+        ("é", "é"),
+        (Level.HIGH, 3),
+        (Tier.FREE, "free"),
+    ],
+)
+def test_every_literal_reads_back_as_the_value_in_sqlite(value: Any, expected: Any) -> None:
+    """What D1 reads is what SQLite reads: run each literal in SQLite here (exact value and type)."""
+    got = sqlite3.connect(":memory:").execute(f"SELECT {sql_literal(value)}").fetchone()[0]
+    assert got == expected and type(got) is type(expected)
+
+
+def test_literals_are_written_plainly_inside_the_exact_range_and_exactly_outside_it() -> None:
+    assert [sql_literal(v) for v in (1e-15, 1e15, 0.0, -3.25)] == ["1e-15", "1000000000000000.0", "0.0", "-3.25"]
+    assert sql_literal(1e16) == "(CAST(152587890625 AS REAL) * 65536)"  # 152587890625 x 2^16
+    assert sql_literal(2.0**70) == "(CAST(1 AS REAL) * 4611686018427387904 * 256)"
+    assert sql_literal(2.0**-70) == "(CAST(1 AS REAL) / 4611686018427387904 / 256)"
+    assert sql_literal(3 * 2.0**124) == "(CAST(3 AS REAL) * 4611686018427387904 * 4611686018427387904)"
+    assert sql_literal(float("-inf")) == "-9e999" and sql_literal("a'b") == "'a''b'"
+    for value in (2**63, -(2**63) - 1):
+        with pytest.raises(SqlError, match=f"^integer {value} does not fit in SQLite's 64 bits$"):
+            sql_literal(value)
+    with pytest.raises(SqlError, match=r"^cannot send a value of type object to D1$"):
+        sql_literal(object())
+
+
+ROWS = [
+    ("Ada", 1, 2.5, None, True),
+    ("Bo", -(2**63), 1e15, None, False),
+    ("Cy", 2**63 - 1, 1e-15, None, True),
+    ("Di", 0, 0.0, None, False),
+]
+
+
+def test_the_fast_path_writes_a_row_as_the_general_path_does_or_leaves_it() -> None:
+    for row in [*ROWS, ("only text",), (7,), (None, None)]:
+        assert _row_literal(row) == "(" + ", ".join(sql_literal(v) for v in row) + ")"
+    for odd in ("it's", "nul\x00", 1e16, 1e-16, -1e16, float("nan"), float("inf"), 2**63, -(2**63) - 1, b"x"):
+        row = ("Ed", odd) if not isinstance(odd, str) else (odd, 1)
+        assert _row_literal(row) is None, odd
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> InsertRows:

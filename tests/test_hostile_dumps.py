@@ -311,3 +311,148 @@ def test_any_short_dump_is_refused_or_read_small_and_in_few_steps(
     # steps (a fraction of a second) for the whole of it.
     assert sum(len(str(value)) for row in rows for value in row.values() if value is not None) <= 4 * len(text) + 64
     assert all(budget.calls * sources.STEPS_PER_CALL <= 3_000_000 for budget in CountingBudget.made)
+
+
+# --- the grammar itself, statement by statement (in this process: quick, and seen by `make mutation`) ---
+
+NOT_LITERAL = (
+    "it is not an INSERT of literal values (replace(), char(), unistr() and CAST only as dump writers use them)"
+)
+INSERTS = [
+    ("INSERT INTO main.professionals VALUES (1);", ("ok", "professionals")),
+    ('INSERT INTO "temp".professionals VALUES (1);', ("it uses database 'temp'", True)),
+    ("INSERT INTO sqlite_stat1 VALUES (1);", ("it writes SQLite's own table sqlite_stat1", True)),
+    ("INSERT OR IGNORE INTO [Pros] (a, b) VALUES (1, 'x'), (-2.5e3, X'00');", ("ok", "Pros")),
+    ("REPLACE INTO `P` VALUES (NULL);", ("ok", "P")),
+    ("INSERT INTO p VALUES (1) RETURNING *;", ("it is not a plain INSERT ... VALUES (RETURNING)", True)),
+    ("INSERT INTO p (a) VALUES (abs(-1));", ("it calls abs()", True)),
+    ("INSERT INTO p (a) VALUES (-1 * 2);", ("it computes values (with *)", True)),
+    (
+        "INSERT INTO p (a) VALUES (1 + 2);",
+        (NOT_LITERAL, True),
+    ),
+    ("INSERT INTO p (a) VALUES (-1, +2, 3 % 2);", ("it computes values (with %)", True)),
+    ("INSERT INTO p (a) SELECT 1;", ("it runs a SELECT", True)),
+    ("INSERT INTO p (a) VALUES (1) ON CONFLICT DO NOTHING;", ("it is not a plain INSERT ... VALUES (ON)", True)),
+    ("INSERT INTO p DEFAULT VALUES;", ("it is not a plain INSERT ... VALUES (DEFAULT)", True)),
+    (
+        "INSERT INTO p (a) VALUES ((1));",
+        (NOT_LITERAL, True),
+    ),
+    (
+        "INSERT INTO p (a) VALUES (1 IN (1, 2));",
+        (NOT_LITERAL, True),
+    ),
+    (
+        "INSERT INTO p (a) VALUES (replace('a', 'b', char(11)));",
+        (NOT_LITERAL, True),
+    ),
+    ("INSERT INTO main.p (a) VALUES (x'00' || 'a');", ("it computes values (with ||)", True)),
+    ("INSERT INTO p (a, b) VALUES (1, 2", ("incomplete input", False)),
+    ("INSERT INTO p VALUEZ (1);", ('near "VALUEZ": syntax error', False)),
+    ("INSERT INTO p (a) VALUES (1 << 2);", ("it computes values (with <<)", True)),
+    (
+        "INSERT INTO p (a) VALUES (CAST(1 AS TEXT));",
+        (NOT_LITERAL, True),
+    ),
+]
+
+CREATES = [
+    ("CREATE TABLE IF NOT EXISTS main.p (a, b TEXT);", ("ok", 'CREATE TABLE "p" ("a", "b" TEXT)')),
+    (
+        "CREATE TABLE p (a VARCHAR(255), b DECIMAL(10, 2), c DOUBLE PRECISION, d INT(-1))",
+        ("ok", 'CREATE TABLE "p" ("a" VARCHAR(255), "b" DECIMAL(10,2), "c" DOUBLE PRECISION, "d" INT(-1))'),
+    ),
+    ("CREATE TABLE p (a VARCHAR(abc))", ("the type VARCHAR(abc) is not a type name and a size", False)),
+    ("CREATE TABLE p (a VARCHAR(1,2,3))", ("the type VARCHAR(1,2,3) is not a type name and a size", False)),
+    (
+        "CREATE TABLE p (a DEFAULT 'x', b DEFAULT X'00', c DEFAULT -1, d DEFAULT +1.5, e DEFAULT NULL,"
+        " f DEFAULT CURRENT_TIMESTAMP, g DEFAULT (5), h DEFAULT TRUE)",
+        (
+            "ok",
+            'CREATE TABLE "p" ("a" DEFAULT \'x\', "b" DEFAULT X\'00\', "c" DEFAULT -1, "d" DEFAULT +1.5,'
+            ' "e" DEFAULT NULL, "f" DEFAULT CURRENT_TIMESTAMP, "g" DEFAULT 5, "h" DEFAULT TRUE)',
+        ),
+    ),
+    ("CREATE TABLE p (a DEFAULT -NULL)", ("the DEFAULT of a column is an expression (-NULL ...), not a literal", True)),
+    (
+        "CREATE TABLE p (a DEFAULT -X'00')",
+        ("the DEFAULT of a column is an expression (-X'00' ...), not a literal", True),
+    ),
+    ("CREATE TABLE p (a DEFAULT abs(1))", ("the DEFAULT of a column is an expression (abs ...), not a literal", True)),
+    ("CREATE TABLE p (a DEFAULT (1 + 2))", ("the DEFAULT of a column is an expression (1 ...), not a literal", True)),
+    ("CREATE TABLE p (a DEFAULT (5)", ('near "end": syntax error', False)),
+    (
+        "CREATE TABLE p (a, PRIMARY KEY (a, b), FOREIGN KEY (a) REFERENCES t(b) ON DELETE CASCADE,"
+        " CONSTRAINT c CHECK (a > 0))",
+        ("ok", 'CREATE TABLE "p" ("a")'),
+    ),
+    ("CREATE TABLE p (a) WITHOUT ROWID, STRICT;", ("ok", 'CREATE TABLE "p" ("a")')),
+    ("CREATE TABLE p (a) garbage;", ('near "garbage": syntax error', False)),
+    ("CREATE TABLE p (a", ('near "end": syntax error', False)),
+    (
+        "CREATE TABLE p (a CONSTRAINT nn NOT NULL COLLATE NOCASE UNIQUE ON CONFLICT REPLACE REFERENCES t"
+        " DEFERRABLE INITIALLY DEFERRED)",
+        ("ok", 'CREATE TABLE "p" ("a")'),
+    ),
+    (
+        "CREATE TABLE p (a INTEGER PRIMARY KEY ASC AUTOINCREMENT, b GENERATED ALWAYS AS (a) STORED)",
+        ("column b is generated from an expression", True),
+    ),
+    ("CREATE TABLE p (a AS (1))", ("column a is generated from an expression", True)),
+    ("CREATE TABLE p (a FOO BAR BAZ)", ("ok", 'CREATE TABLE "p" ("a" FOO BAR BAZ)')),
+    ("CREATE TABLE p (a TEXT WHATEVER(1))", ("ok", 'CREATE TABLE "p" ("a" TEXT WHATEVER(1))')),
+    ("CREATE TABLE p (a TEXT) ;", ("ok", 'CREATE TABLE "p" ("a" TEXT)')),
+    ("CREATE TABLE p (a TEXT);x", ('near "x": syntax error', False)),
+    ("CREATE TABLE 'p' (a)", ("near \"'p'\": syntax error", False)),
+    ("CREATE TABLE (a)", ('near "(": syntax error', False)),
+    ("CREATE TABLE p (1)", ('near "1": syntax error', False)),
+    ("CREATE TABLE p (a TEXT NOT NULL ! )", ('near "!": syntax error', False)),
+    ("CREATE TABLE temp.p (a)", ("it uses database 'temp'", True)),
+    ("CREATE TABLE p AS SELECT 1", ("it creates a table from a SELECT", True)),
+    (
+        "CREATE TABLE [my p] (\"c\"\"d\" TEXT DEFAULT 'it''s')",
+        ("ok", 'CREATE TABLE "my p" ("c""d" TEXT DEFAULT \'it\'\'s\')'),
+    ),
+    ("CREATE TABLE p (a CHECK (a IN (1, (2))), b)", ("ok", 'CREATE TABLE "p" ("a", "b")')),
+    ("CREATE VIEW p AS SELECT 1", ('near "VIEW": syntax error', False)),
+]
+
+
+def outcome(parse: Any, statement: str) -> tuple[Any, Any]:
+    """("ok", what `parse` made of it) or (the refusal's reason, whether it is unsafe)."""
+    try:
+        made = parse(statement)
+    except _dump_grammar.Refusal as refusal:
+        return str(refusal), refusal.unsafe
+    return "ok", made.scratch_ddl() if isinstance(made, _dump_grammar.Table) else made
+
+
+@pytest.mark.parametrize(("statement", "expected"), INSERTS)
+def test_an_insert_is_taken_or_refused_with_what_it_tries(statement: str, expected: tuple[Any, Any]) -> None:
+    assert outcome(_dump_grammar.insert_table, statement) == expected
+
+
+@pytest.mark.parametrize(("statement", "expected"), CREATES)
+def test_a_create_table_is_read_into_its_scratch_table_or_refused(statement: str, expected: tuple[Any, Any]) -> None:
+    assert outcome(_dump_grammar.create_table, statement) == expected
+
+
+def test_names_are_unquoted_and_statements_split_into_sqlite_tokens() -> None:
+    quoted = ['"a""b"', "`y``z`", "[x y]", "plain", "'s'"]
+    assert [_dump_grammar.unquote(name) for name in quoted] == ['a"b', "y`z", "x y", "plain", "'s'"]
+    statement = "a /* c */ b -- d\n 'x''y' \"q\" <= >= <> != == || << >> . 1.5e3 0x1F X'00' [n] `m`"
+    assert _dump_grammar.tokens(statement) == [
+        *("a", "b", "'x''y'", '"q"', "<=", ">=", "<>", "!=", "==", "||", "<<", ">>", "."),
+        *("1.5e3", "0x1F", "X'00'", "[n]", "`m`"),
+    ]
+
+
+def test_unistr_reads_every_escape_sqlite_does_and_refuses_the_rest() -> None:
+    escapes = ["a\\0041b", "\\u0041", "\\+000041", "\\U00000041", "\\\\", "plain"]
+    assert [_dump_grammar.unistr(text) for text in escapes] == ["aAb", "A", "A", "A", "\\", "plain"]
+    assert _dump_grammar.unistr(None) is None
+    with pytest.raises(ValueError, match=r"^invalid Unicode escape in unistr\(\)$"):
+        _dump_grammar.unistr("\\x")
+    with pytest.raises(ValueError, match=r"^invalid Unicode escape in unistr\(\): \\U00110000$"):
+        _dump_grammar.unistr("\\U00110000")

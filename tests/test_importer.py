@@ -3,10 +3,12 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
@@ -29,7 +31,8 @@ from estateflow_nb import (
 )
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
-from estateflow_nb.targets import SQLiteTarget, Target
+from estateflow_nb.importer import BatchMetrics, ImportResult
+from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
 
@@ -91,6 +94,8 @@ def test_every_option_can_be_a_keyword() -> None:
         ({"batch_size": 0}, "batch size must be at least 1, not 0"),
         ({"retries": 0}, "retries must be at least 1, not 0"),
         ({"delay_ms": -5}, "delay must be 0 ms or more, not -5"),
+        ({"max_reject_rate": 1.5}, "the largest reject rate is a share from 0 to 1, not 1.5"),
+        ({"max_reject_rate": -0.1}, "the largest reject rate is a share from 0 to 1, not -0.1"),
     ],
 )
 def test_bad_options_are_one_clear_error_before_anything_is_read(
@@ -152,12 +157,22 @@ def test_on_conflict_fail_stops_with_earlier_batches_kept(each_target: Target, m
     target = each_target
     import_file(target, make_csv(5, name="first.csv"))
     source = make_csv(25, name="second.csv", start=100, mutate={22: {"license_number": "FL-X-1"}})
-    import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))
+    taken = import_file(target, make_csv(1, name="taken.csv", start=900, mutate={0: {"license_number": "FL-X-1"}}))
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 25") as caught:
         import_file(target, source, batch_size=10, on_conflict="fail")
     result = caught.value.result
-    assert result.status == "failed" and "license number FL-X-1 is already in the table" in (result.error or "")
+    assert result.status == "failed" and result.error == (
+        f"license number FL-X-1 is already in the table (written by import {taken.import_id}) and --on-conflict is fail"
+    )
     assert count(target) == 5 + 1 + 20
+    # A row no import wrote (put in by hand) is named as such.
+    target.execute([Sql("UPDATE professionals SET import_id = NULL WHERE license_number = 'FL-X-1'")])
+    with pytest.raises(ImportFailedError) as again:
+        import_file(target, source, batch_size=10, on_conflict="fail")
+    assert (
+        again.value.result.error
+        == "license number FL-X-1 is already in the table (written by no import) and --on-conflict is fail"
+    )
 
 
 def test_dry_run_writes_nothing_and_predicts_the_import(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
@@ -252,7 +267,18 @@ def test_persistent_faults_stop_and_the_rerun_resumes(
     with pytest.raises(ImportFailedError, match="stopped at record 20 of 40") as caught:
         import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
     stopped = caught.value.result
+    assert str(caught.value) == (
+        f"import {stopped.import_id} stopped at record 20 of 40: D1 DB is overloaded."
+        " Fix the cause and run the same command again to resume."
+    )
+    assert (stopped.status, stopped.error, stopped.records_read, stopped.inserted) == (
+        "failed",
+        "D1 DB is overloaded",
+        20,
+        20,
+    )
     assert ledger(target, stopped.import_id)["status"] == "failed" and count(target) == 20
+    assert ledger(target, stopped.import_id)["error"] == "D1 DB is overloaded"
     resumed = import_file(target, source, batch_size=10)
     assert resumed.import_id == stopped.import_id and resumed.resumed_from == 20
     assert (resumed.status, resumed.inserted, resumed.batches) == ("completed", 40, 4)
@@ -332,3 +358,118 @@ def test_the_ledger_names_the_rejects_file_by_its_absolute_path(tmp_path: Path) 
     with connect(url) as target:
         (recorded,) = [r["rejects_path"] for r in target.query("SELECT rejects_path FROM ef_imports")]
     assert Path(recorded).is_absolute() and Path(recorded).parent == tmp_path and Path(recorded).is_file()
+
+
+def test_options_at_their_edges_are_accepted() -> None:
+    for settings in (
+        {"batch_size": 1},
+        {"retries": 1},
+        {"delay_ms": 0},
+        {"max_reject_rate": 0},
+        {"max_reject_rate": 1},
+    ):
+        ImportOptions(**settings)  # type: ignore[arg-type]
+    assert ImportOptions.given(None, {}) == ImportOptions()
+    base = ImportOptions(batch_size=5, yes=True)
+    assert ImportOptions.given(base, {}) is base
+    assert ImportOptions.given(base, {"batch_size": 9}) == ImportOptions(batch_size=9, yes=True)
+
+
+def result_of(**changes: Any) -> ImportResult:
+    """A finished import's result as a person reads it, with every count distinct."""
+    reasons = Counter({"email": 30, "state": 15, "rating": 4, "city": 1})
+    base = ImportResult("imp-1", "pros.csv", "sqlite:///x.db", "small", 100, "skip", "completed", 1500)
+    settings = {"records_read": 1500, "inserted": 1200, "updated": 100, "skipped": 150, "rejected": 50}
+    settings |= {"batches": 15, "seconds": 2.0, "rejects_path": "/r/imp-1.rejects.csv", "resumed_from": 500}
+    return replace(base, **{**settings, "reject_reasons": reasons, **changes})
+
+
+def test_a_result_says_what_happened_in_lines_for_a_person() -> None:
+    result = result_of()
+    assert result.records_per_second == 500.0  # the 1,000 records this run read, in 2 s
+    assert result.summary().splitlines() == [
+        "import imp-1 (completed): small rung, batch size 100",
+        "  records read 1,500 of 1,500 (resumed after 500)",
+        "  imported 1,200, updated 100, skipped 150 (duplicates), rejected 50",
+        "  15 batches in 2.00 s, 500 records/s",
+        "  rejects -> /r/imp-1.rejects.csv (30 x email; 15 x state; 4 x rating)",
+    ]
+    assert repr(result) == (
+        "<ImportResult imp-1 completed: 1,500 read, 1,200 inserted, 100 updated, 150 skipped, 50 rejected in 2.00 s>"
+    )
+    stopped = result_of(status="failed", error="disk full", resumed_from=0, rejects_path=None, seconds=0.0)
+    assert stopped.records_per_second == 0.0
+    assert stopped.summary().splitlines()[1:] == [
+        "  records read 1,500 of 1,500",
+        "  imported 1,200, updated 100, skipped 150 (duplicates), rejected 50",
+        "  15 batches in 0.00 s, 0 records/s",
+        "  rejects (30 x email; 15 x state; 4 x rating)",
+        "  stopped: disk full",
+    ]
+    plan = result_of(import_id=None, status="dry_run", dry_run=True, rejected=0, batches=0)
+    assert plan.summary().splitlines()[0] == "dry run of pros.csv: small rung, batch size 100"
+    assert plan.summary().splitlines()[2].startswith("  would import 1,200,") and len(plan.summary().splitlines()) == 4
+    assert repr(plan).startswith("<ImportResult dry run of pros.csv: 1,500 read,")
+
+
+def test_a_result_as_data_has_rates_and_reasons_in_order() -> None:
+    batch = BatchMetrics(1, 100, 90, 5, 3, 2, seconds=0.4, done=100, total=1500, elapsed=0.5)
+    idle = replace(batch, number=2, seconds=0.0)
+    assert (batch.records_per_second, idle.records_per_second) == (250.0, 0.0)
+    data = result_of(seconds=3.0, batch_metrics=[batch, idle]).to_dict()
+    assert data["records_per_second"] == 333.3 and data["inserted"] == 1200
+    assert list(data["reject_reasons"].items()) == [("email", 30), ("state", 15), ("rating", 4), ("city", 1)]
+    assert [m["records_per_second"] for m in data["batch_metrics"]] == [250.0, 0.0]
+    assert data["batch_metrics"][0] | {"records_per_second": 0} == {
+        "number": 1,
+        "records": 100,
+        "inserted": 90,
+        "updated": 5,
+        "skipped": 3,
+        "rejected": 2,
+        "seconds": 0.4,
+        "done": 100,
+        "total": 1500,
+        "elapsed": 0.5,
+        "records_per_second": 0,
+    }
+
+
+def test_each_batch_is_logged_and_free_tier_on_sqlite_plans_nothing(target: SQLiteTarget, tmp_path: Path) -> None:
+    logged: list[str] = []
+    source = write_records(tmp_path / "p.csv", 25, invalid_share=0.2)
+    result = import_file(target, source, batch_size=10, free_tier=True, log=logged.append)
+    assert logged[0] == "--free-tier: sqlite has no row-write quota; nothing to plan"
+    batches = [re.sub(r"in [0-9.]+ s \([0-9,]+/s\)", "in T", line) for line in logged[1:]]
+    per_batch = [(m.inserted, m.rejected) for m in result.batch_metrics]
+    assert batches == [
+        f"batch {n}: {r} records in T: {i:,} inserted, 0 updated, 0 skipped, {j:,} rejected"
+        for n, (r, (i, j)) in enumerate(zip([10, 10, 5], per_batch, strict=True), 1)
+    ]
+    assert [(m.number, m.records, m.done, m.total) for m in result.batch_metrics] == [
+        (1, 10, 10, 25),
+        (2, 10, 20, 25),
+        (3, 5, 25, 25),
+    ]
+    assert sum(m.rejected for m in result.batch_metrics) == result.rejected == 5
+
+
+def test_an_interrupted_import_records_it_and_resumes(target: SQLiteTarget, tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 30)
+
+    def stop_after_two(metrics: Any) -> None:
+        if metrics.number == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(target, source, batch_size=10, progress=stop_after_two)
+    (row,) = target.query("SELECT * FROM ef_imports")
+    assert (row["status"], row["error"], row["checkpoint"], row["inserted"]) == ("failed", "interrupted", 20, 20)
+    resumed = import_file(target, source, batch_size=10)
+    assert (resumed.import_id, resumed.resumed_from, resumed.inserted, resumed.status) == (
+        row["id"],
+        20,
+        30,
+        "completed",
+    )
+    assert (resumed.records_read, resumed.records_total, resumed.batches, resumed.error) == (30, 30, 3, None)

@@ -9,6 +9,7 @@ from estateflow_nb._ledger import CONFLICT_TAILS
 from estateflow_nb.schema import (
     IMPORT_STATUSES,
     IMPORTS_DDL,
+    INDUSTRIES,
     ON_CONFLICT,
     RECORD_COLUMNS,
     SCHEMA_STATEMENTS,
@@ -159,3 +160,91 @@ def test_each_allowed_word_has_its_one_list_and_its_sql() -> None:
     """The Literal types and the tuples beside them are one list; every conflict rule has its SQL."""
     assert get_args(OnConflict) == ON_CONFLICT and set(CONFLICT_TAILS) == set(ON_CONFLICT)
     assert get_args(ImportStatus) == IMPORT_STATUSES and "DEFAULT 'running'" in IMPORTS_DDL
+
+
+def test_a_reason_shows_a_value_whole_up_to_60_characters_then_its_first_50() -> None:
+    """The exact reasons, edges included: what the rejects file says is what an analyst reads."""
+    with pytest.raises(RecordRejected) as whole:
+        clean_record({**GOOD, "state": "n" * 58}, NOW)  # repr: 60 characters
+    assert str(whole.value) == f"state: '{'N' * 58}' is not one of FL, TX, CA"
+    with pytest.raises(RecordRejected) as cut:
+        clean_record({**GOOD, "state": "n" * 59}, NOW)  # repr: 61 characters
+    assert str(cut.value) == f"state: '{'N' * 49}... (61 characters) is not one of FL, TX, CA"
+
+
+def test_numbers_too_long_for_python_to_write_are_rejected_in_words() -> None:
+    too_long = 10**5000  # more digits than Python turns into text
+    with pytest.raises(RecordRejected) as rating:
+        clean_record({**GOOD, "rating": too_long}, NOW)
+    assert str(rating.value) == "rating: a number too long to show is outside 1.0 to 5.0"
+    with pytest.raises(RecordRejected) as phone:
+        clean_record({**GOOD, "phone": too_long}, NOW)
+    assert str(phone.value) == "phone: a number too long to be text"
+    record = clean_record({**GOOD, "phone": 10**30, "company": 2.5}, NOW)
+    assert record[RECORD_COLUMNS.index("phone")] == "1" + "0" * 30
+    assert record[RECORD_COLUMNS.index("company")] == "2.5"
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [(None, 0), (False, 0), (0, 0), (0.0, 0), (True, 1), (1, 1), (1.0, 1), (" Yes ", 1), ("T", 1), ("", 0), ("n", 0)],
+)
+def test_is_featured_reads_json_numbers_and_words(value: object, flag: int) -> None:
+    assert clean_record({**GOOD, "is_featured": value}, NOW)[RECORD_COLUMNS.index("is_featured")] == flag
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"email": "a b@c.com"}, "email: 'a b@c.com' is not a valid address"),
+        ({"email": None}, "email: required"),
+        ({"industry": None}, "industry: required"),
+        ({"industry": "Plumbing"}, "industry: 'plumbing' is not one of " + ", ".join(INDUSTRIES)),
+        ({"subscription_tier": "Gold"}, "subscription_tier: 'gold' is not one of free, basic, premium, enterprise"),
+        ({"rating": "great"}, "rating: 'great' is not a number"),
+        ({"rating": [4]}, "rating: [4] is not a number"),
+        ({"rating": True}, "rating: True is not a number"),
+        ({"rating": "0.99"}, "rating: '0.99' is outside 1.0 to 5.0"),
+        ({"rating": 5.01}, "rating: 5.01 is outside 1.0 to 5.0"),
+        ({"rating": "4_5"}, "rating: '4_5' is not a number in ASCII digits"),
+        ({"review_count": "-1"}, "review_count: '-1' is not a whole number >= 0"),
+        ({"review_count": 2.5}, "review_count: 2.5 is not a whole number >= 0"),
+        ({"review_count": "ten"}, "review_count: 'ten' is not a whole number >= 0"),
+        ({"is_featured": "maybe"}, "is_featured: 'maybe' is not 0/1 or true/false"),
+        ({"is_featured": 2}, "is_featured: 2 is not 0/1 or true/false"),
+        ({"created_at": "yesterday"}, "created_at: 'yesterday' is not an ISO-8601 timestamp"),
+        ({"phone": {"a": 1}}, "phone: expected text, got dict"),
+        ({"phone": False}, "phone: expected text, got bool"),
+        ({"city": "x" * 10_001}, "city: 10,001 characters, more than 10,000"),
+        ({"city": "Mi\udc80mi"}, "city: not valid Unicode text"),
+    ],
+)
+def test_each_reason_says_the_column_the_value_and_the_rule(change: dict[str, object], reason: str) -> None:
+    with pytest.raises(RecordRejected) as rejected:
+        clean_record({**GOOD, **change}, NOW)
+    assert str(rejected.value) == reason
+
+
+@pytest.mark.parametrize(
+    ("change", "column", "value"),
+    [
+        ({"rating": "1.0"}, "rating", 1.0),
+        ({"rating": "5"}, "rating", 5.0),
+        ({"rating": ""}, "rating", None),
+        ({"rating": None}, "rating", None),
+        ({"review_count": ""}, "review_count", 0),
+        ({"review_count": None}, "review_count", 0),
+        ({"review_count": "0"}, "review_count", 0),
+        ({"review_count": 2**63 - 1}, "review_count", 2**63 - 1),
+        ({"review_count": str(2**63 - 1)}, "review_count", 2**63 - 1),
+        ({"city": "x" * 10_000}, "city", "x" * 10_000),
+        ({"city": " Miami Beach "}, "city", "Miami Beach"),
+        ({"phone": 3055550101}, "phone", "3055550101"),
+        ({"updated_at": "2025-01-02T03:04:05+00:00"}, "updated_at", "2025-01-02T03:04:05+00:00"),
+        ({"state": " tx "}, "state", "TX"),
+        ({"verification_status": None}, "verification_status", "pending"),
+    ],
+)
+def test_values_at_the_edges_of_each_rule_are_kept(change: dict[str, object], column: str, value: object) -> None:
+    record = dict(zip(RECORD_COLUMNS, clean_record({**GOOD, **change}, NOW), strict=True))
+    assert record[column] == value and type(record[column]) is type(value)

@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 from estateflow_nb._sql import quote_text
-from estateflow_nb.errors import SourceError, UnsafeDumpError
+from estateflow_nb.errors import RefusedError, SourceError, UnsafeDumpError
 from estateflow_nb.schema import RECORD_COLUMNS, SCHEMA_STATEMENTS, STORED_COLUMNS
-from estateflow_nb.sources import SourceInfo, file_sha256, read_rows, scan, source_format
+from estateflow_nb.sources import SourceInfo, Span, file_sha256, read_rows, scan, source_format
 
 ROOT = Path(__file__).resolve().parent.parent
 SQLITE3_SHELL = shutil.which("sqlite3")
@@ -488,6 +488,20 @@ def test_hostile_statements_are_refused_by_name_and_line(tmp_path: Path, stateme
     assert not (tmp_path / "x.db").exists()
 
 
+@pytest.mark.parametrize("width", [79, 80, 81, 200])
+def test_a_refused_statement_is_quoted_on_one_line_and_cut_past_80_characters(tmp_path: Path, width: int) -> None:
+    head = "UPDATE professionals\n   SET first_name = '"
+    statement = head + "x" * (width - len(" ".join(head.split())) - 2) + "';"
+    shown = " ".join(statement.split())
+    assert len(shown) == width
+    path = tmp_path / "evil.sql"
+    path.write_text(f"{GOOD_INSERT}\n{statement}\n", encoding="utf-8")
+    with pytest.raises(UnsafeDumpError) as error:
+        scan(path)
+    excerpt = shown if width <= 80 else shown[:77] + "..."
+    assert message(error) == f'{path} line 2: refused "{excerpt}": a dump may only create tables and insert rows'
+
+
 def test_hostile_statements_after_many_good_rows_are_still_refused(tmp_path: Path) -> None:
     path = write_own_sql(tmp_path / "late.sql", [record(i) for i in range(3000)], per_insert=250)
     good = path.read_text(encoding="utf-8").removesuffix("COMMIT;\n")
@@ -565,3 +579,38 @@ def test_scan_can_stop_counting_early_and_estimate(tmp_path: Path) -> None:
         assert (scan(path, count_up_to=50).records, scan(path, count_up_to=50).exact) == (50, True)
     dump = write_records(tmp_path / "p.sql", 50)
     assert (scan(dump, count_up_to=10).records, scan(dump, count_up_to=10).exact) == (50, True)
+
+
+# --- a range of records (a rung of a climb) -------------------------------------------------------
+
+
+def test_a_range_knows_its_last_record_and_cuts_a_files_count_to_itself(tmp_path: Path) -> None:
+    info = SourceInfo(tmp_path / "p.csv", "csv", 100, "0" * 64, ("email",))
+    assert (Span(1, 10).last, Span(91, 10).last, Span(5, None).last, Span(5, 0).last) == (10, 100, None, 4)
+    assert [Span(*where).of(info).records for where in ((1, 10), (91, 10), (95, 10), (101, 5), (120, 5))] == [
+        10,
+        10,
+        6,
+        0,
+        0,
+    ]
+    assert (Span(1, None).of(info).records, Span(100, None).of(info).records, Span(101, None).of(info).records) == (
+        100,
+        1,
+        0,
+    )
+    estimate = SourceInfo(tmp_path / "p.csv", "csv", 100, "0" * 64, ("email",), exact=False)
+    assert Span(95, 10).of(estimate).records == 10  # an estimate cannot cut it short
+    assert Span(95, 10).of(info).path == info.path and Span(95, 10).of(info).sha256 == info.sha256
+
+
+@pytest.mark.parametrize("where", [(0, 5), (1, -1), (1, 5, -1)])
+def test_a_range_that_cannot_be_is_refused(where: tuple[int, ...]) -> None:
+    with pytest.raises(
+        RefusedError, match=r"^a range of records starts at record 1 or later and holds 0 or more: not "
+    ):
+        Span(*where)
+
+
+def test_the_edges_of_a_range_are_allowed() -> None:
+    assert Span(1, 0, 0) == Span(first=1, records=0, offset=0)

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
 from estateflow_nb import EstateFlowError, SqlError, TargetError, backup, connect, restore
+from estateflow_nb._sql import quote_name, quote_text, text_list
 from estateflow_nb.quota import QuotaGuard, plan_import
 from estateflow_nb.targets import CHANGES, InsertRows, Sql, SQLiteTarget, Target, resolve_url
 
@@ -138,3 +140,18 @@ def test_a_sqlite_file_has_no_time_travel(target: SQLiteTarget) -> None:
     with pytest.raises(EstateFlowError, match="keeps no Time Travel history"):
         restore_bookmark(target, bookmark="00000001-00000002-00000000-abcd", yes=True)
     assert target.scalar("SELECT COUNT(*) FROM ef_rollbacks") == 0
+
+
+def test_names_and_texts_are_quoted_as_sqlite_reads_them() -> None:
+    """The quoting of the SQL we build: every quote doubled, and SQLite reads back exactly what it was."""
+    table, column, text = 'my "odd" table', 'a "b"', "O'Brien's"
+    assert quote_name(table) == '"my ""odd"" table"'
+    assert quote_text(text) == "'O''Brien''s'"
+    assert text_list(["a", "b'c", ""]) == "'a', 'b''c', ''"
+    db = sqlite3.connect(":memory:")
+    db.execute(f"CREATE TABLE {quote_name(table)} ({quote_name(column)})")
+    db.execute(f"INSERT INTO {quote_name(table)} VALUES ({quote_text(text)}), ('other')")
+    found = db.execute(
+        f"SELECT {quote_name(column)} FROM {quote_name(table)} WHERE {quote_name(column)} IN ({text_list([text, 'x'])})"
+    )
+    assert found.fetchall() == [(text,)]
