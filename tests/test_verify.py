@@ -181,19 +181,22 @@ def registry() -> Iterator[list[Check]]:
 
 def test_checks_run_and_are_numbered_in_the_order_of_the_list(tmp_path: Path, registry: list[Check]) -> None:
     assert [c.name for c in registry] == CHECKS_RUN
+    target = loose_target(tmp_path)
+    verify(target, benchmarks=False)  # before the check is added
 
     @check("always_one", "A check added last")
     def always_one(evidence: Evidence) -> Finding:
         return Finding(observed=evidence.listing["total"], expected="nothing at all", failing=1)
 
     registry.insert(0, registry.pop(CHECKS_RUN.index("featured")))
-    report = verify(loose_target(tmp_path), benchmarks=False)
+    report = verify(target, benchmarks=False)
     assert [c.name for c in report.checks] == ["featured", *(n for n in CHECKS_RUN if n != "featured"), "always_one"]
     assert [c.number for c in report.checks] == list(range(1, 14))
     added = report.check("always_one")
     assert (added.title, added.observed, added.failing, added.passed) == ("A check added last", 40, 1, False)
     assert (added.expected, added.summary) == ("nothing at all", "40")  # no summary given: the observed count
     assert [c.name for c in report.failed_checks] == ["always_one"]
+    assert "    A check added last: new -> FAIL" in report.table().splitlines()  # not in the history yet
     with pytest.raises(ValueError, match="two checks are called 'featured'"):
         check("featured", "Featured again")(always_one)
 
@@ -427,6 +430,8 @@ def test_every_verification_is_recorded_and_compared_with_the_previous(tmp_path:
         (first.recorded, "PASSED", 40),
         (second.recorded, second.verdict, 40),
     ]
+    target.execute([Sql("UPDATE professionals SET email = 'someone@example.com' WHERE id = 5")])
+    assert "    Email format: FAIL -> PASS" in verify(target, benchmarks=False).table().splitlines()
 
 
 def test_a_database_held_by_a_writer_is_verified_but_not_recorded(tmp_path: Path) -> None:
@@ -586,7 +591,7 @@ def test_the_changes_show_ten_places_at_most_and_say_when_nothing_changed(tmp_pa
     assert moved[since + 1] == "    rows 120 -> 120 (+0)"
     assert len(moved[since + 2 : -2]) == 10 and all(line.count(", ") == 1 for line in moved[since + 2 : -2])
     first = verify(connect(str(tmp_path / "other.db"), create=True), benchmarks=False).table().splitlines()
-    assert first[-3] == "No earlier verification of this database to compare with."
+    assert first[-4:-2] == ["", "No earlier verification of this database to compare with."]
 
 
 def test_a_failing_check_shows_five_kinds_and_two_examples_of_each(tmp_path: Path) -> None:
@@ -720,12 +725,17 @@ def test_timings_are_milliseconds_and_the_history_keeps_four_decimals(
     monkeypatch.setattr(sys.modules["estateflow_nb.verify"], "time", Clock())
     results = run_benchmarks(target, runs=2)
     assert all(r.runs_ms == pytest.approx([2.5, 2.5]) for r in results)
+    verify(target, benchmarks=False)  # recorded: a later verification has one to compare with
     report = verify(target, benchmarks=False, history=False)
+    assert 0 < report.seconds < 1  # its own clock's 2.5 ms steps, not the time of day
+    assert report.size_bytes == target.size_bytes() and report.size_bytes > 0
+    assert sum(row["n"] for row in report.shape) == 40 and set(report.shape[0]) == {"industry", "state", "rating", "n"}
     report.benchmarks = [BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [1.23456789])]
     assert report.entry().latencies == {"count": 1.2346}
     assert all(c.seconds == pytest.approx(0.0025) for c in report.checks)
     assert report.seconds > 0 and report.recorded is None and report.history == []
     assert len(run_benchmarks(target)[0].runs_ms) == 5
+    assert {len(b.runs_ms) for b in verify(target, history=False).benchmarks} == {5}
 
 
 # --- each check's figures, exactly ---------------------------------------------------------------------
