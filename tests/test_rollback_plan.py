@@ -22,6 +22,7 @@ from estateflow_nb import (
     rollback,
     write_records,
 )
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb.rollback import PLAN_CHANGED, RollbackPlan
 from estateflow_nb.targets import Sql
 
@@ -179,3 +180,53 @@ def test_a_plan_applies_only_what_was_shown(two_imports: tuple[str, str, str]) -
         )
         assert list(plan.to_frame().columns)[:2] == ["industry", "state"] and "Key West" not in plan._repr_html_()
         assert f"import {second}" in plan._repr_html_()
+
+
+def test_a_reset_plan_sees_a_row_swapped_under_it(two_imports: tuple[str, str, str]) -> None:
+    """The reset's plan shows the same imports and counts by industry and state after the swap; only its
+    fingerprint of every row tells."""
+    url, _first, second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, reset=True)
+        (row,) = target.query("SELECT * FROM professionals WHERE import_id = ? ORDER BY id LIMIT 1", (second,))
+        columns = [c for c in row if c != "id"]
+        target.execute(
+            [
+                Sql("DELETE FROM professionals WHERE id = ?", (row["id"],)),
+                Sql(
+                    f"INSERT INTO professionals ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+                    tuple({**row, "license_number": "SWAPPED-1"}[c] for c in columns),
+                ),
+            ]
+        )
+        assert rollback(target, reset=True, dry_run=True).plan() == plan.shown.plan()
+        assert str(refused(lambda: plan.apply(target, backup=False))) == PLAN_CHANGED
+        assert count(target) == 60
+
+
+def test_a_window_plan_covers_its_window_only(two_imports: tuple[str, str, str], tmp_path: Path) -> None:
+    url, _first, _second = two_imports
+    with connect(url) as target:
+        plan = plan_rollback(target, since="2000-01-01", until="2000-01-02")
+        assert plan.empty
+        import_file(target, write_records(tmp_path / "later.csv", 5, start=700))  # outside the window
+        assert plan.apply(target, backup=False).status == "nothing" and count(target) == 65
+
+
+class WithBookmarks(Forwarding):
+    """A target whose provider can return the database to a moment (as D1's Time Travel)."""
+
+    def bookmark(self, at: Any = None) -> str | None:
+        return "bm-0001"
+
+
+def test_a_rollback_names_its_bookmark_and_says_when_no_backup_was_taken(two_imports: tuple[str, str, str]) -> None:
+    url, _first, second = two_imports
+    with connect(url) as target:
+        done = rollback(WithBookmarks(target), import_id=second, yes=True, backup=False)
+    assert done.bookmark == "bm-0001"
+    assert done.summary().splitlines()[-2:] == [
+        "  backup taken before: none",
+        "  Time Travel bookmark before: bm-0001 (`estateflow restore --bookmark bm-0001` with the same --db returns"
+        " the database there)",
+    ]
