@@ -344,6 +344,7 @@ def test_values_show_their_whitespace_and_the_import_to_undo(tmp_path: Path) -> 
     assert group.kind == "city empty" and group.examples[0]["value"] == ""
     (industry,) = report.check("industries").groups
     assert industry.kind == "'legal␣'"  # the trailing space made visible
+    assert industry.examples[0]["industry"] == "legal " and industry.examples[0]["id"] == 3
     html = examples_table(required).to_html()
     assert "(empty)" in html and "imp-1" in html
 
@@ -769,6 +770,7 @@ def test_the_distributions_count_and_average_each_value(tmp_path: Path) -> None:
             rated = [r["rating"] for r in mine if isinstance(r["rating"], float | int)]
             assert entry["count"] == len(mine)
             assert entry["avg_rating"] == (pytest.approx(sum(rated) / len(rated), abs=0.006) if rated else None)
+            assert entry["avg_rating"] is None or entry["avg_rating"] == round(entry["avg_rating"], 2)
             if column == "industry":
                 assert entry["states"] == len({r["state"] for r in mine})
             else:
