@@ -24,10 +24,12 @@ from estateflow_nb import (
     rungs,
     write_records,
 )
+from estateflow_nb import ladder as ladder_module
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._migrations import ensure_schema
 from estateflow_nb.climb import ClimbResult
 from estateflow_nb.ladder import LadderResult, import_verdict, nothing_new, rejected_share, run_from_parameters
+from estateflow_nb.ladder import _settle_before_the_first_rung as settle
 from estateflow_nb.rungs import RUNGS, Rung
 from estateflow_nb.targets import InsertRows, Sql, SQLiteTarget, Target
 from estateflow_nb.targets._base import ExecuteResult, Statement
@@ -420,11 +422,15 @@ def test_a_ladder_s_verdict(ladder: LadderResult, verdict: str, passed: bool) ->
 
 
 def test_the_ladder_table_and_rows_word_for_word(tmp_path: Path) -> None:
-    rejects = write_csv(tmp_path / "r.csv", [{"reason": "rating: 9.5 is outside 1.0 to 5.0"}] * 2, ["reason"])
+    reasons = [{"reason": "rating: 9.5 is outside 1.0 to 5.0"}, {"reason": "email: 'x' is not a valid address"}]
+    rejects = write_csv(tmp_path / "r.csv", reasons, ["reason"])
+    no_reasons = write_csv(tmp_path / "none.csv", [], ["reason"])
     ladder = ladder_of(
         step(20, 0.5),
-        step(150, 2.0, rejected=2, inserted=148, rejects_path=str(rejects), verification=empty_verification(True)),
-        step(1500, 40.0, verification=empty_verification(False)),
+        step(150, 2.10049, rejected=2, inserted=148, rejects_path=str(rejects), verification=empty_verification(True)),
+        step(
+            1500, 40.0, rejected=1, inserted=1499, rejects_path=str(no_reasons), verification=empty_verification(False)
+        ),
         stopped="verification failed after the medium rung (total_count)",
     )
     rows = ladder.rows()
@@ -437,8 +443,8 @@ def test_the_ladder_table_and_rows_word_for_word(tmp_path: Path) -> None:
         "rejected": 2,
         "rejected_share": 0.013333,
         "max_reject_rate": 0.01,
-        "seconds": 2.0,
-        "records_per_second": 75.0,
+        "seconds": 2.1,
+        "records_per_second": 71.4,
         "target_rate": 50.0,
         "verified": True,
         "verdict": "too many rejects",
@@ -453,16 +459,17 @@ def test_the_ladder_table_and_rows_word_for_word(tmp_path: Path) -> None:
             "rung      records  rejected  seconds  records/s  target  verified verdict",
             "-" * 73,
             "test           20      0.0%     0.50         40       -  -        pass",
-            "small         150      1.3%     2.00         75      50  yes      too many rejects",
-            "medium      1,500      0.0%    40.00         38      75  NO       verification failed",
-            f"  rejects: 2 (1.3%) -> {rejects} (2 x rating is outside 1.0 to 5.0)",
+            "small         150      1.3%     2.10         71      50  yes      too many rejects",
+            "medium      1,500     <0.1%    40.00         38      75  NO       verification failed",
+            f"  rejects: 2 (1.3%) -> {rejects} (1 x rating is outside 1.0 to 5.0; 1 x email is not a valid address)",
+            f"  rejects: 1 (<0.1%) -> {no_reasons}",
             "",
             "Ladder stopped (TOO MANY REJECTS): verification failed after the medium rung (total_count)",
         ]
     )
     data = ladder.to_dict()
     assert (data["verdict"], data["passed"], data["stopped"]) == ("TOO MANY REJECTS", False, ladder.stopped)
-    assert data["rungs"] == rows and [r["rejected"] for r in data["rejects"]] == [2]
+    assert data["rungs"] == rows and [r["rejected"] for r in data["rejects"]] == [2, 1]
     assert (
         repr(ladder) == "<LadderResult TOO MANY REJECTS: test pass, small too many rejects, medium verification failed>"
     )
@@ -518,6 +525,9 @@ def test_every_rung_is_confirmed_before_the_first_runs(tmp_path: Path, narrow_ru
         with pytest.raises(ConfirmationRequired, match="pass --force"):
             run_ladder(target, files=[big], yes=True, confirm=lambda q: True)
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 3
+        assert run_ladder(target, files=files, yes=True, benchmarks=False, verify_runs=1).verdict == "NOTHING NEW"
+        forced = run_ladder(target, files=[big], force=True, dry_run=True)
+        assert forced.verdict == "DRY RUN" and target.scalar("SELECT COUNT(*) FROM ef_imports") == 5
 
 
 def test_verification_settings_reach_every_rung(tmp_path: Path, three_rungs: list[Path]) -> None:
@@ -596,3 +606,56 @@ def test_the_notebook_s_parameters_run_a_ladder_of_files_or_climb_one(tmp_path: 
         assert isinstance(climbed, ClimbResult) and climbed.verdict == "DRY RUN"
         assert [(s.imported.records_read, s.imported.batch_size) for s in climbed.rungs][:2] == [(10, 5), (20, 5)]
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 2
+
+
+def multiline_csv(path: Path, records: int, newlines: int) -> Path:
+    """`records` valid records whose company names span `newlines` + 1 lines each."""
+    rows = [{**r, "company": "Co" + "\n" * newlines} for r in generate_records(records, seed=12)]
+    return write_csv(path, rows)
+
+
+def test_rungs_are_picked_by_the_count_of_records_not_of_lines(tmp_path: Path) -> None:
+    """Counted exactly up to the top rung's start: 101 records of 100 lines each are a small import, not
+    a large one; 10,001 of 10 lines each a large one, not an extra large one."""
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        small = multiline_csv(tmp_path / "small.csv", 101, 99)
+        settle(target, [small], ImportOptions(), None)  # nothing to confirm
+        large = multiline_csv(tmp_path / "large.csv", 10_001, 9)
+        settle(target, [large], ImportOptions(yes=True), None)  # --yes is enough, not --force
+        with pytest.raises(ConfirmationRequired, match="10,001 records is a large import"):
+            settle(target, [large], ImportOptions(), None)
+
+
+def test_the_notebook_s_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, narrow_rungs: None) -> None:
+    """The ladder of the generated files in data/, nothing confirmed, five timed runs per verification;
+    a file climbed in the default rungs with each rung's batch size, written for real."""
+    made: list[Path] = []
+
+    def write_ladder(directory: Path) -> list[Path]:
+        made.append(directory)
+        return []
+
+    monkeypatch.setattr(ladder_module, "write_ladder", write_ladder)
+    monkeypatch.setattr(ladder_module, "project_path", lambda path: tmp_path / path)
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        assert run_from_parameters(target).rungs == [] and made == [tmp_path / "data"]
+        run_from_parameters(target, directory="elsewhere")
+        assert made[-1] == tmp_path / "elsewhere"
+        large = write_records(tmp_path / "b.csv", 150)
+        with pytest.raises(ConfirmationRequired, match="150 records is a large import"):
+            run_from_parameters(target, files="b.csv")
+        done = run_from_parameters(target, files="b.csv", yes=True)
+        verification = done.rungs[0].verification
+        assert verification is not None and {len(b.runs_ms) for b in verification.benchmarks} == {5}
+        big = write_records(tmp_path / "d.csv", 1_000, start=200)
+        with pytest.raises(ConfirmationRequired, match="pass --force"):
+            run_from_parameters(target, files="d.csv", yes=True)
+        assert run_from_parameters(target, files="d.csv", force=True, verify_runs=1).rungs[0].imported.inserted == 1000
+        climbed = run_from_parameters(
+            target, file=str(write_records(tmp_path / "e.csv", 150, start=2000)), verify_runs=2
+        )
+        assert [s.imported.records_read - s.imported.resumed_from for s in climbed.rungs] == [10, 100, 40]
+        assert [s.imported.batch_size for s in climbed.rungs] == [10, 100, 10]
+        assert target.scalar("SELECT COUNT(*) FROM professionals") == 1150 + 150
+        assert {len(b.runs_ms) for s in climbed.rungs if s.verification for b in s.verification.benchmarks} == {2}
+    assert large.exists() and big.exists()
