@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import locale
 import os
 import re
 import shutil
@@ -29,9 +30,10 @@ from estateflow_nb import (
     status,
     write_records,
 )
+from estateflow_nb._backup_checks import STEPS_PER_CALL, _Steps
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._time import ledger_time
-from estateflow_nb.backup import Backups, newest_backup
+from estateflow_nb.backup import Backups, _write_dump, newest_backup
 from estateflow_nb.errors import EstateFlowError, RefusedError, TargetError
 from estateflow_nb.targets import Sql, SQLiteTarget
 
@@ -315,7 +317,7 @@ def test_a_file_in_the_backups_folder_is_read_as_untrusted(loaded: SQLiteTarget,
 
 
 def test_pruning_asks_naming_what_goes_and_keeps_at_least_one(loaded: SQLiteTarget, tmp_path: Path) -> None:
-    folder = tmp_path / "backups"
+    folder = tmp_path / "kept"  # not the environment's folder
     paths = [backup(loaded, backups_dir=folder) for _ in range(3)]
     with pytest.raises(RefusedError, match=r"^keep at least 1 backup, not 0$"):
         prune_backups(0, backups_dir=folder)
@@ -401,3 +403,36 @@ def test_restore_refuses_while_an_import_runs_and_where_the_target_cannot(loaded
 
     with pytest.raises(BackupError, match=f"^restoring {re.escape(str(path))} failed, the database is as it was: "):
         restore(Failing(loaded), path, yes=True, backup_first=False)
+
+
+def test_the_sql_dump_is_utf8_whatever_the_machine_s_locale(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    loaded.execute([Sql("UPDATE professionals SET city = 'Montréal' WHERE id = 1")])
+    locale.setlocale(locale.LC_CTYPE, "C")  # ASCII, as on a machine without a UTF-8 locale
+    try:
+        path = backup(loaded, backups_dir=tmp_path / "backups", sql=True)
+    finally:
+        locale.setlocale(locale.LC_CTYPE, "")
+    assert "Montréal" in path.with_suffix(".sql").read_text(encoding="utf-8")
+    with pytest.raises(sqlite3.Error):  # the file's own error, not the missing temporary file's
+        _write_dump(tmp_path / "gone" / "backup-x.sqlite")
+
+
+def test_a_file_without_our_table_says_so(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    with pytest.raises(BackupError, match="it has no professionals table"):
+        restore(loaded, other, dry_run=True)
+
+
+def test_the_step_budget_stops_a_statement_just_past_it() -> None:
+    steps = _Steps(5 * STEPS_PER_CALL)
+    assert [steps() for _ in range(6)] == [0, 0, 0, 0, 0, 1] and steps.calls == 6
+
+
+def test_backups_and_restores_show_themselves_in_a_notebook(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    path = backup(loaded, backups_dir=tmp_path / "backups")
+    listed = list_backups(backups_dir=tmp_path / "backups")
+    assert path.name in listed._repr_html_() and list(listed.to_frame()["path"]) == [str(path)]
+    plan = restore(loaded, path, dry_run=True)
+    assert path.name in plan._repr_html_()
