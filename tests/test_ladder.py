@@ -470,6 +470,7 @@ def test_the_ladder_table_and_rows_word_for_word(tmp_path: Path) -> None:
     data = ladder.to_dict()
     assert (data["verdict"], data["passed"], data["stopped"]) == ("TOO MANY REJECTS", False, ladder.stopped)
     assert data["rungs"] == rows and [r["rejected"] for r in data["rejects"]] == [2, 1]
+    assert [r.import_id for r in ladder.rejects] == ["imp-x", "imp-x"]
     assert (
         repr(ladder) == "<LadderResult TOO MANY REJECTS: test pass, small too many rejects, medium verification failed>"
     )
@@ -659,3 +660,27 @@ def test_the_notebook_s_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 1150 + 150
         assert {len(b.runs_ms) for s in climbed.rungs if s.verification for b in s.verification.benchmarks} == {2}
     assert large.exists() and big.exists()
+
+
+def test_what_reaches_one_rung_or_a_climb(tmp_path: Path, narrow_rungs: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert nothing_new(imported(1, 1.0, inserted=0))  # one record, already there
+    b = write_records(tmp_path / "b.csv", 150)
+    logged: list[str] = []
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        # A large rung confirmed through `confirm`; the log reaches the import; the defaults verify with timings.
+        step = run_rung(target, b, confirm=lambda q: True, free_tier=True, log=logged.append)
+        assert logged[0] == "--free-tier: sqlite has no row-write quota; nothing to plan"
+        assert step.verification is not None and {len(t.runs_ms) for t in step.verification.benchmarks} == {5}
+        assert len(step.verification.benchmarks) == 5
+        again = run_rung(target, write_records(tmp_path / "c.csv", 150, start=500), batch_size=50, benchmarks=False)
+        assert again.imported.batches == 3 and again.verification is not None and again.verification.benchmarks == []
+        ladder = run_ladder(target, files=[write_records(tmp_path / "a.csv", 120, start=900)])
+        verification = ladder.rungs[0].verification
+        assert verification is not None and {len(t.runs_ms) for t in verification.benchmarks} == {5}
+        climbed = run_ladder(target, file=write_records(tmp_path / "e.csv", 150, start=2000), benchmarks=False)
+        assert all(s.verification is None or s.verification.benchmarks == [] for s in climbed.rungs)
+        assert any(s.verification is not None for s in climbed.rungs)
+    made: list[Any] = []
+    monkeypatch.setattr(ladder_module, "write_ladder", lambda directory: made.append(directory) or [])
+    with connect(f"sqlite:///{tmp_path / 'other.db'}", create=True) as target:
+        assert run_ladder(target).rungs == [] and made == ["data"]
