@@ -684,3 +684,50 @@ def test_what_reaches_one_rung_or_a_climb(tmp_path: Path, narrow_rungs: None, mo
     monkeypatch.setattr(ladder_module, "write_ladder", lambda directory: made.append(directory) or [])
     with connect(f"sqlite:///{tmp_path / 'other.db'}", create=True) as target:
         assert run_ladder(target).rungs == [] and made == ["data"]
+
+
+def test_run_ladder_passes_everything_on_to_a_climb_and_to_each_rung(tmp_path: Path, three_rungs: list[Path]) -> None:
+    seen: list[str] = []
+    done: list[int] = []
+    logged: list[str] = []
+    asked: list[str] = []
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
+        climbed = run_ladder(
+            target,
+            file=with_rejects(tmp_path / "e.csv", 150, 2, start=2000),  # 2 of the first 10: the first rung fails
+            steps="10,100",
+            confirm=lambda q: asked.append(q) or True,
+            backups_dir=tmp_path / "kept",
+            progress=lambda metrics: done.append(metrics.done),
+            on_rung=lambda step: seen.append(step.rung.name),
+            log=logged.append,
+            benchmarks=False,
+        )
+        assert len(seen) == len(climbed.rungs) == 1 and done and logged and climbed.failed is not None
+        assert climbed.undo is not None and climbed.undo.backup_path is not None
+        assert Path(climbed.undo.backup_path).parent == tmp_path / "kept"
+        lines: list[str] = []
+        ladder = run_ladder(target, files=three_rungs[:2], benchmarks=False, verify_runs=1, log=lines.append)
+        assert lines and all(s.verification is None or s.verification.benchmarks == [] for s in ladder.rungs)
+        # Two checks failing at once are both named.
+        target.execute([Sql("UPDATE professionals SET email = 'broken', industry = 'plumbing' WHERE id = 1")])
+        stopped = run_ladder(target, files=three_rungs[1:], benchmarks=False, verify_runs=1)
+        assert stopped.stopped == "verification failed after the small rung (industries, email_format)"
+
+
+def test_the_free_tier_plan_counts_what_an_update_rewrites(tmp_path: Path, three_rungs: list[Path]) -> None:
+    with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as inner:
+        inner.execute(
+            [
+                Sql(
+                    "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, rows_written,"
+                    " started_at) VALUES ('imp-0', 'x.csv', 'abc', 'd1', 10, 'completed', 98900,"
+                    " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))"
+                )
+            ]
+        )
+        target = SeenAsD1(inner)
+        # 1,038 rows fit the 1,100 left; with every record rewritten, 2,398 do not.
+        with pytest.raises(ConfirmationRequired, match="--split-days"):
+            run_ladder(target, files=three_rungs[:2], free_tier=True, on_conflict="update")
+        assert inner.scalar("SELECT COUNT(*) FROM ef_imports") == 1
