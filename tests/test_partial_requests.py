@@ -549,17 +549,19 @@ def test_each_request_of_a_rollback_is_a_point_a_crash_test_can_name(
 ) -> None:
     """ESTATEFLOW_TEST_KILL_AT names `rollback` (the one transaction) or `rollback-N` (the Nth request)."""
     points: list[str | int] = []
+    committing: list[str | int] = []
 
-    def hooks(point: str | int) -> tuple[None, Any]:
+    def hooks(point: str | int) -> tuple[Any, Any]:
         points.append(point)
-        return None, lambda: None
+        return lambda: committing.append(point), lambda: None
 
     monkeypatch.setattr(_rollback_run, "kill_hooks", hooks)
     monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 4)
     with connect(f"sqlite:///{tmp_path / 'points.db'}", create=True) as inner:
         ids = play(inner, chain_scenario(tmp_path))
         rollback(InRequests(inner), import_id=ids[1], yes=True, backup=False)
-        assert points == ["rollback-1", "rollback-2", "rollback-3", "rollback-4"]
+        assert points == committing == ["rollback-1", "rollback-2", "rollback-3", "rollback-4"]
         points.clear()
+        committing.clear()
         rollback(inner, import_id=ids[2], yes=True, backup=False)
-        assert points == ["rollback"]
+        assert points == committing == ["rollback"]  # the hook runs inside the transaction, before its commit
