@@ -196,7 +196,6 @@ def test_checks_run_and_are_numbered_in_the_order_of_the_list(tmp_path: Path, re
     assert (added.title, added.observed, added.failing, added.passed) == ("A check added last", 40, 1, False)
     assert (added.expected, added.summary) == ("nothing at all", "40")  # no summary given: the observed count
     assert [c.name for c in report.failed_checks] == ["always_one"]
-    assert "    A check added last: new -> FAIL" in report.table().splitlines()  # not in the history yet
     with pytest.raises(ValueError, match="two checks are called 'featured'"):
         check("featured", "Featured again")(always_one)
 
@@ -968,3 +967,15 @@ def test_every_reason_of_a_rejects_file_in_one_line_and_none_for_an_empty_one(tm
     report.benchmarks = [BenchmarkResult("count", "COUNT query", "SELECT 1", 100.0, [4.12345])]
     assert report.to_dict()["benchmarks"][0]["median_ms"] == 4.123
     target.close()
+
+
+def test_a_check_new_since_the_last_verification_says_new(tmp_path: Path, registry: list[Check]) -> None:
+    target = loose_target(tmp_path)
+    verify(target, benchmarks=False)  # before the check is added
+
+    @check("always_one", "A check added last")
+    def always_one(evidence: Evidence) -> Finding:
+        return Finding(observed=evidence.listing["total"], expected="nothing at all", failing=1)
+
+    lines = verify(target, benchmarks=False).table().splitlines()
+    assert "    A check added last: new -> FAIL" in lines  # not in the history yet
