@@ -34,7 +34,7 @@ from estateflow_nb._backup_checks import STEPS_PER_CALL, _Steps
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._time import ledger_time
 from estateflow_nb.backup import Backups, _write_dump, newest_backup
-from estateflow_nb.errors import EstateFlowError, RefusedError, TargetError
+from estateflow_nb.errors import EstateFlowError, RefusedError, TargetError, UnsafeBackupError
 from estateflow_nb.targets import Sql, SQLiteTarget
 
 from .conftest import count, invoke, snapshot, write_csv
@@ -436,3 +436,44 @@ def test_backups_and_restores_show_themselves_in_a_notebook(loaded: SQLiteTarget
     assert path.name in listed._repr_html_() and list(listed.to_frame()["path"]) == [str(path)]
     plan = restore(loaded, path, dry_run=True)
     assert path.name in plan._repr_html_()
+
+
+class LeavesADump(Forwarding):
+    """A target whose copy leaves a SQL dump in the scratch folder on its way out (as D1's export does)."""
+
+    def copy_into(self, connection: sqlite3.Connection, scratch_folder: Path) -> Path | None:
+        self.inner.copy_into(connection, scratch_folder)
+        dump = scratch_folder / ".export-1.sql"
+        dump.write_text("-- the provider's dump\n", encoding="utf-8")
+        return dump
+
+
+def test_a_dump_left_by_the_copy_is_kept_beside_the_backup(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "kept"
+    path = backup(LeavesADump(loaded), backups_dir=folder)
+    assert path.with_suffix(".sql").read_text(encoding="utf-8") == "-- the provider's dump\n"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name, path.with_suffix(".sql").name])
+    (info,) = list_backups(backups_dir=folder)
+    assert info.sql_dump == str(path.with_suffix(".sql"))
+    plain = backup(loaded, backups_dir=tmp_path / "plain")
+    assert list_backups(backups_dir=tmp_path / "plain")[0].sql_dump is None and plain.exists()
+
+
+def test_restore_finds_names_in_its_own_folder_and_counts_from_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "kept"  # not the environment's folder
+    with connect(f"sqlite:///{tmp_path / 'empty.db'}", create=True) as empty:
+        path = backup(empty, backups_dir=folder)
+        done = restore(empty, path.name, yes=True, backups_dir=folder)
+        assert (done.rows_before, done.imports_before) == (0, 0) and 0 < done.seconds < 60
+        assert done.backup_path is not None and Path(done.backup_path).parent == folder
+        with pytest.raises(BackupError, match=r"^missing\.sqlite: no such file$"):
+            restore(empty, "missing.sqlite", dry_run=True, backups_dir=folder)
+
+
+def test_a_file_of_a_newer_schema_is_refused(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    path = backup(loaded, backups_dir=tmp_path / "elsewhere")
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(UnsafeBackupError):
+        restore(loaded, path, dry_run=True)
