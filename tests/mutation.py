@@ -56,7 +56,7 @@ MODULES: dict[str, tuple[str, ...]] = {
 JUDGES: dict[str, tuple[str, ...]] = {
     "schema": ("test_schema", "test_values", "test_batches", "test_importer"),
     "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
-    "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests"),
+    "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests", "test_climb"),
     "batches": ("test_batches", "test_importer", "test_climb"),
     "verify": ("test_verify",),
     "rollback": ("test_rollback", "test_rollback_plan", "test_partial_requests", "test_claims"),

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -9,7 +11,16 @@ from typing import Any
 
 import pytest
 
-from estateflow_nb import SourceError, Span, connect, import_file, write_records
+from estateflow_nb import (
+    SourceError,
+    Span,
+    UnsafeDumpError,
+    _batches,
+    connect,
+    generate_records,
+    import_file,
+    write_records,
+)
 from estateflow_nb import importer as importer_module
 from estateflow_nb._batches import (
     Batch,
@@ -21,7 +32,9 @@ from estateflow_nb._batches import (
     read_file_batches,
     read_span_batches,
 )
+from estateflow_nb.schema import RECORD_COLUMNS
 
+from .conftest import write_csv
 from .test_importer import table_rows
 
 ARGS = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
@@ -138,9 +151,9 @@ def test_file_batches_come_from_the_reader_the_range_and_the_child_asks_for(tmp_
     source = write_records(tmp_path / "p.csv", 100, invalid_share=0.1)
     how = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
     whole = [(b.rows, b.rejects, b.end) for b in read_batches(source, **how)]
-    span = Span(first=11, records=30)
+    span = Span(first=11, records=50)
     ranged = [(b.rows, b.rejects, b.end) for b in read_span_batches(source, span=span, **how)]
-    assert [b[2] for b in ranged] == [30] and ranged != whole[:1]
+    assert [b[2] for b in ranged] == [40, 50] and ranged != whole[:2]
     for child in (False, True):
         got = [(b.rows, b.rejects, b.end) for b in read_file_batches(source, None, child=child, **how)]
         assert got == whole
@@ -154,3 +167,95 @@ def test_a_reader_process_that_dies_is_reported_with_its_last_words(tmp_path: Pa
     with pytest.raises(RuntimeError) as stopped:
         next(batches)
     assert str(stopped.value) == f"the reader process for {source} stopped: ValueError: skip must be 0 or more, not -1"
+
+
+def test_a_range_gives_full_batches_then_what_is_left_or_one_empty_batch_saying_where_it_ends(tmp_path: Path) -> None:
+    source = write_records(tmp_path / "p.csv", 100)
+    exact = list(read_span_batches(source, span=Span(first=1, records=40), **ARGS))
+    assert [(b.end, b.records) for b in exact] == [(40, 40)] and exact[0].offset is not None
+    rest = list(read_span_batches(source, span=Span(first=101, records=None), **ARGS))
+    assert [(b.end, b.records) for b in rest] == [(0, 0)] and rest[0].offset == source.stat().st_size
+
+
+def test_records_without_times_take_the_imports_time_in_a_range_too(tmp_path: Path) -> None:
+    rows = [{**r, "created_at": "", "updated_at": ""} for r in generate_records(5, seed=2)]
+    source = write_csv(tmp_path / "p.csv", rows)
+    created = RECORD_COLUMNS.index("created_at")
+    for batches in (read_batches(source, **ARGS), read_span_batches(source, span=Span(2, 3), **ARGS)):
+        (batch,) = list(batches)
+        assert {row[created] for row in batch.rows} == {ARGS["imported_at"]}
+
+
+def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_us(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child must import this very package (a checkout, a copy), whatever else PYTHONPATH holds,
+    and never wait on the caller's stdin. The real process runs; only its arguments are noted."""
+    started: list[tuple[list[str], dict[str, Any]]] = []
+    children: list[subprocess.Popen[bytes]] = []
+    popen = subprocess.Popen
+
+    def noted(args: list[str], **how: Any) -> subprocess.Popen[bytes]:
+        started.append((args, how))
+        children.append(popen(args, **how))
+        return children[-1]
+
+    monkeypatch.setattr(_batches.subprocess, "Popen", noted)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    source = write_records(tmp_path / "p.csv", 10)
+    assert [b.end for b in read_batches_in_subprocess(source, **ARGS)] == [10]
+    ((args, how),) = started
+    assert args[:3] == [sys.executable, "-m", "estateflow_nb._batches"]
+    home = str(Path(_batches.__file__).resolve().parent.parent)
+    assert how["env"]["PYTHONPATH"] == os.pathsep.join([home, "/somewhere/else"])
+    assert how["env"]["HOME"] == os.environ["HOME"] and how["stdin"] == subprocess.DEVNULL
+    assert children[0].returncode is not None and children[0].stdout.closed and children[0].stderr.closed
+    # A reader that stops early (here after one batch of many, more than the pipe holds) ends the child.
+    big = write_records(tmp_path / "big.csv", 3_000)
+    batches = read_batches_in_subprocess(big, **ARGS)
+    assert next(batches).end == 40
+    batches.close()
+    assert children[1].returncode is not None and children[1].stderr.closed
+    started.clear()
+    monkeypatch.delenv("PYTHONPATH")
+    list(read_batches_in_subprocess(source, **ARGS))
+    assert started[0][1]["env"]["PYTHONPATH"] == home
+
+
+def with_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:
+    """The reader process replaced by a real Python process running `code`, for the ways a child can
+    end that the real one only shows on a bad day."""
+    popen = subprocess.Popen
+    monkeypatch.setattr(_batches.subprocess, "Popen", lambda args, **how: popen([sys.executable, "-c", code], **how))
+
+
+SEND = "import sys\nfrom estateflow_nb._batches import _send\n_send(sys.stdout.buffer, {!r})\n"
+
+
+@pytest.mark.parametrize(
+    ("code", "stopped"),
+    [
+        ("import sys; sys.stderr.buffer.write(b'bad \\xff byte\\n'); sys.exit(3)", "bad \ufffd byte"),
+        ("import sys; sys.exit(3)", "no message"),
+    ],
+)
+def test_a_reader_process_that_ends_without_a_word_of_ours_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str, stopped: str
+) -> None:
+    with_child(monkeypatch, code)
+    with pytest.raises(RuntimeError) as caught:
+        list(read_batches_in_subprocess(tmp_path / "p.csv", **ARGS))
+    assert str(caught.value) == f"the reader process for {tmp_path / 'p.csv'} stopped: {stopped}"
+
+
+def test_an_error_from_the_reader_process_keeps_its_kind_or_becomes_a_source_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dump = tmp_path / "evil.sql"
+    dump.write_text("DROP TABLE professionals;\n", encoding="utf-8")
+    with pytest.raises(UnsafeDumpError, match="refused"):
+        list(read_batches_in_subprocess(dump, **ARGS))
+    with_child(monkeypatch, SEND.format(("error", ("NoSuchError", "the child's words"))))
+    with pytest.raises(SourceError) as caught:
+        list(read_batches_in_subprocess(dump, **ARGS))
+    assert type(caught.value) is SourceError and str(caught.value) == "the child's words"

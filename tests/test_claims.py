@@ -144,6 +144,9 @@ def test_a_batch_lands_only_under_its_own_running_import(each_target: Target, tm
         "taken over": "The other run goes on with it.",
     }
     assert f"stopped at record 20 of 40: {expected[how]}" in message and message.endswith(f". {advice[how]}")
+    assert caught.value.result.status == (
+        "rolled_back" if how == "rolled back" else "failed" if how != "taken over" else "running"
+    )
     assert count(target) == (0 if how == "rolled back" else 19)  # batches 1 and 2: 20 records, a reject
     if how == "taken over":
         (row,) = target.query("SELECT status, claim, checkpoint FROM ef_imports")

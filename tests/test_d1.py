@@ -46,7 +46,8 @@ from estateflow_nb.targets.d1 import (
     render,
     sql_literal,
 )
-from estateflow_nb.targets.d1._sql import _row_literal
+from estateflow_nb.targets.d1 import _sql as d1_sql
+from estateflow_nb.targets.d1._sql import _row_literal, compile_batch
 
 from .conftest import count, invoke, write_csv
 from .d1_fixtures import LocalD1Engine
@@ -124,6 +125,7 @@ class Tier(enum.StrEnum):
         (5e-324, 5e-324),
         (1.7976931348623157e308, 1.7976931348623157e308),
         (2.0**70, 2.0**70),
+        (float((2**53 - 1) * 2), float((2**53 - 1) * 2)),
         (-(2.0**-80) * 3, -(2.0**-80) * 3),
         (2**63 - 1, 2**63 - 1),
         (-(2**63), -(2**63)),
@@ -152,6 +154,8 @@ def test_literals_are_written_plainly_inside_the_exact_range_and_exactly_outside
     assert sql_literal(2.0**70) == "(CAST(1 AS REAL) * 4611686018427387904 * 256)"
     assert sql_literal(2.0**-70) == "(CAST(1 AS REAL) / 4611686018427387904 / 256)"
     assert sql_literal(3 * 2.0**124) == "(CAST(3 AS REAL) * 4611686018427387904 * 4611686018427387904)"
+    assert sql_literal(float((2**53 - 1) * 2)) == "(CAST(9007199254740991 AS REAL) * 2)"
+    assert sql_literal(1e15 + 0.5) == "(CAST(2000000000000001 AS REAL) / 2)"  # just past the plain range
     assert sql_literal(float("-inf")) == "-9e999" and sql_literal("a'b") == "'a''b'"
     for value in (2**63, -(2**63) - 1):
         with pytest.raises(SqlError, match=f"^integer {value} does not fit in SQLite's 64 bits$"):
@@ -168,12 +172,125 @@ ROWS = [
 ]
 
 
-def test_the_fast_path_writes_a_row_as_the_general_path_does_or_leaves_it() -> None:
+def test_the_fast_path_writes_a_row_as_the_general_path_does_or_leaves_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Templates are kept per sequence of types for the process: start without any, so that these rows
+    # make their own (a template made earlier, by other code, would hide a mistake in making one).
+    monkeypatch.setattr(d1_sql, "_TEMPLATES", {})
     for row in [*ROWS, ("only text",), (7,), (None, None)]:
         assert _row_literal(row) == "(" + ", ".join(sql_literal(v) for v in row) + ")"
-    for odd in ("it's", "nul\x00", 1e16, 1e-16, -1e16, float("nan"), float("inf"), 2**63, -(2**63) - 1, b"x"):
+    for odd in (
+        "it's",
+        "nul\x00",
+        1e16,
+        1e-16,
+        -1e16,
+        1e15 + 0.5,
+        float("nan"),
+        float("inf"),
+        2**63,
+        -(2**63) - 1,
+        b"x",
+    ):
         row = ("Ed", odd) if not isinstance(odd, str) else (odd, 1)
         assert _row_literal(row) is None, odd
+
+
+def test_render_binds_texts_only_past_100000_bytes_longest_first_and_at_most_100() -> None:
+    assert render("SELECT ?", ("a" * 99_991,)) == ("SELECT '" + "a" * 99_991 + "'", [])  # 100,000 bytes
+    assert render("SELECT ?", ("a" * 99_992,)) == ("SELECT ?", ["a" * 99_992])
+    assert render("SELECT ?", ("é" * 49_995,)) == ("SELECT '" + "é" * 49_995 + "'", [])  # bytes, not characters
+    assert render("SELECT ?", ("é" * 49_996,)) == ("SELECT ?", ["é" * 49_996])
+    # Binding the longest is enough: the other stays a literal in a statement of exactly 100,000 bytes.
+    b = "b" * 99_988
+    assert render("SELECT ?, ?", ("a" * 150_000, b)) == ("SELECT ?, '" + b + "'", ["a" * 150_000])
+    # What is left after binding every text must fit too: 100,000 bytes do, 100,001 do not.
+    for comment, fits in ((99_988, True), (99_989, False)):
+        sql = "SELECT ? -- " + "c" * comment
+        if fits:
+            assert render(sql, ("a" * 200_000,)) == (sql, ["a" * 200_000])
+            continue
+        with pytest.raises(SqlError) as refused:
+            render(sql, ("a" * 200_000,))
+        assert str(refused.value) == (
+            "a statement of 100,001 bytes even with its texts bound: D1 takes 100,000 bytes a statement,"
+            " and its REST API binds strings only"
+        )
+    hundred = ", ".join("?" * 100)
+    assert len(render(f"SELECT {hundred}", ["t" * 100_000] * 100)[1]) == 100
+    with pytest.raises(SqlError, match=r"^101 bound parameters in one statement; D1 allows 100$"):
+        render(f"SELECT {hundred}, ?", ["t" * 100_000] * 101)
+    long_sql = "SELECT ?, ? FROM professionals WHERE " + "x = 1 AND " * 10
+    with pytest.raises(SqlError) as miscounted:
+        render(long_sql, (1,))
+    assert str(miscounted.value) == f"2 placeholders but 1 parameters in: {long_sql[:80]}"
+
+
+def test_packing_fills_each_statement_exactly_to_its_size() -> None:
+    long = ("x" * 60,)  # too long for any statement here: it goes alone, and packing starts afresh after it
+    rows = [(9,), long, *((i,) for i in range(10, 40))]  # each "(NN)": 4 bytes
+    for tail in ("", "ON CONFLICT DO NOTHING"):
+        head, end = "INSERT INTO t (a) VALUES ", f" {tail}" if tail else ""
+        for room in range(4, 30):
+            statements = [
+                sql for sql, bound in pack_insert(InsertRows("t", ["a"], rows, tail=tail), len(head) + len(end) + room)
+            ]
+            values = [sql.removeprefix(head).removesuffix(end) for sql in statements]
+            assert all(sql.startswith(head) and sql.endswith(end or ")") for sql in statements)
+            assert ",".join(values) == ",".join(f"({sql_literal(v)})" for (v,) in rows)  # every row, in order, once
+            packed = [v for v in values if "x" not in v]
+            assert all(len(v) <= room for v in packed)  # each fits
+            assert all(len(v) + 5 > room for v in packed[1:-1])  # and is as full as it can be
+
+
+def test_packing_keeps_to_the_values_terms_and_parameters_d1_takes() -> None:
+    six = [(1, 2, 3, 4, 5, 6)] * 6_000
+    sizes = [sql.count("),(") + 1 for sql, _ in pack_insert(InsertRows("t", list("abcdef"), six))]
+    assert sizes == [2_571, 2_571, 858]  # 18,000 values terms / 7 a row
+    hundred = [f"c{i}" for i in range(100)]
+    assert len(list(pack_insert(InsertRows("t", hundred, [tuple(range(100))])))) == 1
+    with pytest.raises(SqlError, match=r"^101 columns; D1 binds at most 100 parameters$"):
+        list(pack_insert(InsertRows("t", [*hundred, "c100"], [tuple(range(101))])))
+
+
+def test_a_batch_compiles_to_items_and_each_statement_owns_its_own() -> None:
+    count = Sql("UPDATE c SET n = n + ?", (CHANGES,))
+    items, owners = compile_batch(
+        [
+            Sql("SELECT ?", (CHANGES,)),  # nothing before it: no changes
+            Sql("DELETE FROM t WHERE a = ?", (1,)),
+            count,
+            InsertRows("t", ["a"], [(1,), (2,)], then=count),
+            InsertRows("t", ["a"], [], then=count),  # no rows: its `then` still runs, counting none
+            InsertRows("t", ["a"], [(3,)]),
+            count,
+            InsertRows("t", ["a", "b"], [(4, "x" * 60_000), (5, "y" * 60_000), (6, "z" * 150_000)], then=count),
+        ]
+    )
+    assert items == [
+        {"sql": "SELECT 0"},
+        {"sql": "DELETE FROM t WHERE a = 1"},
+        {"sql": "UPDATE c SET n = n + changes()"},
+        {"sql": "INSERT INTO t (a) VALUES (1),(2)"},
+        {"sql": "UPDATE c SET n = n + changes()"},
+        {"sql": "UPDATE c SET n = n + 0"},
+        {"sql": "INSERT INTO t (a) VALUES (3)"},
+        {"sql": "UPDATE c SET n = n + changes()"},
+        {"sql": "INSERT INTO t (a, b) VALUES (4, '" + "x" * 60_000 + "')"},
+        {"sql": "UPDATE c SET n = n + changes()"},
+        {"sql": "INSERT INTO t (a, b) VALUES (5, '" + "y" * 60_000 + "')"},
+        {"sql": "UPDATE c SET n = n + changes()"},
+        {"sql": "INSERT INTO t (a, b) VALUES (6, ?)", "params": ["z" * 150_000]},
+        {"sql": "UPDATE c SET n = n + changes()"},
+    ]
+    assert owners == [[0], [1], [2], [3], [], [6], [7], [8, 10, 12]]
+    with pytest.raises(SqlError) as refused:
+        compile_batch([InsertRows("t", ["b"], [("x" * 60_000,), ("y" * 60_000,)]), count])
+    assert str(refused.value) == (
+        "CHANGES after an InsertRows that D1 packs into several statements is not supported: count it with"
+        " InsertRows.then"
+    )
+    with pytest.raises(SqlError, match=r"^CHANGES after an InsertRows"):
+        compile_batch([InsertRows("t", ["b"], [("x",)], then=Sql("SELECT 1")), count])
 
 
 def _insert(rows: list[tuple[Any, ...]]) -> InsertRows:

@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
@@ -21,17 +22,23 @@ from estateflow_nb import (
     ImportOptions,
     ImportSettings,
     SourceChangedError,
+    Span,
     TransientError,
     UnsafeDumpError,
     _retry,
     connect,
     generate_records,
     import_file,
+    importer,
     write_records,
 )
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
+from estateflow_nb._time import ledger_time
+from estateflow_nb.errors import TargetError, TooLargeError
 from estateflow_nb.importer import BatchMetrics, ImportResult
+from estateflow_nb.quota import FREE_TIER_ROWS_PER_DAY, plan_import, stop_advice
+from estateflow_nb.sources import scan
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
 
 from .conftest import CLI, ROOT, count, invoke, write_csv
@@ -406,6 +413,8 @@ def test_a_result_says_what_happened_in_lines_for_a_person() -> None:
         "  rejects (30 x email; 15 x state; 4 x rating)",
         "  stopped: disk full",
     ]
+    resumed = result_of(reject_reasons=Counter())  # the reasons of earlier runs are not kept
+    assert resumed.summary().splitlines()[-1] == "  rejects -> /r/imp-1.rejects.csv"
     plan = result_of(import_id=None, status="dry_run", dry_run=True, rejected=0, batches=0)
     assert plan.summary().splitlines()[0] == "dry run of pros.csv: small rung, batch size 100"
     assert plan.summary().splitlines()[2].startswith("  would import 1,200,") and len(plan.summary().splitlines()) == 4
@@ -473,3 +482,381 @@ def test_an_interrupted_import_records_it_and_resumes(target: SQLiteTarget, tmp_
         "completed",
     )
     assert (resumed.records_read, resumed.records_total, resumed.batches, resumed.error) == (30, 30, 3, None)
+
+
+# --- retries, a target that goes away, and the D1 free tier (on SQLite, behind a target that says "d1") ---
+
+
+def test_backoff_doubles_from_its_base_jittered_between_half_and_one_and_a_half(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for jitter, factor in ((0.0, 0.5), (0.5, 1.0), (1.0, 1.5)):
+        monkeypatch.setattr(_retry.random, "random", lambda jitter=jitter: jitter)
+        assert [_retry.backoff(n) for n in (1, 2, 3)] == [0.5 * factor, 1.0 * factor, 2.0 * factor]
+        assert _retry.backoff(2, base_seconds=3.0) == 6.0 * factor
+    assert _retry.backoff(3, retry_after=7.0) == 7.0 and _retry.backoff(1, retry_after=0.0) == 0.0
+
+
+def test_a_retry_is_logged_with_its_wait(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(_retry, "SLEEP", waits.append)
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.5)
+    logged: list[str] = []
+    import_file(FlakyTarget(target, {2: 2}), make_csv(20), batch_size=10, log=logged.append)
+    assert [line for line in logged if "retry" in line] == [
+        "transient error (D1 DB is overloaded); retry 1 of 2 in 0.0 s",
+        "transient error (D1 DB is overloaded); retry 2 of 2 in 0.0 s",
+    ]
+    assert waits == [0.0, 0.0]  # the server's Retry-After (0) wins over the backoff
+
+
+class GoneAfter(Forwarding):
+    """The real target until `writes` batches are in; then every read and write fails, as a database
+    that went away does."""
+
+    def __init__(self, inner: Target, writes: int) -> None:
+        super().__init__(inner)
+        self.left = writes
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        if any(type(s).__name__ == "InsertRows" for s in statements):
+            if self.left == 0:
+                raise TargetError("the database went away")
+            self.left -= 1
+        return super().execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.left == 0:
+            raise TargetError("the database went away")
+        return super().query(sql, params)
+
+
+def test_a_target_that_goes_away_stops_the_import_with_one_line(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(GoneAfter(target, 1), make_csv(30), batch_size=10)
+    assert str(caught.value).endswith(
+        "stopped at record 10 of 30: the database went away. Fix the cause and run the same command again to resume."
+    )
+    assert ledger(target, caught.value.result.import_id or "")["status"] == "failed"  # the ledger still took it
+
+
+def test_an_error_without_words_is_named_by_its_kind(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    def wordless(metrics: Any) -> None:
+        raise EstateFlowError()
+
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(target, make_csv(20), batch_size=10, progress=wordless)
+    assert caught.value.result.error == "EstateFlowError"
+    assert ledger(target, caught.value.result.import_id or "")["error"] == "EstateFlowError"
+
+
+class AsD1(Forwarding):
+    """The SQLite target under D1's name: what the importer plans against D1's free tier, on a file."""
+
+    def __init__(self, inner: Target) -> None:
+        super().__init__(inner)
+        self.kind = "d1"
+
+
+def spent_today(target: Target, rows: int) -> None:
+    """A finished import of earlier today that wrote `rows` rows, as the ledger records it."""
+    now = ledger_time()
+    target.execute(
+        [
+            Sql(
+                "INSERT INTO ef_imports (id, source_path, source_sha256, target, batch_size, status, started_at,"
+                " finished_at, rows_written) VALUES ('imp-earlier', 'x.csv', 'x', 'd1', 10, 'completed', ?, ?, ?)",
+                (now, now, rows),
+            )
+        ]
+    )
+
+
+def test_the_free_tier_plans_the_import_and_refuses_one_that_does_not_fit(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    d1 = AsD1(target)
+    logged: list[str] = []
+    planned = plan_import(target, 30, 10, "skip")
+    import_file(d1, make_csv(30), batch_size=10, free_tier=True, log=logged.append)
+    assert logged[0] == f"free tier: {planned.summary()}"
+    spent_today(target, FREE_TIER_ROWS_PER_DAY - 50)
+    source = make_csv(30, name="more.csv", start=100)
+    refusal = plan_import(target, 30, 10, "skip").refusal()
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(d1, source, batch_size=10, free_tier=True)
+    assert refused.value.flag == "--split-days"
+    assert str(refused.value).split(" after the quota resets")[0] == refusal.split(" after the quota resets")[0]
+    assert count(target, "SELECT COUNT(*) FROM ef_imports") == 2  # the refused import never started
+
+
+def test_split_days_stops_at_the_budget_and_says_what_is_left(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    spent_today(target, FREE_TIER_ROWS_PER_DAY - 60)
+    source = make_csv(30)
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(AsD1(target), source, batch_size=5, free_tier=True, split_days=True)
+    result = caught.value.result
+    assert 0 < result.records_read < 30 and count(target) == result.records_read
+    assert str(caught.value).endswith(stop_advice(target, result.import_id or ""))
+    assert "records remain: after the reset, run the same command again" in str(caught.value)
+    # The quota resets: the resumed import plans only the records it has left.
+    target.execute([Sql("DELETE FROM ef_imports WHERE id = 'imp-earlier'")])
+    left = plan_import(target, 30 - result.records_read, 5, "skip")
+    logged: list[str] = []
+    resumed = import_file(AsD1(target), source, batch_size=5, free_tier=True, split_days=True, log=logged.append)
+    assert logged[0] == f"free tier: {left.summary()}" and resumed.status == "completed"
+    assert logged[1] == f"resuming import {resumed.import_id} after record {result.records_read:,}"
+
+
+def test_a_resume_moves_the_rejects_file_into_a_folder_that_is_there_or_not_yet(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    source = make_csv(40, mutate={i: {"email": "not-an-email"} for i in (1, 12, 25, 33)})
+    there = source.parent / "there"
+    there.mkdir()
+    with pytest.raises(ImportFailedError):
+        import_file(FlakyTarget(target, {2: 3}), source, batch_size=10)
+    with pytest.raises(ImportFailedError):  # resumed into a folder that is there, and stopped again
+        import_file(FlakyTarget(target, {3: 3}), source, batch_size=10, rejects_dir=there)
+    deep = source.parent / "not" / "yet"
+    done = import_file(target, source, batch_size=10, rejects_dir=deep)
+    assert Path(done.rejects_path or "").parent == deep.resolve()
+    assert len(Path(done.rejects_path or "").read_text().splitlines()) == 1 + 4  # the header, each reject once
+
+
+def test_a_result_shows_itself_as_html_and_as_a_frame(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    result = import_file(target, make_csv(25), batch_size=10)
+    assert str(result.import_id) in result._repr_html_()
+    assert list(result.to_frame()["records"]) == [10, 10, 5]
+
+
+def test_a_resume_elsewhere_whose_old_rejects_file_is_gone_starts_a_new_one(
+    target: SQLiteTarget, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_retry, "SLEEP", lambda seconds: None)
+    source = write_records(tmp_path / "p.csv", 40, invalid_share=0.2)
+    with pytest.raises(ImportFailedError) as caught:
+        import_file(FlakyTarget(target, {3: 3}), source, batch_size=10)
+    Path(ledger(target, caught.value.result.import_id or "")["rejects_path"]).unlink()
+    done = import_file(target, source, batch_size=10, rejects_dir=tmp_path / "else")
+    lines = Path(done.rejects_path or "").read_text().splitlines()
+    assert lines[0].startswith("record,reason,first_name,") and all(line[0].isdigit() for line in lines[1:])
+    assert done.status == "completed" and 0 < len(lines) - 1 < done.rejected  # only this run's rejects are left
+
+
+def test_with_retries_waits_its_backoff_or_what_the_server_asks_and_gives_up_after_its_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_retry.random, "random", lambda: 0.5)  # no jitter
+    faults = [TransientError("busy"), TransientError("busy"), TransientError("slow down", retry_after=7.0)]
+
+    def call() -> str:
+        if faults:
+            raise faults.pop(0)
+        return "done"
+
+    waits: list[float] = []
+    logged: list[str] = []
+    assert _retry.with_retries(call, attempts=4, base_seconds=2.0, sleep=waits.append, log=logged.append) == "done"
+    assert waits == [2.0, 4.0, 7.0]
+    assert logged == [
+        "transient error (busy); retry 1 of 3 in 2.0 s",
+        "transient error (busy); retry 2 of 3 in 4.0 s",
+        "transient error (slow down); retry 3 of 3 in 7.0 s",
+    ]
+    monkeypatch.setattr(_retry, "SLEEP", waits.append)
+    faults[:] = [TransientError("busy")] * 2
+    with pytest.raises(TransientError):
+        _retry.with_retries(call, attempts=2)
+    assert waits[3:] == [0.5]  # the module's sleep and base, once: the second failure is the last
+    with pytest.raises(ValueError, match=r"^attempts must be at least 1, not 0$"):
+        _retry.with_retries(lambda: "never called", attempts=0)
+
+
+class LedgerRowGone(Forwarding):
+    """The target as another command resets it the moment an import has started: its row is gone."""
+
+    started = False
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        self.started = True
+        return super().execute(statements, before_commit=before_commit)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        if self.started and sql == "SELECT * FROM ef_imports WHERE id = ?":
+            return []
+        return super().query(sql, params)
+
+
+def test_an_import_whose_ledger_row_goes_as_it_starts_says_so(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    with pytest.raises(EstateFlowError, match=r"^import imp-\S+: its ledger row is gone; run the import again$"):
+        import_file(LedgerRowGone(target), make_csv(10), batch_size=10)
+
+
+def test_a_result_names_its_source_target_and_rung(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30)
+    result = import_file(target, source, batch_size=10)
+    assert (result.source, result.target, result.rung, result.on_conflict) == (str(source), target.url, "test", "skip")
+    assert (result.records_total, result.batch_size, result.resumed_from) == (30, 10, 0)
+    row = ledger(target, result.import_id or "")
+    assert (row["rung"], row["source_path"], row["target"], row["on_conflict"]) == (
+        "test",
+        str(source),
+        target.url,
+        "skip",
+    )
+
+
+def test_a_rejected_records_values_are_kept_in_the_rejects_file_whatever_their_type(
+    target: SQLiteTarget, tmp_path: Path
+) -> None:
+    good = dict(next(iter(generate_records(1, seed=5))))
+    odd = {**good, "license_number": "L-ODD", "company": None, "rating": {"stars": [4, "½"]}, "review_count": 3.5}
+    source = tmp_path / "p.jsonl"
+    source.write_text(json.dumps(odd, ensure_ascii=False) + "\n", encoding="utf-8")
+    result = import_file(target, source, batch_size=10)
+    with open(result.rejects_path or "", newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert (row["company"], row["rating"], row["review_count"]) == ("", '{"stars": [4, "½"]}', "3.5")
+    dump = tmp_path / "p.sql"
+    dump.write_text(
+        "CREATE TABLE professionals (first_name, license_number, phone);\n"
+        "INSERT INTO professionals VALUES ('Ana', 'L-BLOB', X'00ff');\n",
+        encoding="utf-8",
+    )
+    with open(import_file(target, dump, batch_size=10).rejects_path or "", newline="", encoding="utf-8") as f:
+        (row,) = list(csv.DictReader(f))
+    assert row["phone"] == "X'00ff'"
+
+
+def test_the_ledger_counts_rows_written_and_seconds_of_the_whole_import(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    result = import_file(target, make_csv(25), batch_size=10)
+    row = ledger(target, result.import_id or "")
+    assert row["rows_written"] == 25 + 3 * 2  # every record, and the ledger's own writes of each batch
+    # The ledger's time is taken when the import finishes, the result's just after: both on this clock.
+    assert 0 <= row["seconds"] <= result.seconds < time.perf_counter()
+
+
+def test_the_rejects_file_has_the_sources_columns_and_its_record_numbers(target: SQLiteTarget, tmp_path: Path) -> None:
+    rows = [dict(r) for r in generate_records(40, seed=9)]
+    rows[15]["email"] = "not-an-email"  # record 16 of the file
+    columns = ["license_number", "email", "first_name", "last_name", "industry", "state", "city"]
+    source = write_csv(tmp_path / "few.csv", rows, columns)
+    result = import_file(target, source, batch_size=10, span=Span(first=11, records=20))
+    with open(result.rejects_path or "", newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header, *rejects = list(reader)
+    assert header == ["record", "reason", *columns]
+    assert [(r[0], r[3]) for r in rejects] == [("16", "not-an-email")]
+
+
+def test_records_carry_the_imports_start_and_are_read_a_batch_at_a_time(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[dict[str, Any]] = []
+    read = importer.read_file_batches
+
+    def noted(path: Path, span: Any, **how: Any) -> Any:
+        asked.append({"span": span, **how})
+        return read(path, span, **how)
+
+    monkeypatch.setattr(importer, "read_file_batches", noted)
+    result = import_file(target, make_csv(25), batch_size=10)
+    started = ledger(target, result.import_id or "")["started_at"]
+    assert [r["imported_at"] for r in target.query("SELECT DISTINCT imported_at FROM professionals")] == [started]
+    assert asked == [
+        {
+            "span": None,
+            "child": False,
+            "start": 0,
+            "batch_size": 10,
+            "import_id": result.import_id,
+            "imported_at": started,
+        }
+    ]
+
+
+class AtMost(Forwarding):
+    """The real target, refusing for its size any request that carries more than `rows` records."""
+
+    def __init__(self, inner: Target, rows: int) -> None:
+        super().__init__(inner)
+        self.rows = rows
+
+    def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
+        carried = sum(len(s.rows) for s in statements if type(s).__name__ == "InsertRows")
+        if carried > self.rows:
+            raise TooLargeError(f"{carried} records are too many")
+        return super().execute(statements, before_commit=before_commit)
+
+
+def test_a_request_too_large_is_halved_until_it_fits_and_a_single_record_too_large_stops(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    logged: list[str] = []
+    result = import_file(AtMost(target, 4), make_csv(20), batch_size=10, log=logged.append)
+    assert [line for line in logged if "instead of" in line] == [
+        "10 records are too many; sending 5 records a request instead of 10",
+        "5 records are too many; sending 2 records a request instead of 5",
+    ]
+    assert (result.status, result.inserted, count(target)) == ("completed", 20, 20)
+    with pytest.raises(ImportFailedError, match=r"stopped at record 0 of 5: 1 records are too many\."):
+        import_file(AtMost(target, 0), make_csv(5, name="more.csv", start=100), batch_size=10)
+
+
+def test_a_dry_run_result_names_what_it_would_do(target: SQLiteTarget, make_csv: Callable[..., Path]) -> None:
+    source = make_csv(30)
+    import_file(target, make_csv(10, name="earlier.csv"))
+    plan = import_file(target, source, batch_size=8, dry_run=True)
+    assert (plan.import_id, plan.source, plan.target, plan.rung, plan.batch_size) == (
+        None,
+        str(source),
+        target.url,
+        "test",
+        8,
+    )
+    assert (plan.on_conflict, plan.status, plan.records_total, plan.dry_run) == ("skip", "dry_run", 30, True)
+    assert (plan.inserted, plan.skipped) == (20, 10)  # the first ten are in already
+    update = import_file(target, source, batch_size=8, dry_run=True, on_conflict="update")
+    assert (update.on_conflict, update.inserted, update.updated) == ("update", 20, 10)
+    ranged = import_file(target, source, batch_size=8, dry_run=True, span=Span(first=21, records=10))
+    assert (ranged.records_total, ranged.inserted, ranged.skipped) == (10, 10, 0)
+
+
+def test_the_rung_of_the_scanned_file_asks_for_confirmation(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    """A file as its scan says it is (here: said to be large, and extra large): the rung's rule applies."""
+    info = scan(make_csv(20))
+    large, extra = replace(info, records=10_000), replace(info, records=100_000)
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(target, large)
+    assert (refused.value.flag, str(refused.value)) == (
+        "--yes",
+        "10,000 records is a large import: confirm interactively or pass --yes",
+    )
+    asked: list[str] = []
+    assert import_file(target, large, confirm=lambda q: asked.append(q) or True).status == "completed"
+    assert asked == ["10,000 records is a large import. Go ahead?"]
+    assert import_file(target, large, yes=True).status == "completed"
+    with pytest.raises(ConfirmationRequired) as refused:
+        import_file(target, extra, yes=True, confirm=lambda q: True)
+    assert refused.value.flag == "--force"
+    assert import_file(target, extra, force=True).rung == "extra_large"
+
+
+def test_records_that_span_lines_are_counted_as_records(target: SQLiteTarget, tmp_path: Path) -> None:
+    rows = [{**r, "company": "Two\nLines"} for r in generate_records(150, seed=4)]
+    result = import_file(target, write_csv(tmp_path / "p.csv", rows), batch_size=50)
+    assert (result.records_total, result.inserted) == (150, 150)

@@ -142,6 +142,16 @@ def test_csv_extra_fields_are_an_error_with_the_line_number(tmp_path: Path) -> N
         list(read_rows(path))
 
 
+def test_csv_extra_fields_are_named_by_the_first_line_of_their_record_whatever_its_line_breaks(tmp_path: Path) -> None:
+    breaks = {"company": "a\r\nb", "city": "c\rd", "phone": "e\nf"}  # three more lines each record
+    path = write_csv(tmp_path / "wide.csv", [record(1, **breaks)])  # header on line 1, then lines 2-5
+    with path.open("a", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerow([*record(2, **breaks).values(), "x"])  # lines 6-9
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f"{path} line 6: 17 fields but the header has 16"
+
+
 def test_csv_unclosed_quote_is_an_error_not_a_swallowed_file(tmp_path: Path) -> None:
     path = tmp_path / "quote.csv"
     path.write_text('first_name,last_name\n"Ana,Diaz\nBo,Li\n', encoding="utf-8")
@@ -165,10 +175,33 @@ def test_csv_header_after_blank_lines_is_found(tmp_path: Path) -> None:
 
 def test_csv_without_a_header_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "empty.csv"
-    for blank in ("", "\n\n  \n"):
+    for blank, line in (("", 1), ("\n\n  \n", 3)):
         path.write_text(blank, encoding="utf-8")
-        with pytest.raises(SourceError, match="no header"):
+        with pytest.raises(SourceError) as error:
             scan(path)
+        assert message(error) == f"{path} line {line}: no header line"
+
+
+def test_csv_columns_named_twice_are_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("first_name,email,first_name,email,city\nA,a@b.co,B,c@d.co,X\n", encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f"{path} line 1: duplicate columns: email, first_name"
+
+
+def test_counting_up_to_a_number_is_exact_only_below_it_and_reading_never_skips_back(tmp_path: Path) -> None:
+    from estateflow_nb.generate import write_records
+
+    path = write_records(tmp_path / "p.csv", 11)
+    assert [(scan(path, count_up_to=n).records, scan(path, count_up_to=n).exact) for n in (10, 11)] == [
+        (11, False),
+        (11, True),
+    ]
+    with pytest.raises(ValueError, match=r"^skip must be 0 or more, not -1$"):
+        read_rows(path, skip=-1)
+    with pytest.raises(SourceError, match=r"^\S+nope\.csv: no such file$"):
+        file_sha256(tmp_path / "nope.csv")
 
 
 # --- JSON Lines ----------------------------------------------------------------------------------
@@ -196,6 +229,9 @@ def test_jsonl_rows_keep_their_json_values(tmp_path: Path, suffix: str) -> None:
         ('{"first_name": "Ana", ', "line 3: not valid JSON"),
         ('["Ana", "Diaz"]', "line 3: expected a JSON object, got an array"),
         ("42", "line 3: expected a JSON object, got a number"),
+        ("null", "line 3: expected a JSON object, got null"),
+        ('"Ana"', "line 3: expected a JSON object, got a string"),
+        ("true", "line 3: expected a JSON object, got true/false"),
         ('{"first_name": "Ana", "foo": 1, "bar": 2}', "line 3: unknown columns: foo, bar"),
     ],
 )
@@ -614,3 +650,59 @@ def test_a_range_that_cannot_be_is_refused(where: tuple[int, ...]) -> None:
 
 def test_the_edges_of_a_range_are_allowed() -> None:
     assert Span(1, 0, 0) == Span(first=1, records=0, offset=0)
+
+
+def test_an_empty_or_unprintable_column_name_is_named_so_it_can_be_read(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("first_name,,email\nAna,x,a@b.co\n", encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(path)
+    assert message(error) == f'{path} line 1: unknown columns: ""'
+    odd = tmp_path / "odd.jsonl"
+    odd.write_text('{"first_name": "Ana", "\\ud800x": 1}\n', encoding="utf-8")
+    with pytest.raises(SourceError) as error:
+        scan(odd)
+    assert message(error) == f"{odd} line 1: unknown columns: \\ud800x"
+
+
+def test_text_that_fails_to_decode_is_named_by_its_line_or_else_by_its_file(tmp_path: Path) -> None:
+    from estateflow_nb.sources import _not_utf8
+
+    path = tmp_path / "p.csv"
+    path.write_bytes(b"first_name\nAna\nB\xffo\n")
+    assert str(_not_utf8(path)) == f"{path} line 3: not UTF-8 text"
+    path.write_bytes(b"first_name\nAna\n")  # no line of it fails alone: the file is named
+    assert str(_not_utf8(path)) == f"{path}: not UTF-8 text"
+
+
+def test_a_refused_statement_is_quoted_printably_whatever_it_holds() -> None:
+    from estateflow_nb.sources import _excerpt
+
+    assert _excerpt("INSERT  INTO\n p VALUES ('a\ud800b');") == "INSERT INTO p VALUES ('a\\ud800b');"
+
+
+def test_other_tables_of_a_dump_are_listed_once_whatever_their_case(tmp_path: Path) -> None:
+    path = tmp_path / "more.sql"
+    path.write_text(
+        "CREATE TABLE notes (body);\nCREATE TABLE Notes (body);\nCREATE TABLE tags (t);\n"
+        "CREATE TABLE professionals (first_name);\nINSERT INTO professionals VALUES ('Ana');\n",
+        encoding="utf-8",
+    )
+    assert scan(path).ignored_tables == ("notes", "tags")
+
+
+def test_statements_are_found_on_their_own_lines_and_the_last_one_may_end_in_a_comment(tmp_path: Path) -> None:
+    path = tmp_path / "lines.sql"
+    path.write_text(
+        "\n\nBEGIN; INSERT INTO professionals (first_name)\nVALUES ('a'); INSERT INTO professionals (first_name)\n"
+        "VALUES ('b'),\n('c');--the end",
+        encoding="utf-8",
+    )
+    assert [row["first_name"] for row in read_rows(path)] == ["a", "b", "c"]
+    path.write_text(
+        "BEGIN; INSERT INTO professionals (first_name)\nVALUES ('a'); DROP TABLE professionals;\nCOMMIT;\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UnsafeDumpError) as error:
+        scan(path)
+    assert message(error).startswith(f'{path} line 2: refused "DROP TABLE professionals;"')
