@@ -147,7 +147,8 @@ class Evidence:
             "   ROW_NUMBER() OVER (PARTITION BY kind ORDER BY id) AS k FROM ("
             f"   SELECT {rule.kind} AS kind, id, license_number, import_id, {rule.value} AS value"
             f"   FROM professionals WHERE {rule.where}))"
-            ") JOIN (SELECT COUNT(DISTINCT kind) AS kinds FROM ("
+            # COUNT(DISTINCT) leaves NULL out: a NULL kind (a missing is_featured) is one more.
+            ") JOIN (SELECT COUNT(DISTINCT kind) + (COUNT(*) > COUNT(kind)) AS kinds FROM ("
             f" SELECT {rule.kind} AS kind FROM professionals WHERE {rule.where}))"
             " WHERE k <= ? AND rank <= ? ORDER BY rank, id",
             (*rule.params, *rule.params, examples or self.examples, MAX_KINDS),
@@ -156,9 +157,10 @@ class Evidence:
 
     def groups(self, rows: list[dict[str, Any]], rule: RowRule) -> list[FailureGroup]:
         """Rows of (kind, n, id, license_number, import_id, value), in order, as groups."""
-        found: dict[tuple[str, Any], FailureGroup] = {}
+        found: dict[Any, FailureGroup] = {}
         for row in rows:
-            key = (type(row["kind"]).__name__, row["kind"])  # 2 and '2' are two kinds, as in SQL
+            # One kind as SQL has it: 2 and '2' are two, 2 and 2.0 are one (one count covers both).
+            key = row["kind"]
             group = found.get(key)
             if group is None:
                 n = int(row["n"])

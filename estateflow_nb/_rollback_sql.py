@@ -341,11 +341,9 @@ def _record_counts(selection: Selection, rollback_id: str, now: str) -> Sql:
 # --- reset: everything emptied, but for the reset's own row in ef_rollbacks ---------------------------
 
 
-def reset_part(table: str, rows: int | None) -> Sql:
-    """Delete `rows` rows of `table` (None: all of them). Run until nothing is left; each run deletes
-    what is there, so running one again does no harm."""
-    if rows is None:
-        return Sql(f"DELETE FROM {table}")
+def reset_part(table: str, rows: int) -> Sql:
+    """Delete `rows` rows of `table`. Run until nothing is left; each run deletes what is there, so
+    running one again does no harm."""
     return Sql(f"DELETE FROM {table} WHERE rowid IN (SELECT rowid FROM {table} LIMIT ?)", (rows,))
 
 

@@ -58,6 +58,12 @@ JUDGES: dict[str, tuple[str, ...]] = {
     "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
     "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests", "test_climb"),
     "batches": ("test_batches", "test_importer", "test_climb"),
+    "verify": ("test_verify",),
+    "rollback": ("test_rollback", "test_rollback_plan", "test_partial_requests", "test_claims"),
+    "backup": ("test_backup", "test_restore_checks", "test_rollback"),
+    "quota": ("test_quota", "test_targets", "test_importer"),
+    "rungs": ("test_ladder", "test_importer"),
+    "ladder": ("test_ladder", "test_climb"),
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 # mutmut's exit-code meanings (mutmut/stats.py); anything else is "suspicious".

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from estateflow_nb import (
+    ConfirmationRequired,
     EstateFlowError,
     ImportFailedError,
     TooLargeError,
@@ -30,7 +31,8 @@ from estateflow_nb import (
 )
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._time import ledger_time
-from estateflow_nb.targets import ExecuteResult, InsertRows, Sql, Statement, Target
+from estateflow_nb.errors import AuthError, TransientError
+from estateflow_nb.targets import ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
 from .conftest import ledger_balances, snapshot, write_csv
 from .d1_fixtures import FaultyTransport, LocalD1Engine, envelope_error
@@ -340,3 +342,242 @@ def test_requests_are_sized_by_the_time_the_target_says_they_took(tmp_path: Path
     assert timed.sizes == [2_000, 375, 375, 250]
     assert done == [2_000, 2_375, 2_750, 3_000]
     assert result.inserted == 3_000 and result.batches == 4
+
+
+# --- the same rules on a SQLite file whose requests have a time limit -----------------------------------
+# In this process, where mutation testing sees them: the rollback in spans, request by request, as on
+# D1, each request whole (SQLite's transaction) or not at all.
+
+
+class InRequests(Forwarding):
+    """A SQLite file seen as a target whose requests have a time limit, as D1's have: a rollback goes in
+    spans, one request each (_rollback_run). `faults` says what befalls the request of a rollback with
+    that number (1, 2, ...): "lost" (applied, then its answer lost: sent again), "refused" (an error
+    that is not retried, before it is applied: the rollback stops there) or "too large" (refused for its
+    size, before it is applied). With `seconds_per_row`, each request says it took that long a row."""
+
+    def __init__(self, inner: Target, faults: dict[int, str] | None = None, seconds_per_row: float = 0.0) -> None:
+        super().__init__(inner)
+        self.limits = Limits(max_params=100, max_sql_bytes=100_000, max_query_seconds=30.0)
+        self.faults, self.seconds_per_row = dict(faults or {}), seconds_per_row
+        self.requests: list[int] = []  # the rows each request of a rollback changed
+        self.texts: list[str] = []  # every statement of the rollback
+
+    def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
+        if not any("ef_rollbacks" in getattr(s, "text", "") for s in statements):
+            return self.inner.execute(statements, before_commit=before_commit)  # an import's
+        fault = self.faults.pop(len(self.requests) + 1, None)
+        self.texts += [getattr(s, "text", "") for s in statements]
+        if fault == "refused":
+            raise AuthError("injected: the token was refused")
+        if fault == "too large":
+            self.requests.append(-1)
+            raise TooLargeError("injected: too large")
+        outcome = self.inner.execute(statements, before_commit=before_commit)
+        self.requests.append(sum(outcome.changes))
+        outcome.server_seconds = self.seconds_per_row * sum(outcome.changes) or None
+        if fault == "lost":
+            raise TransientError("injected: the answer was lost")
+        return outcome
+
+
+STRATEGIES: dict[str, Any] = {
+    "first": lambda ids: {"import_id": ids[0]},
+    "middle": lambda ids: {"import_id": ids[1]},
+    "last": lambda ids: {"import_id": ids[2]},
+    "two": lambda ids: {"since": "2000-01-01"},
+    "recent": lambda ids: {"last_hours": 1},
+    "window": lambda ids: {"since": "2000-01-01", "until": "2100-12-31"},
+    "industry": lambda ids: {"industry": "mortgage"},
+    "reset": lambda ids: {"reset": True},
+}
+
+
+def clean_end(tmp_path: Path, strategy: str) -> tuple[Any, ...]:
+    """The end of the chain scenario rolled back in one transaction."""
+    with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean:
+        ids = play(clean, chain_scenario(tmp_path))
+        rollback(clean, yes=True, backup=False, **STRATEGIES[strategy](ids))
+        return end_state(clean)
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGIES))
+@pytest.mark.parametrize("span", [1, 3, 20_000])
+def test_a_rollback_in_requests_ends_as_one_transaction_would(
+    strategy: str, span: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", span)
+    expected = clean_end(tmp_path, strategy)
+    with connect(f"sqlite:///{tmp_path / 'spans.db'}", create=True) as inner:
+        target = InRequests(inner)
+        ids = play(target, chain_scenario(tmp_path))
+        done = rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+        assert end_state(inner) == expected
+        assert (done.rows_removed, done.rows_restored) == expected[2][0][1:3]
+        assert inner.scalar("SELECT COUNT(*) FROM ef_rollback_work") == 0
+    # Few rows go in one request; spans of one row in one request each, and one more to finish.
+    if span == 20_000:
+        assert len(target.requests) == (1 if strategy != "reset" else 3)
+    elif span == 1 and strategy != "reset":
+        assert len(target.requests) >= 12
+
+
+# Spans that give each of these rollbacks several requests (the industry's touches few rows).
+SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4}
+
+
+@pytest.mark.parametrize("strategy", ["middle", "industry", "reset"])
+def test_every_request_of_a_rollback_whose_answer_is_lost_is_sent_again_and_ends_exact(
+    strategy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", SPANS[strategy])
+    expected = clean_end(tmp_path, strategy)
+    steps = chain_scenario(tmp_path)
+    for request in itertools.count(1):
+        with connect(f"sqlite:///{tmp_path / f'lost-{request}.db'}", create=True) as inner:
+            ids = play(inner, steps)
+            target = InRequests(inner, {request: "lost"})
+            rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+            assert end_state(inner) == expected, f"the answer of request {request} lost"
+            if target.faults:  # the rollback had fewer requests
+                assert request > 4
+                return
+
+
+@pytest.mark.parametrize("strategy", list(SPANS))
+def test_a_rollback_that_stops_at_any_request_is_finished_by_the_same_call(
+    strategy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", SPANS[strategy])
+    expected = clean_end(tmp_path, strategy)
+    steps = chain_scenario(tmp_path)
+    for request in itertools.count(2):  # the first request starts it: refused, nothing happened
+        with connect(f"sqlite:///{tmp_path / f'stop-{request}.db'}", create=True) as inner:
+            ids = play(inner, steps)
+            chosen = STRATEGIES[strategy](ids)
+            target = InRequests(inner, {request: "refused"})
+            try:
+                rollback(target, yes=True, backup=False, **chosen)
+            except EstateFlowError as error:
+                assert "refused" in str(error)
+            else:
+                assert request > 4  # the rollback had fewer requests
+                return
+            (stopped,) = inner.query("SELECT * FROM ef_rollbacks")
+            assert stopped["finished_at"] is None
+            described = (
+                f"rollback {stopped['id']} ({stopped['strategy']} {stopped['arguments']},"
+                f" started {stopped['started_at']})"
+            )
+            with pytest.raises(EstateFlowError) as other:
+                rollback(target, import_id=ids[0], yes=True, backup=False)
+            assert str(other.value) == (
+                f"{described} stopped part way: run that rollback again (the same command, without --dry-run)"
+                " to finish it first"
+            )
+            with pytest.raises(EstateFlowError, match="stopped part way"):
+                rollback(target, dry_run=True, **chosen)
+            asked: list[str] = []
+            with pytest.raises(ConfirmationRequired) as unconfirmed:
+                rollback(target, confirm=lambda q, asked=asked: asked.append(q) or False, **chosen)
+            assert asked == [f"{described} stopped part way. Finish it?"]
+            assert str(unconfirmed.value) == (
+                f"finishing {described} (--dry-run shows nothing of it): confirm interactively or pass --yes"
+            )
+            # While a run on another machine holds it (its heartbeat is fresh), nobody else takes it up.
+            held = "UPDATE ef_rollbacks SET claim = 'c', claim_owner = 'elsewhere/0000 4242 -', heartbeat_at = ?"
+            inner.execute([Sql(held, (ledger_time(),))])
+            with pytest.raises(EstateFlowError) as running:
+                rollback(target, yes=True, backup=False, **chosen)
+            assert str(running.value) == (
+                f"{described} is running (process 4242 on elsewhere, last write"
+                f" {inner.scalar('SELECT heartbeat_at FROM ef_rollbacks')}); let it finish, then run this again"
+            )
+            inner.execute([Sql("UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z'")])
+            done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
+            assert (done.rollback_id, done.status) == (stopped["id"], "rolled_back")
+            assert (done.rows_removed, done.rows_restored) == expected[2][0][1:3]
+            assert done.description.startswith("the rollback that stopped part way (")
+            assert end_state(inner) == expected, f"stopped at request {request}, then finished"
+
+
+@pytest.mark.parametrize("strategy", ["middle", "reset"])
+def test_a_rollback_request_refused_as_too_large_goes_again_in_halves(
+    strategy: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 4)
+    expected = clean_end(tmp_path, strategy)
+    with connect(f"sqlite:///{tmp_path / 'halves.db'}", create=True) as inner:
+        ids = play(inner, chain_scenario(tmp_path))
+        target = InRequests(inner, {2: "too large", 3: "too large"})
+        rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+        assert end_state(inner) == expected
+        # A span of four refused, then of two, then one row: that fits, and the size grows back.
+        assert target.requests[1:3] == [-1, -1]
+        # Refused with nothing smaller to send: the rollback stops, to be finished by the same call.
+        ids = play(inner, chain_scenario(tmp_path))
+        monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 1)
+        stubborn = InRequests(inner, {2: "too large"})
+        with pytest.raises(TooLargeError):
+            rollback(stubborn, yes=True, backup=False, **STRATEGIES[strategy](ids))
+
+
+@pytest.mark.parametrize(
+    ("strategy", "span", "faults", "seconds", "requests"),
+    [
+        # Rows each request changed (-1: refused as too large), the start in the first, the finish in the last.
+        ("middle", 4, {}, 0.0, [9, 8, 7, 30]),
+        ("reset", 4, {}, 0.0, [5, 4, 4, 2, 4, 4, 4, 0, 4]),
+        ("middle", 4, {2: "too large", 3: "too large"}, 0.0, [9, -1, -1, 2, 6, 7, 32]),
+        ("reset", 4, {2: "too large", 3: "too large"}, 0.0, [5, -1, -1, 1, 2, 4, 3, 4, 4, 4, 0, 4]),
+        # 14 rows said to take 140,000 s: the next requests aim at a quarter of 30 s, one row each.
+        ("reset", 20_000, {}, 10_000.0, [15, *[1] * 12, 0, 4]),
+        ("middle", 20_000, {}, 10_000.0, [48]),
+        # 9 rows said to take 9 s: the next spans aim at 7.5 s, three rows.
+        ("middle", 4, {}, 1.0, [9, 6, 5, 8, 28]),
+        # The last import touches 4 rows and 4 before-images: 8 fit a span of 8 whole, not one of 7.
+        ("last", 8, {}, 0.0, [28]),
+        ("last", 7, {}, 0.0, [8, 6, 18]),
+    ],
+)
+def test_the_requests_of_a_rollback_one_by_one(
+    strategy: str,
+    span: int,
+    faults: dict[int, str],
+    seconds: float,
+    requests: list[int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", span)
+    with connect(f"sqlite:///{tmp_path / 'one-by-one.db'}", create=True) as inner:
+        ids = play(inner, chain_scenario(tmp_path))
+        target = InRequests(inner, faults, seconds_per_row=seconds)
+        rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+    assert target.requests == requests
+    # A rollback in one request takes the whole range: no statement of it asks for a span's bounds.
+    spans = any("license_number > " in text for text in target.texts)
+    assert spans == (len(requests) > 1 and strategy != "reset")
+
+
+def test_each_request_of_a_rollback_is_a_point_a_crash_test_can_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ESTATEFLOW_TEST_KILL_AT names `rollback` (the one transaction) or `rollback-N` (the Nth request)."""
+    points: list[str | int] = []
+    committing: list[str | int] = []
+
+    def hooks(point: str | int) -> tuple[Any, Any]:
+        points.append(point)
+        return lambda: committing.append(point), lambda: None
+
+    monkeypatch.setattr(_rollback_run, "kill_hooks", hooks)
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 4)
+    with connect(f"sqlite:///{tmp_path / 'points.db'}", create=True) as inner:
+        ids = play(inner, chain_scenario(tmp_path))
+        rollback(InRequests(inner), import_id=ids[1], yes=True, backup=False)
+        assert points == committing == ["rollback-1", "rollback-2", "rollback-3", "rollback-4"]
+        points.clear()
+        committing.clear()
+        rollback(inner, import_id=ids[2], yes=True, backup=False)
+        assert points == committing == ["rollback"]  # the hook runs inside the transaction, before its commit

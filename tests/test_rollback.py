@@ -2,9 +2,10 @@ from __future__ import annotations
 
 import json
 import signal
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from estateflow_nb import (
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._testing import KILL_HOOK_ENV
 from estateflow_nb._time import ledger_time, utc_now
+from estateflow_nb.errors import RefusedError
+from estateflow_nb.rollback import _bound, chosen_strategy
 from estateflow_nb.targets import Limits, Sql, SQLiteTarget, Target
 
 from .conftest import count, invoke, ledger_balances, run_cli, snapshot, write_csv
@@ -393,3 +396,87 @@ def test_rollback_needs_only_the_target_interface_and_one_execute(
     assert max(len(s.params) for s in statements) < remote.limits.max_params
     assert max(len(s.text.encode()) for s in statements) < 100_000
     assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+# --- the strategies' words and bounds, exactly --------------------------------------------------------
+
+
+def test_flat_settings_choose_a_strategy() -> None:
+    assert chosen_strategy() == {}
+    assert chosen_strategy(last_hours=0, since=" ", until="", industry="  ", import_id="", reset=False) == {}
+    assert chosen_strategy(last_hours=2.5) == {"last_hours": 2.5}
+    assert chosen_strategy(since=" 2026-11-01 ", until="2026-11-02") == {"since": "2026-11-01", "until": "2026-11-02"}
+    assert chosen_strategy(industry=" legal ", import_id=" imp-1 ") == {"industry": "legal", "import_id": "imp-1"}
+    assert chosen_strategy(reset=True) == {"reset": True}
+
+
+@pytest.mark.parametrize(
+    ("value", "upper", "bound"),
+    [
+        ("2026-11-01", False, "2026-11-01T00:00:00Z"),
+        ("2026-11-01", True, "2026-11-02T00:00:00Z"),  # a day is inclusive: up to the next one
+        ("20261101", True, "2026-11-02T00:00:00Z"),
+        ("2026-11-01T10:00:00", False, "2026-11-01T10:00:00Z"),  # a time without zone is UTC
+        ("2026-11-01T10:00:00", True, "2026-11-01T10:00:01Z"),
+        ("2026-11-01T10:00:00+05:00", False, "2026-11-01T05:00:00Z"),
+        (datetime(2026, 11, 1, 10, tzinfo=timezone(timedelta(hours=-2))), False, "2026-11-01T12:00:00Z"),
+        (date(2026, 11, 1), False, "2026-11-01T00:00:00Z"),
+        ("0001-01-01", False, "0001-01-01T00:00:00Z"),  # zero-padded: it sorts before 2026
+        ("9999-12-31", True, "~"),  # past the last day the ledger can hold: open
+        ("0001-01-01T00:00:00+01:00", False, ""),
+    ],
+)
+def test_window_bounds_as_ledger_times(value: Any, upper: bool, bound: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The machine's own zone never enters: times without zone are UTC.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert _bound(value, "from", upper=upper) == bound
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_refusals_say_exactly_what_is_wrong(directory: Directory) -> None:
+    d = directory
+    with pytest.raises(RefusedError) as caught:
+        rollback(d.target, last_hours=2, industry="legal", yes=True)
+    assert (
+        str(caught.value)
+        == "choose exactly one of last_hours, since/until, industry, import_id or reset (got last_hours, industry)"
+    )
+    with pytest.raises(RefusedError) as caught:
+        rollback(d.target, yes=True)
+    assert str(caught.value) == "choose exactly one of last_hours, since/until, industry, import_id or reset"
+    with pytest.raises(RefusedError, match=r"^from: '1st of November' is not a date \(2026-11-01\) or time"):
+        rollback(d.target, since="1st of November", yes=True)
+    with pytest.raises(RefusedError, match=r"^the window is empty: 2026-11-15 is after 2026-11-01$"):
+        rollback(d.target, since="2026-11-15", until="2026-11-01", yes=True)
+    with pytest.raises(RefusedError, match=r"^the window is empty: 2026-11-01 is after 2026-10-31$"):
+        rollback(d.target, since="2026-11-01", until="2026-10-31", yes=True)
+    for hours in (0, -1, float("nan"), float("inf")):
+        with pytest.raises(RefusedError, match=r"^hours must be a number more than 0, not "):
+            rollback(d.target, last_hours=hours, yes=True)
+    with pytest.raises(RefusedError, match=r"^1e\+09 hours reaches back before the year 1: give fewer hours"):
+        rollback(d.target, last_hours=1e9, yes=True)
+    with pytest.raises(RefusedError, match=r"^unknown industry 'Plumbing': expected one of real_estate, mortgage, "):
+        rollback(d.target, industry="Plumbing", yes=True)
+    assert rollback(d.target, industry=" LEGAL ", dry_run=True).arguments == {"industry": "legal"}
+
+
+def test_a_rollback_shows_itself(directory: Directory) -> None:
+    d = directory
+    plan = rollback(d.target, import_id=d.ids["mid"], dry_run=True)
+    assert (
+        repr(plan) == f"<RollbackResult dry_run of import {d.ids['mid']}: would remove 15 rows, restored 0, 1 import>"
+    )
+    assert list(plan.to_frame()["removed"]) == [r["removed"] for r in plan.by_industry_state]
+    assert f"import {d.ids['mid']}" in plan._repr_html_()
+    done = d.undo(import_id=d.ids["mid"])
+    assert repr(done).startswith(f"<RollbackResult rolled_back of import {d.ids['mid']}: removed 15 rows, restored 0")
+    lines = done.summary().splitlines()
+    assert lines[0] == f"Rolled back import {d.ids['mid']} ({done.rollback_id}, {done.seconds:.2f} s):"
+    assert lines[1] == "  removed 15 rows, restored 0 to earlier values"
+    assert lines[2] == "  imports (1):"
+    assert lines[-1] == f"  backup taken before: {done.backup_path}"
+    assert done.to_dict()["rows_removed"] == 15 and not done.dry_run
