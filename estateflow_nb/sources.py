@@ -108,6 +108,11 @@ def file_sha256(path: str | Path) -> str:
         raise SourceError(f"{path}: cannot read: {error.strerror or error}") from None
 
 
+def _check_skip(skip: int) -> None:
+    if skip < 0:  # a caller's bug: islice would say it less clearly
+        raise ValueError(f"skip must be 0 or more, not {skip}")
+
+
 def read_rows(path: str | Path, *, skip: int = 0) -> Iterator[dict[str, Any]]:
     """Yield each record of the file as a dict of source column name to raw value.
 
@@ -121,8 +126,7 @@ def read_rows(path: str | Path, *, skip: int = 0) -> Iterator[dict[str, Any]]:
     write anywhere must run `scan()` on the file first (the importer always does): it replays the
     whole dump and refuses a hostile one before a single row is written.
     """
-    if skip < 0:
-        raise ValueError(f"skip must be 0 or more, not {skip}")
+    _check_skip(skip)
     path = Path(path)
     reader = _reader_for(path)
     return itertools.islice(reader(path, _Layout()), skip, None)
@@ -235,6 +239,7 @@ def _read_csv_fields(  # for _batches: not part of the package's API
     """A CSV file's header and its records as lists of text (no dict per record), from record `skip`
     on, checked as `read_rows` checks them: what the importer validates by column position. None for a
     file of another format."""
+    _check_skip(skip)
     path = Path(path)
     if _reader_for(path) is not _csv_rows:
         return None

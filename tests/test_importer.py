@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -681,13 +682,15 @@ def test_with_retries_waits_its_backoff_or_what_the_server_asks_and_gives_up_aft
 
 
 class LedgerRowGone(Forwarding):
-    """The target as another command resets it the moment an import has started: its row is gone."""
+    """The target as another command resets it the moment an import has started: its row is gone. It
+    returns no rows from a write, as a target that cannot read back in the same request, so that the
+    import reads its row on its own (the moment the reset lands)."""
 
     started = False
 
     def execute(self, statements: Sequence[Any], *, before_commit: Any = None) -> Any:
         self.started = True
-        return super().execute(statements, before_commit=before_commit)
+        return dataclasses.replace(super().execute(statements, before_commit=before_commit), rows=[])
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         if self.started and sql == "SELECT * FROM ef_imports WHERE id = ?":
