@@ -115,16 +115,21 @@ def failure_html(result: ClimbResult) -> HTML:
     return HTML(f"<div class='ef-climb-failure'>{''.join(lines)}</div>")
 
 
-def climb_html(result: ClimbResult) -> str:
-    """A climb shown alone in a notebook cell: the verdict, the file, its rungs and, for a failed rung,
-    why and what to do next."""
+def _file_facts(result: ClimbResult) -> list[tuple[str, str]]:
+    """The file climbed, its SHA-256, the rungs and the records they handled (dry runs not counted)."""
     done = [step for step in result.rungs if not step.imported.dry_run]
-    facts = [
+    return [
         ("File", result.file),
         ("SHA-256", result.sha256),
         ("Rungs", ", ".join(str(step.number) for step in result.rungs) or "none left to climb"),
         ("Records handled", count(sum(step.records for step in done))),
     ]
+
+
+def climb_html(result: ClimbResult) -> str:
+    """A climb shown alone in a notebook cell: the verdict, the file, its rungs and, for a failed rung,
+    why and what to do next."""
+    facts = _file_facts(result)
     if result.changed:
         facts.append(("File changed", result.changed))
     head = header(f"Climb of {Path(result.file).name}", result.verdict, facts, compact=True)
@@ -147,10 +152,7 @@ def climb_header(result: ClimbResult, database: str, *, run: RunFacts | None = N
         ("Database", describe_url(database)),
         ("Run at", display_time()),
         ("estateflow_nb version", __version__),
-        ("File", result.file),
-        ("SHA-256", result.sha256),
-        ("Rungs", ", ".join(str(step.number) for step in result.rungs) or "none left to climb"),
-        ("Records handled", count(sum(step.records for step in done))),
+        *_file_facts(result),
         ("Rejected records", f"{count(rejected)} ({fraction(rejected / read) if read else '-'})"),
         ("Largest reject rate", percent(result.rungs[0].max_reject_rate) if result.rungs else "-"),
         *run_facts(run),

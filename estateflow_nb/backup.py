@@ -42,7 +42,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import _backup_checks, _ledger
+from . import _backup_checks, _deferred_indexes, _ledger
 from ._confirm import Confirm, require_confirmation
 from ._files import open_read_only, open_regular, remove_leftovers, temporary_path
 from ._look import visible
@@ -50,7 +50,6 @@ from ._migrations import ensure_schema
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id, utc_now
 from .errors import BackupError, EstateFlowError, RefusedError, TargetError, UnsafeBackupError
-from .schema import INDEX_STATEMENTS
 from .targets import Sql, Target, resolve_url
 
 if TYPE_CHECKING:
@@ -243,8 +242,8 @@ def backup(target: Target, *, backups_dir: str | Path | None = None, sql: bool =
                 dump = target.copy_into(copy, folder)
                 # A snapshot taken while a big import has its indexes deferred lacks them: a backup
                 # is whole (and a restore accepts it) only with them.
-                for statement in INDEX_STATEMENTS.values():
-                    copy.execute(statement)
+                for build in _deferred_indexes.builds():
+                    copy.execute(build.text, build.params)
                 copy.execute("PRAGMA journal_mode=DELETE")
                 _check_integrity(copy, tmp)
             finally:

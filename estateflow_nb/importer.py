@@ -564,7 +564,8 @@ class _Run:
 
 
 def _one_then(first: list[Any], rest: Iterator[Batch]) -> Iterator[Batch]:
-    """The batch in `first` (taken out of it), then `rest`."""
+    """The batch in `first` (taken out of it), then `rest`. Taken out, so that once it is written
+    nothing holds it: a group of batches keeps one batch in memory at a time."""
     yield first.pop()
     yield from rest
 

@@ -208,8 +208,7 @@ class SQLiteTarget(Target):
             cursor = self._conn.execute(sql, params)
         except sqlite3.Error as error:
             raise self._translate(error) from error
-        names = [d[0] for d in cursor.description or ()]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+        return _fetched(cursor)
 
     def size_bytes(self) -> int | None:
         if str(self.path) == ":memory:":
