@@ -11,7 +11,6 @@ from __future__ import annotations
 import itertools
 import json
 import marshal
-import os
 import struct
 import subprocess
 import sys
@@ -139,20 +138,20 @@ def read_batches_in_subprocess(
 ) -> Iterator[Batch]:
     """The same batches as `read_batches`, produced by a child process while the caller writes.
 
-    The child is a plain `python -m estateflow_nb._batches`, not multiprocessing: that would run the
-    caller's main module again in the child, which breaks scripts without a `__main__` guard.
+    The child is a plain `python -c`, not multiprocessing: that would run the caller's main module
+    again in the child, which breaks scripts without a `__main__` guard. It imports this module without
+    the package's `__init__` (see `_CHILD`): the public API's imports would cost the child's first batch
+    more time than reading it.
     """
     where = None if span is None else [span.first, span.records, span.offset]
     arguments = json.dumps([str(path), start, batch_size, import_id, imported_at, where])
     # The child must find this very package, even when the caller put it on sys.path by hand.
-    home = str(Path(__file__).resolve().parent.parent)
-    pythonpath = os.pathsep.join(filter(None, [home, os.environ.get("PYTHONPATH")]))
+    package = str(Path(__file__).resolve().parent)
     child = subprocess.Popen(
-        [sys.executable, "-m", "estateflow_nb._batches", arguments],
+        [sys.executable, "-c", _CHILD, package, arguments],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": pythonpath},
     )
     assert child.stdout is not None
     try:
@@ -203,6 +202,18 @@ def read_file_batches(
 
 _LENGTH = struct.Struct("<Q")
 
+# The reader process: the package as an empty module of this folder (its `__init__` imports the whole
+# public API, 0.15-0.3 s of start-up before the first batch; the reader needs a handful of modules),
+# then `_produce`. Arguments: the package's folder, then `_produce`'s JSON.
+_CHILD = """
+import sys, types
+package = types.ModuleType("estateflow_nb")
+package.__path__ = [sys.argv[1]]
+sys.modules["estateflow_nb"] = package
+from estateflow_nb._batches import _produce
+_produce(sys.argv[2])
+"""
+
 
 def _send(stream: IO[bytes], message: tuple[str, Any]) -> None:
     blob = marshal.dumps(message)
@@ -234,7 +245,3 @@ def _produce(arguments: str) -> None:
         pass  # the importer stopped reading: nothing left to do
     except errors.EstateFlowError as error:
         _send(out, ("error", (type(error).__name__, str(error))))
-
-
-if __name__ == "__main__":
-    _produce(sys.argv[1])

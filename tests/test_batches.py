@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import io
 import json
-import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -201,14 +201,17 @@ def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_
         return children[-1]
 
     monkeypatch.setattr(_batches.subprocess, "Popen", noted)
-    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    # A decoy package of the same name first on PYTHONPATH: importing it fails loudly.
+    decoy = tmp_path / "elsewhere" / "estateflow_nb"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('the decoy was imported')\n")
+    monkeypatch.setenv("PYTHONPATH", str(decoy.parent))
     source = write_records(tmp_path / "p.csv", 10)
     assert [b.end for b in read_batches_in_subprocess(source, **ARGS)] == [10]
     ((args, how),) = started
-    assert args[:3] == [sys.executable, "-m", "estateflow_nb._batches"]
-    home = str(Path(_batches.__file__).resolve().parent.parent)
-    assert how["env"]["PYTHONPATH"] == os.pathsep.join([home, "/somewhere/else"])
-    assert how["env"]["HOME"] == os.environ["HOME"] and how["stdin"] == subprocess.DEVNULL
+    assert args[:2] == [sys.executable, "-c"]
+    assert args[3] == str(Path(_batches.__file__).resolve().parent)
+    assert how["stdin"] == subprocess.DEVNULL
     assert children[0].returncode is not None and children[0].stdout.closed and children[0].stderr.closed
     # A reader that stops early (here after one batch of many, more than the pipe holds) ends the child.
     big = write_records(tmp_path / "big.csv", 3_000)
@@ -216,10 +219,25 @@ def test_the_reader_process_is_this_python_on_this_package_reading_nothing_from_
     assert next(batches).end == 40
     batches.close()
     assert children[1].returncode is not None and children[1].stderr.closed
-    started.clear()
-    monkeypatch.delenv("PYTHONPATH")
-    list(read_batches_in_subprocess(source, **ARGS))
-    assert started[0][1]["env"]["PYTHONPATH"] == home
+
+
+def test_the_reader_process_skips_the_packages_init(tmp_path: Path) -> None:
+    """The reader imports the modules it reads with, not the public API: the package's `__init__`
+    (which imports every part of the toolkit) would delay its first batch. Run as the importer runs it,
+    with an `__init__` that would fail if imported, the child still reads."""
+    package = tmp_path / "copy" / "estateflow_nb"
+    shutil.copytree(Path(_batches.__file__).resolve().parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    (package / "__init__.py").write_text("raise ImportError('the public API was imported')\n")
+    source = write_records(tmp_path / "p.csv", 25)
+    arguments = json.dumps([str(source), 0, 10, "imp-x", "2026-12-07T00:00:00Z", None])
+    done = subprocess.run(
+        [sys.executable, "-c", _batches._CHILD, str(package), arguments], capture_output=True, check=True
+    )
+    stream = io.BytesIO(done.stdout)
+    ends = []
+    while (message := _batches._receive(stream))[0] == "batch":
+        ends.append(message[1][3])
+    assert ends == [10, 20, 25] and message == ("end", None)
 
 
 def with_child(monkeypatch: pytest.MonkeyPatch, code: str) -> None:

@@ -79,6 +79,22 @@ def test_a_big_import_into_a_small_table_loads_without_the_secondary_indexes(
         assert target.query("PRAGMA integrity_check") == [{"integrity_check": "ok"}]
 
 
+def test_the_builds_give_the_connection_its_page_cache_back(
+    target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builds sort in small runs (a small page cache); the import's connection then has its own
+    cache again, for whatever the same process does next."""
+    monkeypatch.setattr(_deferred_indexes, "DEFER_MIN_RECORDS", 100)
+    own = target.scalar("PRAGMA cache_size")
+    seen: list[int] = []
+    target.connection.set_trace_callback(
+        lambda sql: seen.append(int(sql.split("=")[1])) if sql.startswith("PRAGMA cache_size") else None
+    )
+    import_file(target, make_csv(300), batch_size=100)
+    assert indexes(target.path) == set(INDEX_STATEMENTS)
+    assert seen == [-2000, own] and target.scalar("PRAGMA cache_size") == own
+
+
 def test_an_import_smaller_than_the_table_keeps_the_indexes(
     target: SQLiteTarget, make_csv: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

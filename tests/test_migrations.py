@@ -14,6 +14,7 @@ from estateflow_nb import NoDatabaseError, TargetError, connect, import_file, ro
 from estateflow_nb._migrations import MIGRATIONS, SCHEMA_VERSION, ensure_schema
 from estateflow_nb.schema import SCHEMA_STATEMENTS
 from estateflow_nb.targets import Sql, SQLiteTarget
+from estateflow_nb.targets._sqlite import PAGE_SIZE
 
 from .conftest import invoke, ledger_balances
 
@@ -37,6 +38,14 @@ def objects(path: Path) -> dict[tuple[str, str], object]:
         conn.close()
 
 
+def page_size(path: Path) -> tuple[int]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("PRAGMA page_size").fetchone()
+    finally:
+        conn.close()
+
+
 def fresh_objects(tmp_path: Path) -> dict[tuple[str, str], object]:
     path = tmp_path / "fresh.db"
     conn = sqlite3.connect(path)
@@ -55,6 +64,9 @@ def test_a_new_database_gets_the_current_schema_and_its_version(tmp_path: Path) 
         assert target.schema_version() == SCHEMA_VERSION
         assert target.scalar("PRAGMA journal_mode") == "wal"
     assert objects(tmp_path / "new.db") == fresh_objects(tmp_path)
+    # Pages of 8 KiB in a database we create (a big import loads faster); any other keeps its own.
+    assert page_size(tmp_path / "new.db") == (PAGE_SIZE,)
+    assert PAGE_SIZE != 4096
 
 
 @pytest.mark.parametrize("earlier", EARLIER, ids=lambda p: p.stem)
@@ -72,6 +84,7 @@ def test_a_database_of_every_earlier_schema_is_migrated_and_works(earlier: Path,
         undone = rollback(target, import_id=new.import_id, yes=True, backups_dir=tmp_path / "backups")
         assert undone.rows_removed == 30 and ledger_balances(target)
     assert objects(path) == fresh_objects(tmp_path)
+    assert page_size(path) == page_size(earlier)
 
 
 def test_a_database_at_the_current_version_is_only_read(tmp_path: Path) -> None:
