@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import marshal
+import stat
 import struct
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from . import errors
 from ._offsets import read_span
 from ._text_records import TextRecords
 from .schema import RecordRejected, clean_record
-from .sources import Span, _read_csv_fields, read_rows
+from .sources import FORMATS, Span, _read_csv_fields, read_rows
 
 # Below this many records the child's start-up (a fresh interpreter) costs more than it saves.
 SUBPROCESS_MIN_RECORDS = 50_000
@@ -136,45 +137,100 @@ def read_batches_in_subprocess(
     imported_at: str,
     span: Span | None = None,
 ) -> Iterator[Batch]:
-    """The same batches as `read_batches`, produced by a child process while the caller writes.
+    """The same batches as `read_batches`, produced by a child process while the caller writes."""
+    where = Reading(str(path), start, batch_size, import_id, imported_at, span)
+    return ReaderProcess(where).batches()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What a reader process reads: the file (or its range `span`) from record `start` on, in batches of
+    `batch_size` records, each row with its provenance."""
+
+    path: str
+    start: int
+    batch_size: int
+    import_id: str
+    imported_at: str
+    span: Span | None = None
+
+
+class ReaderProcess:
+    """A child process that reads and validates `reading`'s batches while the caller writes; started
+    when made, so it can be made before the caller is ready for its first batch.
 
     The child is a plain `python -c`, not multiprocessing: that would run the caller's main module
     again in the child, which breaks scripts without a `__main__` guard. It imports this module without
     the package's `__init__` (see `_CHILD`): the public API's imports would cost the child's first batch
     more time than reading it.
     """
-    where = None if span is None else [span.first, span.records, span.offset]
-    arguments = json.dumps([str(path), start, batch_size, import_id, imported_at, where])
-    # The child must find this very package, even when the caller put it on sys.path by hand.
-    package = str(Path(__file__).resolve().parent)
-    child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, package, arguments],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stdout is not None
-    try:
-        while True:
-            tag, payload = _receive(child.stdout)
-            if tag == "end":
-                return
-            if tag == "error":
-                kind, message = payload
-                raise getattr(errors, kind, errors.SourceError)(message)
-            yield Batch(*payload)
-    except EOFError:
-        child.wait()
-        said = child.stderr.read() if child.stderr is not None else b""
-        detail = (said.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
-        raise RuntimeError(f"the reader process for {path} stopped: {detail}") from None
-    finally:
+
+    def __init__(self, reading: Reading) -> None:
+        self.reading = reading
+        span = reading.span
+        where = None if span is None else [span.first, span.records, span.offset]
+        arguments = json.dumps(
+            [reading.path, reading.start, reading.batch_size, reading.import_id, reading.imported_at, where]
+        )
+        # The child must find this very package, even when the caller put it on sys.path by hand.
+        package = str(Path(__file__).resolve().parent)
+        self.child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, package, arguments],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches as the child sends them; the child is stopped when they end or are left."""
+        child = self.child
+        assert child.stdout is not None
+        try:
+            while True:
+                tag, payload = _receive(child.stdout)
+                if tag == "end":
+                    return
+                if tag == "error":
+                    kind, message = payload
+                    raise getattr(errors, kind, errors.SourceError)(message)
+                yield Batch(*payload)
+        except EOFError:
+            child.wait()
+            said = child.stderr.read() if child.stderr is not None else b""
+            detail = (said.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+            raise RuntimeError(f"the reader process for {self.reading.path} stopped: {detail}") from None
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the child, if it still runs, and close its pipes."""
+        child = self.child
         if child.poll() is None:
             child.kill()
         child.wait()
-        child.stdout.close()
-        if child.stderr is not None:
-            child.stderr.close()
+        for stream in (child.stdout, child.stderr):
+            if stream is not None:
+                stream.close()
+
+
+# A file this big holds at least SUBPROCESS_MIN_RECORDS records of a few hundred bytes (a generated
+# record is about 190 bytes): worth starting its reader before the scan (see `early_reader`).
+EARLY_READER_BYTES = 8 << 20
+
+
+def early_reader(path: Path, batch_size: int, import_id: str, imported_at: str) -> ReaderProcess | None:
+    """A reader of a big CSV or JSON Lines file from its first record, started now, or None for any
+    other file. The importer starts it before it scans the file (its start-up and first batch then
+    overlap the scan) and uses it only if the import turns out new, with this batch size."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None  # the scan says what is wrong with it
+    plain = FORMATS.get(path.suffix.lower()) in ("csv", "jsonl") and stat.S_ISREG(found.st_mode)
+    big = plain and found.st_size >= EARLY_READER_BYTES
+    if not big:
+        return None
+    return ReaderProcess(Reading(str(path), 0, batch_size, import_id, imported_at))
 
 
 def read_file_batches(

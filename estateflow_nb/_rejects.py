@@ -70,3 +70,16 @@ def _cell(value: Any) -> Any:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
         return f"({type(value).__name__} that cannot be written as JSON)"
+
+
+def moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> Path:
+    """The rejects file of a resumed import, in `rejects_dir` when the command names another folder: the
+    committed part of the old file goes with it."""
+    old = Path(previous["rejects_path"])
+    if rejects_dir is None or Path(rejects_dir).resolve() == old.parent.resolve():
+        return old
+    new = (Path(rejects_dir) / old.name).resolve()
+    new.parent.mkdir(parents=True, exist_ok=True)
+    kept = old.read_bytes()[: previous["rejects_bytes"]] if old.exists() else b""
+    new.write_bytes(kept)
+    return new

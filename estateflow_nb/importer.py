@@ -28,17 +28,16 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from . import _claims, _deferred_indexes, _ledger
-from ._batches import SUBPROCESS_MIN_RECORDS, Batch, read_file_batches
+from ._batches import SUBPROCESS_MIN_RECORDS, Batch, ReaderProcess, Reading, early_reader, read_file_batches
 from ._confirm import Confirm
 from ._import_terms import BatchMetrics, ImportOptions, ImportResult, ImportSettings
 from ._parts import Parts, Sizer
 from ._predict import predict
-from ._rejects import RejectsFile
+from ._rejects import RejectsFile, moved_rejects
 from ._retry import with_retries
 from ._testing import kill_hooks
 from ._time import ledger_time, new_id
 from .errors import (
-    ConfirmationRequired,
     ConflictError,
     EstateFlowError,
     ImportFailedError,
@@ -46,7 +45,7 @@ from .errors import (
     TargetError,
     TooLargeError,
 )
-from .quota import QuotaGuard, plan_import, request_rows, stop_advice
+from .quota import free_tier_guard, request_rows, stop_advice_or
 from .rungs import RUNGS, Rung, check_confirmation, rung_for
 from .schema import RECORD_COLUMNS, OnConflict
 from .sources import SourceInfo, scan
@@ -78,6 +77,26 @@ def import_file(
     ImportFailedError (with `.result`) when the import stops part way.
     """
     options = ImportOptions.given(options, settings)
+    early = None
+    if not isinstance(path, SourceInfo) and not options.dry_run and options.span is None:
+        batch_size = options.batch_size or rung_for(SUBPROCESS_MIN_RECORDS).batch_size
+        early = early_reader(Path(path), batch_size, new_id("imp"), ledger_time())
+    try:
+        return _import(target, path, options, early, confirm, progress, log)
+    finally:
+        if early is not None:
+            early.close()
+
+
+def _import(
+    target: Target,
+    path: str | Path | SourceInfo,
+    options: ImportOptions,
+    early: ReaderProcess | None,
+    confirm: Confirm | None,
+    progress: Callable[[BatchMetrics], None] | None,
+    log: Log | None,
+) -> ImportResult:
     source = path if isinstance(path, SourceInfo) else scan(path, count_up_to=RUNGS[-1].min_records)
     if options.span is not None:
         source = options.span.of(source)
@@ -91,7 +110,7 @@ def import_file(
         planned = ImportResult(None, str(source.path), target.url, rung.name, batch_size, on_conflict, "dry_run", 0)
         planned.records_total, planned.dry_run = source.records, True
         return predict(target, source, options.span, planned, on_conflict)
-    run = _Run.open(target, source, rung, batch_size, options, log or _silent)
+    run = _Run.open(target, source, rung, batch_size, options, log or _silent, early)
     try:
         for metrics in run.commits():
             if progress is not None:
@@ -133,40 +152,35 @@ class _Setup:
     deferred: bool  # this run dropped the secondary indexes and builds them when it ends
 
 
-def _moved_rejects(previous: dict[str, Any], rejects_dir: str | Path | None) -> Path:
-    """The rejects file of a resumed import, in `rejects_dir` when the command names another folder: the
-    committed part of the old file goes with it."""
-    old = Path(previous["rejects_path"])
-    if rejects_dir is None or Path(rejects_dir).resolve() == old.parent.resolve():
-        return old
-    new = (Path(rejects_dir) / old.name).resolve()
-    new.parent.mkdir(parents=True, exist_ok=True)
-    kept = old.read_bytes()[: previous["rejects_bytes"]] if old.exists() else b""
-    new.write_bytes(kept)
-    return new
-
-
 class _Run:
     """One run of an import: a new ledger row or the unfinished import it resumes, then batch after
     batch, then `finish`, or `fail` with the reason in the ledger (the same command resumes)."""
 
     @classmethod
     def open(
-        cls, target: Target, source: SourceInfo, rung: Rung, batch_size: int, options: ImportOptions, log: Log
+        cls,
+        target: Target,
+        source: SourceInfo,
+        rung: Rung,
+        batch_size: int,
+        options: ImportOptions,
+        log: Log,
+        early: ReaderProcess | None = None,
     ) -> _Run:
-        """Start a new import of `source` in the ledger, or take up its unfinished one."""
+        """Start a new import of `source` in the ledger, or take up its unfinished one. A new import
+        takes its id and time from `early`, a reader started before the scan, and reads with it."""
         previous = _ledger.unfinished(target, source, options.span) if options.resume else None
         on_conflict = (
             _ledger.resumable(previous, source, options.on_conflict) if previous else options.on_conflict or "skip"
         )
         if options.free_tier:
             left = source.records - (previous or {}).get("checkpoint", 0)
-            target = _free_tier_guard(target, left, batch_size, on_conflict, options.split_days, log)
+            target = free_tier_guard(target, left, batch_size, on_conflict, options.split_days, log)
         claim = _claims.take()
         try:
             if previous:
                 import_id, started_at = previous["id"], previous["started_at"]
-                rejects_path = _moved_rejects(previous, options.rejects_dir)
+                rejects_path = moved_rejects(previous, options.rejects_dir)
                 taken = target.execute(
                     [
                         _ledger.take_over(
@@ -181,6 +195,8 @@ class _Run:
                 log(f"resuming import {import_id} after record {previous['checkpoint']:,}")
             else:
                 import_id, started_at = new_id("imp"), ledger_time()
+                if early is not None:
+                    import_id, started_at = early.reading.import_id, early.reading.imported_at
                 # Absolute: the ledger is read from anywhere (a notebook's folder, another shell).
                 folder = Path(options.rejects_dir or source.path.parent).resolve()
                 rejects_path = folder / f"{import_id}.rejects.csv"
@@ -206,7 +222,9 @@ class _Run:
                 rung.name, batch_size, options, on_conflict, import_id, claim, started_at, rejects_path, deferred
             )
             # The row as the first request brought it back (deferring the indexes changed nothing it reads).
-            return cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
+            run = cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
+            run.early = None if previous else early
+            return run
         except BaseException:
             _claims.release(claim)
             raise
@@ -260,6 +278,7 @@ class _Run:
         # (see `finish`): one request fewer. Its answer, the completed ledger row, is kept here.
         self.folds_finish = target.limits.round_trips and self.group == 1
         self.finished: ExecuteResult | None = None
+        self.early: ReaderProcess | None = None  # see `open`
         self.stop_reason = ""
         self.began = time.perf_counter()
 
@@ -271,14 +290,20 @@ class _Run:
         """Batches from the checkpoint on (of the import's range, if it has one); a big file is read by a
         child process. A range notes the byte offset its reading got to."""
         start, left = self.result.resumed_from, self.source.records - self.result.resumed_from
-        for batch in read_file_batches(
-            self.source.path,
-            self.setup.options.span,
-            child=left >= SUBPROCESS_MIN_RECORDS,
-            start=start,
-            batch_size=self.setup.batch_size,
-            import_id=self.import_id,
-            imported_at=self.setup.started_at,
+        reading = Reading(str(self.source.path), start, self.setup.batch_size, self.import_id, self.setup.started_at)
+        early = self.early if self.early is not None and self.early.reading == reading else None
+        for batch in (
+            early.batches()
+            if early and left >= SUBPROCESS_MIN_RECORDS
+            else read_file_batches(
+                self.source.path,
+                self.setup.options.span,
+                child=left >= SUBPROCESS_MIN_RECORDS,
+                start=start,
+                batch_size=self.setup.batch_size,
+                import_id=self.import_id,
+                imported_at=self.setup.started_at,
+            )
         ):
             self.read_to = batch.offset
             yield batch
@@ -542,7 +567,7 @@ class _Run:
         elif "took this import over" in self.stop_reason:
             advice = "The other run goes on with it."
         elif isinstance(error, QuotaExceededError):
-            advice = _quota_advice(self.target, self.import_id, advice)
+            advice = stop_advice_or(self.target, self.import_id, advice)
         where = f"stopped at record {self.result.records_read:,} of {self.source.records:,}"
         return ImportFailedError(f"import {self.import_id} {where}: {self.stop_reason}. {advice}", self.result)
 
@@ -568,24 +593,3 @@ def _one_then(first: list[Any], rest: Iterator[Batch]) -> Iterator[Batch]:
     nothing holds it: a group of batches keeps one batch in memory at a time."""
     yield first.pop()
     yield from rest
-
-
-def _free_tier_guard(
-    target: Target, records: int, batch_size: int, on_conflict: OnConflict, split_days: bool, say: Log
-) -> Target:
-    """The target behind a guard that keeps to today's D1 free-tier budget (planned first)."""
-    if target.kind != "d1":
-        say(f"--free-tier: {target.kind} has no row-write quota; nothing to plan")
-        return target
-    plan = plan_import(target, records, batch_size, on_conflict)
-    say(f"free tier: {plan.summary()}")
-    if not plan.fits and not split_days:
-        raise ConfirmationRequired(plan.refusal(), flag="--split-days")
-    return QuotaGuard(target, plan)
-
-
-def _quota_advice(target: Target, import_id: str, fallback: str) -> str:
-    try:
-        return stop_advice(target, import_id)
-    except EstateFlowError:
-        return fallback

@@ -25,8 +25,8 @@ from datetime import UTC, datetime
 
 from ._forwarding import Forwarding
 from ._time import ledger_time, utc_now
-from .errors import QuotaExceededError, until_reset
-from .schema import INDEXES
+from .errors import ConfirmationRequired, EstateFlowError, QuotaExceededError, until_reset
+from .schema import INDEXES, OnConflict
 from .targets import ExecuteResult, InsertRows, Statement, Target
 
 FREE_TIER_ROWS_PER_DAY = 100_000
@@ -226,3 +226,25 @@ __all__ = [
     "stop_advice",
     "written_today",
 ]
+
+
+def free_tier_guard(
+    target: Target, records: int, batch_size: int, on_conflict: OnConflict, split_days: bool, say: Callable[[str], None]
+) -> Target:
+    """The target behind a guard that keeps to today's D1 free-tier budget (planned first)."""
+    if target.kind != "d1":
+        say(f"--free-tier: {target.kind} has no row-write quota; nothing to plan")
+        return target
+    plan = plan_import(target, records, batch_size, on_conflict)
+    say(f"free tier: {plan.summary()}")
+    if not plan.fits and not split_days:
+        raise ConfirmationRequired(plan.refusal(), flag="--split-days")
+    return QuotaGuard(target, plan)
+
+
+def stop_advice_or(target: Target, import_id: str, fallback: str) -> str:
+    """`stop_advice`, or `fallback` where the ledger cannot be read for it."""
+    try:
+        return stop_advice(target, import_id)
+    except EstateFlowError:
+        return fallback

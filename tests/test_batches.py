@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from estateflow_nb import (
+    ConfirmationRequired,
     SourceError,
     Span,
     UnsafeDumpError,
@@ -32,6 +33,7 @@ from estateflow_nb._batches import (
     read_file_batches,
     read_span_batches,
 )
+from estateflow_nb.rungs import RUNGS
 from estateflow_nb.schema import RECORD_COLUMNS
 
 from .conftest import write_csv
@@ -86,6 +88,90 @@ def test_a_broken_file_is_refused_before_anything_is_written(tmp_path: Path) -> 
             import_file(target, source, batch_size=20)
         assert target.scalar("SELECT COUNT(*) FROM professionals") == 0
         assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+
+
+def interrupt(_metrics: Any) -> None:
+    raise KeyboardInterrupt
+
+
+class Started:
+    """The reader processes an import starts, noted in order with the scans it makes (real processes)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[str] = []
+        self.readers: list[_batches.ReaderProcess] = []
+        make, scan = _batches.ReaderProcess.__init__, importer_module.scan
+
+        def reader(process: _batches.ReaderProcess, reading: _batches.Reading) -> None:
+            self.events.append(f"reader from {reading.start}")
+            self.readers.append(process)
+            make(process, reading)
+
+        def scanned(*args: Any, **how: Any) -> Any:
+            self.events.append("scan")
+            return scan(*args, **how)
+
+        monkeypatch.setattr(_batches.ReaderProcess, "__init__", reader)
+        monkeypatch.setattr(importer_module, "scan", scanned)
+        # A 300-record file counts as big: its reader starts before the scan, in the small rung's batches.
+        monkeypatch.setattr(_batches, "EARLY_READER_BYTES", 1000)
+        monkeypatch.setattr(importer_module, "SUBPROCESS_MIN_RECORDS", 200)
+
+
+def test_a_big_files_reader_starts_before_the_scan_and_reads_the_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_records(tmp_path / "p.csv", 300, invalid_share=0.05)
+    with connect(str(tmp_path / "inline.db"), create=True) as inline:
+        expected, rows = import_file(inline, source), table_rows(inline)
+    started = Started(monkeypatch)
+    with connect(str(tmp_path / "early.db"), create=True) as target:
+        result = import_file(target, source)
+        assert started.events == ["reader from 0", "scan"]
+        assert table_rows(target) == rows
+        # Its rows carry the import's own id and time, which the reader was given before the ledger had them.
+        (ledger,) = target.query("SELECT id, started_at FROM ef_imports")
+        provenance = target.query("SELECT DISTINCT import_id, imported_at FROM professionals")
+        assert provenance == [{"import_id": ledger["id"], "imported_at": ledger["started_at"]}]
+    assert (result.inserted, result.rejected, result.batches) == (expected.inserted, expected.rejected, 3)
+    assert started.readers[0].child.returncode is not None
+
+
+def test_a_resume_leaves_the_early_reader_and_reads_from_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_records(tmp_path / "p.csv", 300)
+    with connect(str(tmp_path / "inline.db"), create=True) as inline:
+        import_file(inline, source)
+        rows = table_rows(inline)
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
+        with pytest.raises(KeyboardInterrupt):
+            import_file(target, source, progress=interrupt)
+        started = Started(monkeypatch)
+        result = import_file(target, source)
+        assert started.events == ["reader from 0", "scan", "reader from 100"]
+        assert started.readers[0].child.returncode is not None  # stopped, unread
+        assert (result.status, result.resumed_from, result.inserted) == ("completed", 100, 300)
+        assert table_rows(target) == rows
+
+
+@pytest.mark.parametrize("why", ["a broken line", "an extra large import without --force"])
+def test_an_import_refused_before_it_starts_stops_its_early_reader(
+    why: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = write_records(tmp_path / "p.csv", 300)
+    if why == "a broken line":
+        lines = source.read_text(encoding="utf-8").splitlines()
+        lines[71] += ",extra"
+        source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = Started(monkeypatch)
+    monkeypatch.setattr(importer_module, "rung_for", lambda records: RUNGS[-1])
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
+        with pytest.raises(SourceError if why == "a broken line" else ConfirmationRequired):
+            import_file(target, source)
+        assert target.scalar("SELECT COUNT(*) FROM ef_imports") == 0
+    assert started.events == ["reader from 0", "scan"]
+    assert started.readers[0].child.returncode is not None
 
 
 # --- the reader process's side, run in this process (a child process is invisible to `make mutation`) ---
