@@ -48,7 +48,6 @@ from .errors import (
     UnsafeDumpError,
     until_reset,
 )
-from .generate import LADDER_FILES, generate_records, invalid_count, write_ladder, write_records
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
 from .ladder import (
     LadderResult,
@@ -62,7 +61,7 @@ from .ladder import (
 )
 from .query import read_sql
 from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback, rollback
-from .rungs import RUNGS, Rung, check_confirmation, rung_for
+from .rungs import LADDER_FILES, RUNGS, Rung, check_confirmation, rung_for
 from .schema import RecordRejected, clean_record, unknown_columns
 from .sources import SourceInfo, Span, file_sha256, read_rows, scan, source_format
 from .status import StatusReport, status
@@ -84,6 +83,8 @@ from .verify import (
 
 # Public names that live in heavy modules (matplotlib, papermill): imported when first asked for.
 _LAZY = {"ReportResult": "reports", "run_report": "reports"}
+# The generator builds its tables when imported (tens of milliseconds): every command would pay them.
+_LAZY |= dict.fromkeys(["generate_records", "invalid_count", "write_ladder", "write_records"], "generate")
 
 
 def __getattr__(name: str) -> object:

@@ -31,7 +31,6 @@ from ._cli_kit import (
 )
 from ._cli_undo import COMMANDS
 from ._climb_text import rung_line
-from .generate import write_ladder, write_records
 from .importer import ImportOptions, import_file
 from .ladder import RungResult, import_verdict, rejected_share, run_ladder
 from .reports import REPORTS
@@ -80,6 +79,8 @@ def generate(
     overwrite: bool,
 ) -> None:
     """Write deterministic synthetic records: COUNT of them to --out, or the ladder files."""
+    from .generate import write_ladder, write_records  # its tables would cost every other command
+
     began = time.perf_counter()
     if ladder:
         for path in write_ladder(directory, seed=seed, overwrite=overwrite):

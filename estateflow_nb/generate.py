@@ -46,6 +46,7 @@ from ._vocabulary import (
     words,
 )
 from .errors import EstateFlowError, SourceError
+from .rungs import LADDER_FILES
 from .schema import RECORD_COLUMNS
 
 __all__ = ["FORMATS", "LADDER_FILES", "generate_records", "invalid_count", "write_ladder", "write_records"]
@@ -53,12 +54,6 @@ __all__ = ["FORMATS", "LADDER_FILES", "generate_records", "invalid_count", "writ
 T = TypeVar("T")
 
 FORMATS = (".sql", ".csv", ".jsonl")
-LADDER_FILES: tuple[tuple[str, int], ...] = (
-    ("test-10.sql", 10),
-    ("small-100.sql", 100),
-    ("medium-1000.sql", 1000),
-    ("large-10000.sql", 10000),
-)
 SQL_ROWS_PER_INSERT = 500  # SQLite builds had a 500-term limit on multi-row VALUES for years
 PROGRESS_EVERY = 5000
 

@@ -21,10 +21,9 @@ from ._confirm import Confirm
 from ._look import MISSED_RUNG, Verdict, count, fraction, percent, visible
 from ._rejected import DEFAULT_MAX_REJECT_RATE, RejectedImport, rejected_import
 from .errors import ConfirmationRequired, ImportFailedError
-from .generate import LADDER_FILES, write_ladder
 from .importer import BatchMetrics, ImportOptions, ImportResult, ImportSettings, import_file
 from .quota import combine, plan_import
-from .rungs import RUNGS, Rung, check_confirmation, rung_for
+from .rungs import LADDER_FILES, RUNGS, Rung, check_confirmation, rung_for
 from .schema import RungVerdict
 from .sources import scan
 from .targets import Target, project_path
@@ -293,7 +292,11 @@ def run_ladder(
             on_rung=on_rung,
             log=log,
         )
-    paths = [Path(f) for f in files] if files is not None else write_ladder(directory)
+    if files is None:
+        from .generate import write_ladder  # only here: generating is rare, its tables cost every start
+
+        files = write_ladder(directory)
+    paths = [Path(f) for f in files]
     _settle_before_the_first_rung(target, paths, options, confirm)
     settled = replace(options, yes=True)
     result = LadderResult()

@@ -33,6 +33,15 @@ RUNGS = (
     Rung("extra_large", 100_000, 10_000, 100.0, "force"),
 )
 
+# The generated ladder's files, one per rung below extra large, each record numbered after the last
+# file's (see generate.write_ladder).
+LADDER_FILES: tuple[tuple[str, int], ...] = (
+    ("test-10.sql", 10),
+    ("small-100.sql", 100),
+    ("medium-1000.sql", 1000),
+    ("large-10000.sql", 10000),
+)
+
 
 def rung_for(records: int) -> Rung:
     """The rung a file of `records` records belongs to."""

@@ -38,12 +38,12 @@ from ._rejected import DEFAULT_MAX_REJECT_RATE
 from .backup import backups_folder
 from .errors import EstateFlowError
 from .explore import featured_by_industry
-from .generate import LADDER_FILES, write_ladder
+from .generate import write_ladder
 from .importer import BatchMetrics
 from .ladder import LadderResult, RungResult, run_rung
 from .plots import throughput
 from .rollback import RollbackPlan, RollbackResult, chosen_strategy, plan_rollback
-from .rungs import RUNGS
+from .rungs import LADDER_FILES, RUNGS
 from .schema import INDUSTRIES
 from .status import status
 from .targets import Target, project_path

@@ -24,6 +24,7 @@ from estateflow_nb import (
     rungs,
     write_records,
 )
+from estateflow_nb import generate as generate_module
 from estateflow_nb import ladder as ladder_module
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._migrations import ensure_schema
@@ -636,7 +637,7 @@ def test_the_notebook_s_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         made.append(directory)
         return []
 
-    monkeypatch.setattr(ladder_module, "write_ladder", write_ladder)
+    monkeypatch.setattr(generate_module, "write_ladder", write_ladder)
     monkeypatch.setattr(ladder_module, "project_path", lambda path: tmp_path / path)
     with connect(f"sqlite:///{tmp_path / 'ladder.db'}", create=True) as target:
         assert run_from_parameters(target).rungs == [] and made == [tmp_path / "data"]
@@ -681,7 +682,7 @@ def test_what_reaches_one_rung_or_a_climb(tmp_path: Path, narrow_rungs: None, mo
         assert all(s.verification is None or s.verification.benchmarks == [] for s in climbed.rungs)
         assert any(s.verification is not None for s in climbed.rungs)
     made: list[Any] = []
-    monkeypatch.setattr(ladder_module, "write_ladder", lambda directory: made.append(directory) or [])
+    monkeypatch.setattr(generate_module, "write_ladder", lambda directory: made.append(directory) or [])
     with connect(f"sqlite:///{tmp_path / 'other.db'}", create=True) as target:
         assert run_ladder(target).rungs == [] and made == ["data"]
 
