@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from estateflow_nb import (
     ConfirmationRequired,
+    RefusedError,
     SourceError,
     Span,
     UnsafeDumpError,
@@ -135,6 +137,36 @@ def test_a_big_files_reader_starts_before_the_scan_and_reads_the_import(
         assert provenance == [{"import_id": ledger["id"], "imported_at": ledger["started_at"]}]
     assert (result.inserted, result.rejected, result.batches) == (expected.inserted, expected.rejected, 3)
     assert started.readers[0].child.returncode is not None
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".sql", ".csv"])
+def test_only_a_big_csv_or_json_lines_file_gets_its_reader_before_the_scan(
+    suffix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SQL dump is replayed by the scan, under its checks, before anything reads it; a file below
+    the size gets no reader before it is known to need one."""
+    source = write_records(tmp_path / f"p{suffix}", 300)
+    small = write_records(tmp_path / f"small{suffix}", 5, start=1000)
+    started = Started(monkeypatch)
+    monkeypatch.setattr(_batches, "EARLY_READER_BYTES", small.stat().st_size + 1)
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
+        assert import_file(target, source).inserted == 300
+        assert import_file(target, small).inserted == 5
+    first = ["reader from 0", "scan"] if suffix != ".sql" else ["scan", "reader from 0"]
+    assert started.events == [*first, "scan"]
+
+
+def test_a_fifo_gets_no_reader_before_the_scan_refuses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fifo = tmp_path / "p.csv"
+    os.mkfifo(fifo)
+    started = Started(monkeypatch)
+    monkeypatch.setattr(_batches, "EARLY_READER_BYTES", 0)  # any size: only the kind of file decides
+    with (
+        connect(str(tmp_path / "db.sqlite"), create=True) as target,
+        pytest.raises(RefusedError, match="is a FIFO, not a file to read"),
+    ):
+        import_file(target, fifo)
+    assert started.events == ["scan"]
 
 
 def test_a_resume_leaves_the_early_reader_and_reads_from_its_checkpoint(
