@@ -29,9 +29,10 @@ from estateflow_nb import (
 from estateflow_nb import _backup_checks as checks
 from estateflow_nb._migrations import SCHEMA_VERSION
 from estateflow_nb.schema import STORED_COLUMNS
+from estateflow_nb.targets._sqlite import PAGE_SIZE
 
 from .conftest import count, invoke, ledger_balances, run_cli, snapshot
-from .test_migrations import EARLIER, fresh_objects, objects
+from .test_migrations import EARLIER, fresh_objects, objects, page_size
 
 
 @pytest.fixture
@@ -187,6 +188,9 @@ def test_a_backup_of_every_earlier_schema_restores_and_then_works(earlier: Path,
         shutil.copy(earlier, file)
         result = restore(target, file, yes=True, backups_dir=tmp_path / "backups")
         assert result.rows == count(target) > 0 and target.schema_version() == SCHEMA_VERSION
+        # The earlier file's 4 KiB pages were rewritten in the database's own, beside it and then gone.
+        assert (target.scalar("PRAGMA page_size"),) == (PAGE_SIZE,) != page_size(earlier)
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
         assert all(check.passed for check in verify(target, benchmarks=False).checks)
         new = import_file(target, write_records(tmp_path / "more.csv", 30, start=10_000))
         assert new.inserted == 30 and ledger_balances(target)

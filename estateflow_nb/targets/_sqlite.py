@@ -8,13 +8,14 @@ mount) is opened read-only: every reading command works, and a write says "read-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from .._files import open_read_only
+from .._files import open_read_only, temporary_path
 from ..errors import ConflictError, NoDatabaseError, SqlError, TargetError, TransientError
 from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
@@ -236,18 +237,42 @@ class SQLiteTarget(Target):
         return None
 
     def replace_with(self, path: Path) -> None:
-        """Copy the file in through the open connection, so that it is seen at once."""
+        """Copy the file in through the open connection, so that it is seen at once. A file of another
+        page size (a backup of an earlier database, a D1 export) is first rewritten in this one's: SQLite
+        copies into a database in WAL mode only between equal page sizes."""
+        converted = temporary_path(path)
         try:
             source = open_read_only(path)
             try:
+                page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
+                if source.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                    source = _in_page_size(source, converted, page_size)
                 source.backup(self._conn)
             finally:
                 source.close()
         except sqlite3.Error as error:
             raise self._translate(error) from None
+        finally:
+            converted.unlink(missing_ok=True)
 
     def is_same_file(self, path: Path) -> bool:
         return path.exists() and path.resolve() == self.path.resolve()
+
+
+def _in_page_size(source: sqlite3.Connection, path: Path, page_size: int) -> sqlite3.Connection:
+    """A copy of `source` at `path` in pages of `page_size`, open (VACUUM rewrites a database that is not
+    in WAL mode in the page size asked for); `source` is closed either way."""
+    with contextlib.closing(source):
+        copy = sqlite3.connect(path, isolation_level=None)
+        try:
+            source.backup(copy)
+            copy.execute("PRAGMA journal_mode=DELETE")
+            copy.execute(f"PRAGMA page_size = {int(page_size)}")
+            copy.execute("VACUUM")
+        except BaseException:
+            copy.close()
+            raise
+    return copy
 
 
 def _fetched(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
