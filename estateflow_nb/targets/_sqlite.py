@@ -238,14 +238,15 @@ class SQLiteTarget(Target):
 
     def replace_with(self, path: Path) -> None:
         """Copy the file in through the open connection, so that it is seen at once. A file of another
-        page size (a backup of an earlier database, a D1 export) is first rewritten in this one's: SQLite
-        copies into a database in WAL mode only between equal page sizes."""
-        converted = temporary_path(path)
+        page size (a backup of an earlier database, a D1 export) is first rewritten in this one's, beside
+        the database: SQLite copies into a database in WAL mode only between equal page sizes."""
+        converted = None
         try:
             source = open_read_only(path)
             try:
                 page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-                if source.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                if not self.read_only and source.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                    converted = temporary_path(self.path)
                     source = _in_page_size(source, converted, page_size)
                 source.backup(self._conn)
             finally:
@@ -253,7 +254,8 @@ class SQLiteTarget(Target):
         except sqlite3.Error as error:
             raise self._translate(error) from None
         finally:
-            converted.unlink(missing_ok=True)
+            if converted is not None:
+                converted.unlink(missing_ok=True)
 
     def is_same_file(self, path: Path) -> bool:
         return path.exists() and path.resolve() == self.path.resolve()
