@@ -30,7 +30,7 @@ from .targets._sqlite import CACHE_SIZE_PRAGMA
 
 DEFER_MIN_RECORDS = 50_000
 # SQLite sorts an index's keys in runs as big as the page cache, then merges them: runs of the default
-# 2 MiB, which fit the CPU's caches, built 500,000 rows' seven indexes in 2.1 s where the importer's
+# 2 MiB, which fit the CPU's caches, built 500,000 rows' seven indexes in 2.1 s where a
 # 16 MiB cache took 2.7 s. So the builds run with the default cache and give the connection its own back.
 _BUILD_CACHE_PRAGMA = "PRAGMA cache_size=-2000"
 

@@ -152,12 +152,23 @@ def test_only_a_big_csv_or_json_lines_file_gets_its_reader_before_the_scan(
     source = write_records(tmp_path / f"p{suffix}", 300)
     small = write_records(tmp_path / f"small{suffix}", 5, start=1000)
     started = Started(monkeypatch)
-    monkeypatch.setattr(_batches, "EARLY_READER_BYTES", small.stat().st_size + 1)
+    monkeypatch.setattr(_batches, "EARLY_READER_BYTES", source.stat().st_size)  # big: this size or more
     with connect(str(tmp_path / "db.sqlite"), create=True) as target:
         assert import_file(target, source).inserted == 300
         assert import_file(target, small).inserted == 5
     first = ["reader from 0", "scan"] if suffix != ".sql" else ["scan", "reader from 0"]
     assert started.events == [*first, "scan"]
+
+
+def test_a_dry_run_or_a_range_gets_no_reader_before_the_scan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dry run reads nothing; a range (a rung of a climb) is read from where it starts, once known."""
+    source = write_records(tmp_path / "p.csv", 300)
+    started = Started(monkeypatch)
+    with connect(str(tmp_path / "db.sqlite"), create=True) as target:
+        assert import_file(target, source, dry_run=True).dry_run
+        assert started.events == ["scan"]
+        assert import_file(target, source, span=Span(first=51, records=250)).inserted == 250
+        assert started.events == ["scan", "scan", "reader from 0"]
 
 
 def test_a_fifo_gets_no_reader_before_the_scan_refuses_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

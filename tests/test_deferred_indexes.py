@@ -132,9 +132,10 @@ RECORDS = DEFER_MIN_RECORDS + 5_000
         (["--batch-size", "10000"], "3:before", 20_000),
         (["--batch-size", "10000"], "3:after", 30_000),
         (["--batch-size", "10000"], "finish:before", RECORDS),
-        # The rung's own batch size: 50,000 records a commit, five batches streamed into it.
-        (["--yes"], "1:after", 50_000),
-        (["--yes"], "2:before", 50_000),
+        # The rung's own batch size: all 55,000 records in one commit (up to 100,000 a commit), its
+        # six batches streamed into it.
+        (["--yes"], "1:before", 0),
+        (["--yes"], "1:after", RECORDS),
     ],
 )
 def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_result(
@@ -163,7 +164,7 @@ def test_resume_after_sigkill_of_a_deferred_import_gives_exactly_the_clean_resul
     assert resumed.returncode == 0, resumed.stderr
     summary = json.loads(resumed.stdout)
     assert summary["resumed_from"] == checkpoint and summary["status"] == "completed"
-    assert summary["batches"] == (2 if how == ["--yes"] else 6)
+    assert summary["batches"] == (1 if how == ["--yes"] else 6)
     assert (summary["inserted"], summary["rejected"]) == (records - 3, 3)
     assert indexes(path) == set(INDEX_STATEMENTS)
     with connect(f"sqlite:///{tmp_path / 'clean.db'}", create=True) as clean, connect(f"sqlite:///{path}") as target:
@@ -220,3 +221,18 @@ def test_a_commit_of_several_batches_that_fails_part_way_stops_and_resumes_exact
         assert without_ids(target) == without_ids(clean)
     with open(str(resumed.rejects_path), newline="", encoding="utf-8") as f:
         assert [r["record"] for r in csv.DictReader(f)] == ["21", "251", "451"]
+
+
+@pytest.mark.parametrize(("records", "commits"), [(149, [100, 149]), (150, [150]), (450, [300, 450])])
+def test_a_big_import_commits_several_batches_at_once_from_half_a_commit_on(
+    records: int,
+    commits: list[int],
+    target: SQLiteTarget,
+    make_csv: Callable[..., Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Records per commit: a batch at a time below half of COMMIT_RECORDS, then up to COMMIT_RECORDS."""
+    monkeypatch.setattr(importer, "COMMIT_RECORDS", 300)  # three of the small rung's 100-record batches
+    seen: list[int] = []
+    result = import_file(target, make_csv(records), progress=lambda metrics: seen.append(metrics.done))
+    assert seen == commits and result.batches == len(commits) and count(target) == records

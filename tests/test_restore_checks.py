@@ -190,7 +190,7 @@ def test_a_backup_of_every_earlier_schema_restores_and_then_works(earlier: Path,
         assert result.rows == count(target) > 0 and target.schema_version() == SCHEMA_VERSION
         # The earlier file's 4 KiB pages were rewritten in the database's own, beside it and then gone.
         assert (target.scalar("PRAGMA page_size"),) == (PAGE_SIZE,) != page_size(earlier)
-        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+        assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
         assert all(check.passed for check in verify(target, benchmarks=False).checks)
         new = import_file(target, write_records(tmp_path / "more.csv", 30, start=10_000))
         assert new.inserted == 30 and ledger_balances(target)

@@ -19,9 +19,10 @@ from .._files import open_read_only, temporary_path
 from ..errors import ConflictError, NoDatabaseError, SqlError, TargetError, TransientError
 from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
-# 16 MiB of page cache: as fast as 64 MiB for imports here, and an import of 100,000 rows already fills
-# it, so memory stays flat however big the file. (Index builds run with less: see _deferred_indexes.)
-CACHE_SIZE_PRAGMA = "PRAGMA cache_size=-16384"
+# 32 MiB of page cache: appending 100,000 records to 500,000 rows (eight indexes to keep up) took 15-20%
+# less CPU than in 16 MiB, and 64 MiB no less; memory stays flat however big the file, as the cache is
+# full by then. (Index builds run with less: see _deferred_indexes.)
+CACHE_SIZE_PRAGMA = "PRAGMA cache_size=-32768"
 PAGE_SIZE = 8192  # of a database this toolkit creates
 # Per connection, and none of them takes a lock. (WAL mode, set once when the database is created or
 # migrated, lets readers look while an import writes; synchronous=NORMAL in WAL mode still survives a
@@ -238,14 +239,15 @@ class SQLiteTarget(Target):
 
     def replace_with(self, path: Path) -> None:
         """Copy the file in through the open connection, so that it is seen at once. A file of another
-        page size (a backup of an earlier database, a D1 export) is first rewritten in this one's: SQLite
-        copies into a database in WAL mode only between equal page sizes."""
-        converted = temporary_path(path)
+        page size (a backup of an earlier database, a D1 export) is first rewritten in this one's, beside
+        the database: SQLite copies into a database in WAL mode only between equal page sizes."""
+        converted = None
         try:
             source = open_read_only(path)
             try:
                 page_size = self._conn.execute("PRAGMA page_size").fetchone()[0]
-                if source.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                if not self.read_only and source.execute("PRAGMA page_size").fetchone()[0] != page_size:
+                    converted = temporary_path(self.path)
                     source = _in_page_size(source, converted, page_size)
                 source.backup(self._conn)
             finally:
@@ -253,7 +255,8 @@ class SQLiteTarget(Target):
         except sqlite3.Error as error:
             raise self._translate(error) from None
         finally:
-            converted.unlink(missing_ok=True)
+            if converted is not None:
+                converted.unlink(missing_ok=True)
 
     def is_same_file(self, path: Path) -> bool:
         return path.exists() and path.resolve() == self.path.resolve()
