@@ -14,8 +14,11 @@ tests/d1_engine), through Cloudflare's REST request shape:
 
 Each runs at local speed and again with `--delay-ms` of added round-trip time (an httpx transport
 that waits that long before each request: the simulated network). Reported: records/s and requests
-per 10,000 records, best of `--repeat`. Targets: estateflow at least 0.7x the reference, at most
-2 requests per 10,000 records, at least 10,000 records/s with the delay.
+per 10,000 records, best of `--repeat`, with the CPU seconds of the client's own process and of the
+processes it started and waited for (estateflow's reader; the local engine is not counted): on a
+machine of two cores the engine and the client compete for them. Targets: estateflow at least 0.95x the
+reference locally (issue 11) and 0.7x with the delay or non-atomic batches, at most 1.1 requests per 10,000
+records, at least 10,000 records/s with the delay.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import resource
 import sys
 import time
 from collections.abc import Callable
@@ -42,6 +47,21 @@ from tests.d1_modes import Modes  # noqa: E402
 
 WORK = ROOT / "benchmarks" / "work"
 BATCH = 10_000
+
+
+class CpuClock:
+    """CPU seconds of this process, and of the child processes waited for, since it was made."""
+
+    def __init__(self) -> None:
+        self.own, self.children = time.process_time(), _children_cpu()
+
+    def read(self) -> tuple[float, float]:
+        return time.process_time() - self.own, _children_cpu() - self.children
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 class DelayedTransport(httpx.BaseTransport):
@@ -69,6 +89,8 @@ class Run:
     records: int
     seconds: float
     requests: int
+    cpu_seconds: float = 0.0  # the client's own process
+    child_cpu_seconds: float = 0.0  # the processes it started and waited for (estateflow's reader)
 
     @property
     def records_per_second(self) -> float:
@@ -92,14 +114,15 @@ def run_estateflow(engine: LocalD1Engine, source: Path, records: int, delay: flo
         create=True,
     ) as target:
         connected = transport.requests  # the schema check every connect makes
-        began = time.perf_counter()
+        began, clock = time.perf_counter(), CpuClock()
         result = import_file(target, source, batch_size=BATCH, force=True, resume=False, rejects_dir=WORK)
         seconds = time.perf_counter() - began
+        cpu = clock.read()
         # Everything the import sent: ledger lookups, batches, the finish.
         requests = transport.requests - connected
         stored = target.scalar("SELECT COUNT(*) FROM professionals")
     assert result.inserted == records == stored, (result.inserted, stored)
-    return Run("estateflow", delay * 1000, records, seconds, requests)
+    return Run("estateflow", delay * 1000, records, seconds, requests, *cpu)
 
 
 def _literal(text: str) -> str:
@@ -116,7 +139,7 @@ def run_reference(engine: LocalD1Engine, source: Path, records: int, delay: floa
         client.post(path, json={"batch": [{"sql": s} for s in SCHEMA_STATEMENTS]}).raise_for_status()
         transport.requests = 0
         head = f"INSERT INTO professionals ({', '.join(RECORD_COLUMNS)}, import_id, imported_at) VALUES "
-        began = time.perf_counter()
+        began, clock = time.perf_counter(), CpuClock()
         sent = 0
 
         def send(rows: list[str]) -> None:
@@ -144,10 +167,11 @@ def run_reference(engine: LocalD1Engine, source: Path, records: int, delay: floa
                 send(batch)
                 sent += len(batch)
         seconds = time.perf_counter() - began
+        cpu = clock.read()
         requests = transport.requests
         stored = client.post(path, json={"sql": "SELECT COUNT(*) AS n FROM professionals"}).json()
     assert sent == records == stored["result"][0]["results"][0]["n"]
-    return Run("reference", delay * 1000, records, seconds, requests)
+    return Run("reference", delay * 1000, records, seconds, requests, *cpu)
 
 
 def best(runs: list[Run]) -> Run:
@@ -184,15 +208,17 @@ def main() -> int:
         Modes(engine).set()
 
     print(f"D1 path against the local D1 engine: {args.records:,} records, batches of {BATCH:,}, best of {args.repeat}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
     print()
     header = f"{'client':<11} {'added RTT':>9} {'batches':>10} {'seconds':>8} {'records/s':>10}"
-    header += f" {'requests':>8} {'req/10k':>8}"
+    header += f" {'requests':>8} {'req/10k':>8} {'CPU s':>6} {'+reader':>7}"
     print(header)
     print("-" * len(header))
     for (_, _, atomic), run in results.items():
         print(
             f"{run.client:<11} {run.delay_ms:>6.0f} ms {'atomic' if atomic else 'non-atomic':>10} {run.seconds:>8.2f}"
             f" {run.records_per_second:>10,.0f} {run.requests:>8} {run.requests_per_10k:>8.2f}"
+            f" {run.cpu_seconds:>6.2f} {run.child_cpu_seconds:>7.2f}"
         )
     local_ours, local_ref = results[("estateflow", 0.0, True)], results[("reference", 0.0, True)]
     slow_ours = results[("estateflow", args.delay_ms, True)]
@@ -202,12 +228,12 @@ def main() -> int:
     ratio_slow = slow_ours.records_per_second / slow_ref.records_per_second
     ratio_loose = loose_ours.records_per_second / loose_ref.records_per_second
     checks = [
-        (f"estateflow / reference throughput (local): {ratio:.2f}x", ratio >= 0.7),
+        (f"estateflow / reference throughput (local): {ratio:.2f}x", ratio >= 0.95),
         (f"estateflow / reference throughput ({args.delay_ms:.0f} ms RTT): {ratio_slow:.2f}x", ratio_slow >= 0.7),
         (f"estateflow / reference throughput (non-atomic batches): {ratio_loose:.2f}x", ratio_loose >= 0.7),
         (
             f"estateflow requests per 10,000 records: {local_ours.requests_per_10k:.2f}",
-            local_ours.requests_per_10k <= 2,
+            local_ours.requests_per_10k <= 1.1,
         ),
         (
             f"estateflow records/s with {args.delay_ms:.0f} ms RTT: {slow_ours.records_per_second:,.0f}",

@@ -271,7 +271,14 @@ def batch_write(import_id: str, claim: str, batch: Batch, on_conflict: OnConflic
         statements.append(Sql(_CAPTURE_BEFORE_IMAGES, (import_id, json.dumps(batch.licenses), import_id)))
     insert_at = len(statements)
     statements.append(
-        InsertRows("professionals", STORED_COLUMNS, batch.rows, tail=CONFLICT_TAILS[on_conflict], then=held)
+        InsertRows(
+            "professionals",
+            STORED_COLUMNS,
+            batch.rows,
+            tail=CONFLICT_TAILS[on_conflict],
+            then=held,
+            rendered=batch.rendered,
+        )
     )
     statements += [settle(import_id, on_conflict), _checkpoint(import_id, claim, batch.end, totals)]
     return BatchWrite(statements, insert_at, capture_at)

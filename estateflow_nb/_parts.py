@@ -85,6 +85,7 @@ class Parts:
             self.batch.licenses[self._row : rows],
             self.batch.rejects[self._reject : rejects],
             end,
+            rendered=self.batch.rendered,
         )
 
     def commit(self, part: Batch) -> None:

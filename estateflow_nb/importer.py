@@ -80,7 +80,7 @@ def import_file(
     early = None
     if not isinstance(path, SourceInfo) and not options.dry_run and options.span is None:
         batch_size = options.batch_size or rung_for(SUBPROCESS_MIN_RECORDS).batch_size
-        early = early_reader(Path(path), batch_size, new_id("imp"), ledger_time())
+        early = early_reader(Path(path), batch_size, new_id("imp"), ledger_time(), target.limits.row_renderer)
     try:
         return _import(target, path, options, early, confirm, progress, log)
     finally:
@@ -290,7 +290,8 @@ class _Run:
         """Batches from the checkpoint on (of the import's range, if it has one); a big file is read by a
         child process. A range notes the byte offset its reading got to."""
         start, left = self.result.resumed_from, self.source.records - self.result.resumed_from
-        reading = Reading(str(self.source.path), start, self.setup.batch_size, self.import_id, self.setup.started_at)
+        how = (self.setup.batch_size, self.import_id, self.setup.started_at, None, self.target.limits.row_renderer)
+        reading = Reading(str(self.source.path), start, *how)
         early = self.early if self.early is not None and self.early.reading == reading else None
         for batch in (
             early.batches()
@@ -303,6 +304,7 @@ class _Run:
                 batch_size=self.setup.batch_size,
                 import_id=self.import_id,
                 imported_at=self.setup.started_at,
+                renderer=self.target.limits.row_renderer,
             )
         ):
             self.read_to = batch.offset

@@ -27,6 +27,8 @@ from estateflow_nb import (
 from estateflow_nb import importer as importer_module
 from estateflow_nb._batches import (
     Batch,
+    ReaderProcess,
+    Reading,
     _produce,
     _receive,
     _send,
@@ -37,6 +39,8 @@ from estateflow_nb._batches import (
 )
 from estateflow_nb.rungs import RUNGS
 from estateflow_nb.schema import RECORD_COLUMNS
+from estateflow_nb.targets.d1 import D1Target
+from estateflow_nb.targets.d1._sql import render_rows
 
 from .conftest import write_csv
 from .test_importer import table_rows
@@ -233,7 +237,7 @@ def produced(monkeypatch: pytest.MonkeyPatch, path: Path, start: int = 0, where:
 
 
 def as_message(batch: Batch) -> tuple[str, Any]:
-    return "batch", (batch.rows, batch.licenses, batch.rejects, batch.end, batch.offset)
+    return "batch", (batch.rows, batch.licenses, batch.rejects, batch.end, batch.offset, batch.rendered)
 
 
 def test_the_reader_process_sends_each_batch_then_the_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -406,3 +410,27 @@ def test_an_error_from_the_reader_process_keeps_its_kind_or_becomes_a_source_err
     with pytest.raises(SourceError) as caught:
         list(read_batches_in_subprocess(dump, **ARGS))
     assert type(caught.value) is SourceError and str(caught.value) == "the child's words"
+
+
+RENDERER = D1Target.limits.row_renderer
+
+
+def test_rows_come_rendered_for_the_target_from_the_reader_here_and_in_the_child(tmp_path: Path) -> None:
+    """Where the target renders rows (D1: SQL literals), the reader renders them: the importer then only
+    joins texts. Everything else about a batch is as it was."""
+    source = write_records(tmp_path / "p.csv", 100, invalid_share=0.1)
+    how = {"start": 0, "batch_size": 40, "import_id": "imp-x", "imported_at": "2026-11-28T00:00:00Z"}
+    plain = list(read_batches(source, **how))
+    assert not any(b.rendered for b in plain) and RENDERER is not None
+    for child in (False, True):
+        for span in (None, Span(first=11, records=50)):
+            got = list(read_file_batches(source, span, child=child, renderer=RENDERER, **how))
+            expected = list(read_file_batches(source, span, child=False, **how))
+            assert [b.rendered for b in got] == [True] * len(expected)
+            assert [b.rows for b in got] == [render_rows(b.rows) for b in expected]
+            assert [(b.licenses, b.rejects, b.end, b.offset) for b in got] == [
+                (b.licenses, b.rejects, b.end, b.offset) for b in expected
+            ]
+    assert all(type(row) is str and row.startswith("('") for row in render_rows(plain[0].rows))
+    early = ReaderProcess(Reading(str(source), 0, 40, "imp-x", "2026-11-28T00:00:00Z", renderer=RENDERER))
+    assert [b.rows for b in early.batches()] == [render_rows(b.rows) for b in plain]

@@ -786,6 +786,7 @@ def test_records_carry_the_imports_start_and_are_read_a_batch_at_a_time(
             "batch_size": 10,
             "import_id": result.import_id,
             "imported_at": started,
+            "renderer": None,  # SQLite takes the values as they are
         }
     ]
 

@@ -56,6 +56,9 @@ class InsertRows:
     # SQL after the VALUES list, e.g. "ON CONFLICT(license_number) DO NOTHING".
     tail: str = ""
     then: Sql | None = None
+    # The rows as the target's `Limits.row_renderer` rendered them ahead: each row its text, or its
+    # values where the renderer left it as it was.
+    rendered: bool = False
 
 
 Statement = Sql | InsertRows
@@ -71,6 +74,11 @@ class Limits:
     # Each `execute` is a round trip over the network (D1): work carried inside a request that is sent
     # anyway costs nothing, a request of its own costs a round trip.
     round_trips: bool = False
+    # Where the rows of an `InsertRows` may be rendered ahead into the text the target sends (D1: SQL
+    # literals), by the process that reads them while the importer writes (see _batches.py):
+    # "module:function", from a list of rows to the list rendered (see `InsertRows.rendered`). None: the
+    # target takes values only.
+    row_renderer: str | None = None
 
 
 @dataclass

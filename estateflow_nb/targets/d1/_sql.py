@@ -180,14 +180,17 @@ def pack_insert(insert: InsertRows, max_bytes: int = MAX_SQL_BYTES) -> Iterator[
     most_rows = max(1, MAX_VALUES_TERMS // (len(insert.columns) + 1))
     group: list[str] = []
     size = -1  # the commas between rows: one fewer than rows
+    rendered = insert.rendered
     for row in insert.rows:
-        # The fast path for the common row, else the general one: something to escape or write exactly.
-        text = _row_literal(row) or "(" + ", ".join(sql_literal(v) for v in row) + ")"
+        # A row rendered ahead by `render_rows` (in the reader process) is its text already.
+        text = row if rendered and type(row) is str else _text_of(row)
         length = _utf8_len(text)
         if length > room:
             if group:
                 yield head + ",".join(group) + tail, []
                 group, size = [], -1
+            # Never a text: `render_rows` leaves a row as values long before its text gets near `room`.
+            assert text is not row, "a rendered row longer than a statement"
             yield _bound_row(head, tail, row)
             continue
         if size + 1 + length > room or len(group) == most_rows:
@@ -197,6 +200,31 @@ def pack_insert(insert: InsertRows, max_bytes: int = MAX_SQL_BYTES) -> Iterator[
         size += 1 + length
     if group:
         yield head + ",".join(group) + tail, []
+
+
+def _text_of(row: Sequence[Any]) -> str:
+    """`(...)`: the fast path for the common row, else the general one (something to escape or write
+    exactly)."""
+    return _row_literal(row) or "(" + ", ".join(sql_literal(v) for v in row) + ")"
+
+
+# A row whose text is longer than this stays values when rendered ahead: `pack_insert` then sends it
+# alone with its longest texts bound, if its text would not fit a statement beside the INSERT's head.
+RENDERED_MAX_BYTES = MAX_SQL_BYTES // 2
+
+
+def render_rows(rows: list[tuple[Any, ...]]) -> list[Any]:
+    """`rows` rendered ahead for `InsertRows.rendered` (D1's `Limits.row_renderer`): each row as the text
+    `pack_insert` would write for it, or its values where that text is longer than RENDERED_MAX_BYTES.
+
+    Run by the reader process (see _batches.py), so that the importer only joins texts into statements
+    and decodes one string a row instead of a row's values. Raises SqlError for a value D1 cannot take,
+    as `pack_insert` would."""
+    texts: list[Any] = []
+    for row in rows:
+        text = _text_of(row)
+        texts.append(text if _utf8_len(text) <= RENDERED_MAX_BYTES else row)
+    return texts
 
 
 class _Template:

@@ -39,7 +39,7 @@ from ._dump import dump_sql, load_dump
 from ._export import CopyNote, ExportUnavailable, export_sql
 from ._http import ACCOUNT_ENV, DATABASE_ENV, TOKEN_ENV, D1Api
 from ._pacer import Pacer
-from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render
+from ._sql import MAX_PARAMS, MAX_SQL_BYTES, compile_batch, item, render, render_rows
 
 T = TypeVar("T")
 
@@ -74,7 +74,11 @@ def parse_url(url: str, environ: dict[str, str] | None = None) -> tuple[str, str
 class D1Target(Target):
     kind: Literal["d1"] = "d1"
     limits = Limits(
-        max_params=MAX_PARAMS, max_sql_bytes=MAX_SQL_BYTES, max_query_seconds=MAX_QUERY_SECONDS, round_trips=True
+        max_params=MAX_PARAMS,
+        max_sql_bytes=MAX_SQL_BYTES,
+        max_query_seconds=MAX_QUERY_SECONDS,
+        round_trips=True,
+        row_renderer=f"{render_rows.__module__}:{render_rows.__name__}",
     )
 
     def __init__(
