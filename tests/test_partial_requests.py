@@ -10,6 +10,8 @@ first check (COUNT(*) = SUM(inserted - removed)) must agree.
 from __future__ import annotations
 
 import itertools
+import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from estateflow_nb import (
     EstateFlowError,
     ImportFailedError,
     TooLargeError,
+    _claims,
     _retry,
     _rollback_run,
     connect,
@@ -388,6 +391,7 @@ STRATEGIES: dict[str, Any] = {
     "two": lambda ids: {"since": "2000-01-01"},
     "recent": lambda ids: {"last_hours": 1},
     "window": lambda ids: {"since": "2000-01-01", "until": "2100-12-31"},
+    "until": lambda ids: {"until": "2100-12-31"},
     "industry": lambda ids: {"industry": "mortgage"},
     "reset": lambda ids: {"reset": True},
 }
@@ -423,7 +427,7 @@ def test_a_rollback_in_requests_ends_as_one_transaction_would(
 
 
 # Spans that give each of these rollbacks several requests (the industry's touches few rows).
-SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4}
+SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4, "two": 4, "until": 4}
 
 
 @pytest.mark.parametrize("strategy", ["middle", "industry", "reset"])
@@ -493,12 +497,40 @@ def test_a_rollback_that_stops_at_any_request_is_finished_by_the_same_call(
                 f"{described} is running (process 4242 on elsewhere, last write"
                 f" {inner.scalar('SELECT heartbeat_at FROM ef_rollbacks')}); let it finish, then run this again"
             )
-            inner.execute([Sql("UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z'")])
-            done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
+            # Its first run's backup and bookmark are what the finished rollback reports.
+            gone = "UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z', backup_path = 'b.db', bookmark = 'm'"
+            inner.execute([Sql(gone)])
+            # Taken up by another run between the read of its row and the take-over: this one stops.
+            with pytest.raises(EstateFlowError) as meanwhile:
+                rollback(Snatched(target), yes=True, backup=False, **chosen)
+            assert str(meanwhile.value) == f"{described} was taken up by another run meanwhile; let it finish"
+            inner.execute([Sql(gone)])  # and that run is gone too
+            began = time.perf_counter()
+            if request % 2:
+                done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
+            else:
+                done = rollback(target, yes=True, backup=False, **chosen)
+            took = time.perf_counter() - began
             assert (done.rollback_id, done.status) == (stopped["id"], "rolled_back")
+            assert (done.strategy, done.arguments) == (stopped["strategy"], json.loads(stopped["arguments"]))
+            what = f"{stopped['strategy']} {stopped['arguments']}"
+            assert done.description == f"the rollback that stopped part way ({what})"
             assert (done.rows_removed, done.rows_restored) == expected[2][0][1:3]
-            assert done.description.startswith("the rollback that stopped part way (")
+            assert (done.backup_path, done.bookmark, done.by_industry_state) == ("b.db", "m", [])
+            recorded = [] if strategy == "reset" else json.loads(inner.scalar("SELECT imports FROM ef_rollbacks"))
+            assert sorted(row["id"] for row in done.imports) == sorted(recorded)
+            assert 0 < done.seconds <= took
+            assert inner.scalar("SELECT claim FROM ef_rollbacks") not in _claims._HELD  # given up
             assert end_state(inner) == expected, f"stopped at request {request}, then finished"
+
+
+class Snatched(Forwarding):
+    """A target on which another run takes up a stopped rollback just before this one would."""
+
+    def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
+        if any("SET claim = ?, claim_owner = ?" in getattr(s, "text", "") for s in statements):
+            self.inner.execute([Sql("UPDATE ef_rollbacks SET claim = 'theirs', heartbeat_at = ?", (ledger_time(),))])
+        return self.inner.execute(statements, before_commit=before_commit)
 
 
 @pytest.mark.parametrize("strategy", ["middle", "reset"])
