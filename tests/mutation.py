@@ -11,6 +11,11 @@
 count, it does not count as killed. A timeout counts as killed (the tests did not pass); a mutant in a
 function no selected test reaches ("untested") counts as survived.
 
+All the modules named go to one mutmut run. Each mutant is tried against the tests of its module's
+JUDGES that reach its function, quickest first; a mutant listed as equivalent runs no test (it would
+survive them all, at the cost of all of them); each mutant's CPU time goes to mutants/mutant-cpu.jsonl
+(tests/conftest.py does these).
+
 Equivalent mutants are listed in tests/mutation_equivalents.toml. mutmut's own names
 (`estateflow_nb.rungs.x_check__mutmut_7`) number the mutants of a function in order, so one edit
 higher up in a function renumbers every mutant below it; an entry is keyed instead by the function's
@@ -20,6 +25,7 @@ stays the same until that line itself changes, and then the entry ought to be lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -113,6 +119,23 @@ def module_of(mutant_name: str) -> str | None:
     return None
 
 
+def known_equivalent(mutant_name: str) -> bool:
+    """Whether a mutant is listed in the equivalents file, found by its diff as `key` finds it. Called
+    under `make mutation` (tests/conftest.py) in the process of the mutant, whose tests are then not
+    run: an equivalent mutant survives every test that reaches it, so it costs all of them each run."""
+    known = equivalents()
+    function = mutant_name.partition("__mutmut_")[0]
+    if not any(entry[0] == function for entry in known):
+        return False
+    module = module_of(mutant_name)
+    files = [f for f in MODULES[module] if mutant_name.startswith(mutant_name_prefix(f))] if module else []
+    if not files:
+        return False
+    path = f"estateflow_nb/{max(files, key=len)}"
+    with contextlib.chdir(ROOT.parent if ROOT.name == "mutants" else ROOT):  # mutmut reads mutants/<path>
+        return key(Mutant(mutant_name, path, "not run", 0.0)) in known
+
+
 def judges_of(mutant_name: str) -> tuple[str, ...] | None:
     """The test files that judge a mutant (names without .py), or None when every selected test does."""
     module = module_of(mutant_name)
@@ -180,7 +203,8 @@ def tally(module: str, known: dict[Key, str]) -> tuple[Row, list[Mutant], set[Ke
     matched = {k for k in survivors.values() if k in known}
     left = [m for m, k in survivors.items() if k not in known]
     equivalent = len(survivors) - len(left)
-    untested, not_run = statuses["untested"], statuses["not run"]
+    # A mutant listed as equivalent runs no test, so mutmut calls it untested: only the others count here.
+    untested, not_run = sum(m.status == "untested" for m in left), statuses["not run"]
     seconds = sum(m.seconds for m in found)
     row = Row(module, len(found), killed, equivalent, len(left), untested, not_run, seconds)
     return row, left, matched
