@@ -301,15 +301,15 @@ def check_objects(conn: sqlite3.Connection, path: Path) -> int:
         raise UnsafeBackupError(f"{path} is not an EstateFlow database: it has a {kind} {name!r} of its own")
     found = _objects_of(conn)
     version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if version > SCHEMA_VERSION:
-        raise UnsafeBackupError(
-            f"{path} has schema version {version}, newer than this estateflow_nb knows ({SCHEMA_VERSION})"
-        )
     tables = {name for kind, name, _ in found if kind == "table"}
     if not version and _VERSION_TABLE in found:  # a copy of a D1 database: its version is in ef_schema
         version = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM ef_schema").fetchone()[0])
+    if version > SCHEMA_VERSION:  # in the header or, for a copy of D1, in ef_schema
+        raise UnsafeBackupError(
+            f"{path} has schema version {version}, newer than this estateflow_nb knows ({SCHEMA_VERSION})"
+        )
     ours = found - {_VERSION_TABLE}
-    shapes = known_shapes(min(version, SCHEMA_VERSION)) if version <= SCHEMA_VERSION else ()
+    shapes = known_shapes(version)
     if ours in shapes:
         return version
     raise UnsafeBackupError(f"{path} is not an EstateFlow database: {_difference(ours, shapes, tables)}")

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import json
+import math
 import os
+import resource
 import subprocess
 import sys
 from collections.abc import Callable, Iterable
@@ -44,9 +47,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    judges = os.environ.get("MUTATION_JUDGES")
-    if judges and "__mutmut_" in os.environ.get("MUTANT_UNDER_TEST", ""):
-        _only_the_judges(config, items, judges.split(","))
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" in mutant:
+        _only_the_judges(config, items, mutant)
     for item in items:
         if _uses_d1(item):
             item.add_marker(pytest.mark.d1)
@@ -54,13 +57,48 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.browser)
 
 
-def _only_the_judges(config: pytest.Config, items: list[pytest.Item], files: list[str]) -> None:
-    """Under `make mutation`, a mutant of a module listed in tests/mutation.py's JUDGES is tried against
-    the tests of that module's own files only (those of them that reach the mutated function)."""
-    prefixes = tuple(f"tests/{name}.py::" for name in files)
-    kept = [item for item in items if item.nodeid.startswith(prefixes)]
-    config.hook.pytest_deselected(items=[item for item in items if not item.nodeid.startswith(prefixes)])
-    items[:] = kept
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under `make mutation`: the CPU time of this mutant's tests (its forked process's own, from the
+    fork on), one line in mutants/mutant-cpu.jsonl, from which the time of a whole run on an idle
+    machine can be reckoned whatever else the machine was doing meanwhile."""
+    mutant = os.environ.get("MUTANT_UNDER_TEST", "")
+    if "__mutmut_" in mutant:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with open("mutant-cpu.jsonl", "a", encoding="utf-8") as f:  # in mutants/, where mutmut runs tests
+            f.write(json.dumps({"mutant": mutant, "cpu": usage.ru_utime + usage.ru_stime}) + "\n")
+
+
+def _only_the_judges(config: pytest.Config, items: list[pytest.Item], mutant: str) -> None:
+    """Under `make mutation`, a mutant of a module with JUDGES in tests/mutation.py is tried against the
+    tests of those files only (of those that reach the mutated function); the module is known from the
+    mutant's name, so one mutmut run serves every module. The tests then run quickest first (their times
+    from mutmut's own stats): mutmut stops at the first that fails, so a mutant is killed sooner, and a
+    survivor runs the same tests as in any order. A mutant listed as equivalent runs no test at all.
+
+    mutmut stops a mutant that loops after a time reckoned from every test that reaches its function,
+    which for the record rules is nearly the whole suite: a looping mutant held a worker for minutes.
+    Here it is stopped (as mutmut stops one: SIGXCPU, a timeout) after 6x the CPU time of the tests
+    that judge it, plus 6 s. CPU time, not wall time: on a busy machine a mutant that only waits for
+    its turn at a core is not a mutant that loops, and must not count as killed."""
+    from .mutation import judges_of, known_equivalent
+
+    if known_equivalent(mutant):  # listed in tests/mutation_equivalents.toml: no test can kill it
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        return
+    files = judges_of(mutant)
+    if files is not None:
+        prefixes = tuple(f"tests/{name}.py::" for name in files)
+        config.hook.pytest_deselected(items=[item for item in items if not item.nodeid.startswith(prefixes)])
+        items[:] = [item for item in items if item.nodeid.startswith(prefixes)]
+    stats = Path("mutmut-stats.json")  # mutmut runs the tests in mutants/, beside its stats
+    seconds: dict[str, float] = json.loads(stats.read_text())["duration_by_test"] if stats.exists() else {}
+    items.sort(key=lambda item: seconds.get(item.nodeid, 0.0))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + (sum(seconds.get(item.nodeid, 0.0) for item in items) + 1) * 6)
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if limit < soft or soft == resource.RLIM_INFINITY:
+        resource.setrlimit(resource.RLIMIT_CPU, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
 
 
 def _uses_d1(item: pytest.Item) -> bool:

@@ -11,6 +11,11 @@
 count, it does not count as killed. A timeout counts as killed (the tests did not pass); a mutant in a
 function no selected test reaches ("untested") counts as survived.
 
+All the modules named go to one mutmut run. Each mutant is tried against the tests of its module's
+JUDGES that reach its function, quickest first; a mutant listed as equivalent runs no test (it would
+survive them all, at the cost of all of them); each mutant's CPU time goes to mutants/mutant-cpu.jsonl
+(tests/conftest.py does these).
+
 Equivalent mutants are listed in tests/mutation_equivalents.toml. mutmut's own names
 (`estateflow_nb.rungs.x_check__mutmut_7`) number the mutants of a function in order, so one edit
 higher up in a function renumbers every mutant below it; an entry is keyed instead by the function's
@@ -20,6 +25,7 @@ stays the same until that line itself changes, and then the entry ought to be lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -52,7 +58,8 @@ MODULES: dict[str, tuple[str, ...]] = {
 # The test files that judge a module's mutants, where not every selected test: a mutant that survives
 # runs every test that reaches its function, and nearly every test imports records, so a mutant of
 # the record rules or the importer cost tests worth 10-15 s, of which its own files hold 2-3 s. A
-# module not listed here is judged by every selected test. (tests/conftest.py applies the list.)
+# module not listed here is judged by every selected test. (tests/conftest.py applies the list, finding
+# the module from the mutant's name with `judges_of`.)
 JUDGES: dict[str, tuple[str, ...]] = {
     "schema": ("test_schema", "test_values", "test_batches", "test_importer"),
     "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
@@ -64,6 +71,18 @@ JUDGES: dict[str, tuple[str, ...]] = {
     "quota": ("test_quota", "test_targets", "test_importer"),
     "rungs": ("test_ladder", "test_importer"),
     "ladder": ("test_ladder", "test_climb"),
+    # The quoting and D1's statement building: their own tests, and those of what builds SQL with them.
+    "targets": (
+        "test_targets",
+        "test_d1_contract",
+        "test_schema",
+        "test_sources",
+        "test_hostile_dumps",
+        "test_verify",
+        "test_backup",
+        "test_restore_checks",
+        "test_migrations",
+    ),
 }
 KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 # mutmut's exit-code meanings (mutmut/stats.py); anything else is "suspicious".
@@ -81,6 +100,7 @@ class Mutant:
     name: str  # mutmut's: estateflow_nb.rungs.x_check__mutmut_7
     path: str  # estateflow_nb/rungs.py
     status: str
+    seconds: float  # how long its tests ran (0 when not run)
 
     @property
     def function(self) -> str:
@@ -91,6 +111,37 @@ def mutant_name_prefix(path: str) -> str:
     return "estateflow_nb." + path.removesuffix(".py").replace("/", ".") + "."
 
 
+def module_of(mutant_name: str) -> str | None:
+    """The module of issue 14 a mutant belongs to, from mutmut's name for it."""
+    for module, files in MODULES.items():
+        if mutant_name.startswith(tuple(mutant_name_prefix(file) for file in files)):
+            return module
+    return None
+
+
+def known_equivalent(mutant_name: str) -> bool:
+    """Whether a mutant is listed in the equivalents file, found by its diff as `key` finds it. Called
+    under `make mutation` (tests/conftest.py) in the process of the mutant, whose tests are then not
+    run: an equivalent mutant survives every test that reaches it, so it costs all of them each run."""
+    known = equivalents()
+    function = mutant_name.partition("__mutmut_")[0]
+    if not any(entry[0] == function for entry in known):
+        return False
+    module = module_of(mutant_name)
+    files = [f for f in MODULES[module] if mutant_name.startswith(mutant_name_prefix(f))] if module else []
+    if not files:
+        return False
+    path = f"estateflow_nb/{max(files, key=len)}"
+    with contextlib.chdir(ROOT.parent if ROOT.name == "mutants" else ROOT):  # mutmut reads mutants/<path>
+        return key(Mutant(mutant_name, path, "not run", 0.0)) in known
+
+
+def judges_of(mutant_name: str) -> tuple[str, ...] | None:
+    """The test files that judge a mutant (names without .py), or None when every selected test does."""
+    module = module_of(mutant_name)
+    return JUDGES.get(module) if module is not None else None
+
+
 def mutants(module: str) -> list[Mutant]:
     """The mutants of one module from the last run's result files (mutants/<path>.meta)."""
     found = []
@@ -98,10 +149,12 @@ def mutants(module: str) -> list[Mutant]:
         meta = ROOT / "mutants" / f"{path}.meta"
         if not meta.exists():
             continue
-        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        data = json.loads(meta.read_text())
+        codes: dict[str, int | None] = data["exit_code_by_key"]
+        durations: dict[str, float] = data.get("durations_by_key", {})
         for name, code in codes.items():
             status = "not run" if code is None else STATUS.get(code, "suspicious")
-            found.append(Mutant(name, path, status))
+            found.append(Mutant(name, path, status, durations.get(name, 0.0)))
     return found
 
 
@@ -133,7 +186,7 @@ class Row:
     survived: int
     untested: int
     not_run: int
-    seconds: float | None
+    seconds: float  # the sum of its mutants' times: a worker's time, so about twice the wall time on 2
 
     @property
     def score(self) -> float:
@@ -141,7 +194,7 @@ class Row:
         return 100.0 * self.killed / counted if counted else 100.0
 
 
-def tally(module: str, known: dict[Key, str], seconds: float | None) -> tuple[Row, list[Mutant], set[Key]]:
+def tally(module: str, known: dict[Key, str]) -> tuple[Row, list[Mutant], set[Key]]:
     """The module's row, its survivors that are not known equivalents, and the known ones it matched."""
     found = mutants(module)
     statuses = Counter(m.status for m in found)
@@ -150,7 +203,9 @@ def tally(module: str, known: dict[Key, str], seconds: float | None) -> tuple[Ro
     matched = {k for k in survivors.values() if k in known}
     left = [m for m, k in survivors.items() if k not in known]
     equivalent = len(survivors) - len(left)
-    untested, not_run = statuses["untested"], statuses["not run"]
+    # A mutant listed as equivalent runs no test, so mutmut calls it untested: only the others count here.
+    untested, not_run = sum(m.status == "untested" for m in left), statuses["not run"]
+    seconds = sum(m.seconds for m in found)
     row = Row(module, len(found), killed, equivalent, len(left), untested, not_run, seconds)
     return row, left, matched
 
@@ -158,18 +213,21 @@ def tally(module: str, known: dict[Key, str], seconds: float | None) -> tuple[Ro
 def table(names: list[str]) -> bool:
     """Print the per-module table; True when every module reaches MIN_SCORE."""
     known = equivalents()
-    times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
     line = "{:<10} {:>7} {:>7} {:>6} {:>8} {:>8} {:>7}  {}".format
-    print(line("module", "mutants", "killed", "equiv", "survived", "untested", "score", "wall"))
+    print(line("module", "mutants", "killed", "equiv", "survived", "untested", "score", "mutant s"))
     ok, matched = True, set()
     for name in names:
-        row, _, used = tally(name, known, times.get(name))
+        row, _, used = tally(name, known)
         matched |= used
-        wall = f"{row.seconds:.0f} s" if row.seconds is not None else "-"
+        wall = f"{row.seconds:.0f} s"
         score = f"{row.score:.1f}%" if not row.not_run else f"{row.not_run} not run"
         print(line(name, row.total, row.killed, row.equivalent, row.survived, row.untested, score, wall))
         ok = ok and row.total > 0 and not row.not_run and row.score >= MIN_SCORE
     print(f"score = killed / (mutants - equivalent); survived includes untested; goal {MIN_SCORE:.0f}% per module")
+    print("mutant s: the time its mutants' tests took, each mutant's last run (2 run at once: wall is about half)")
+    times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    for run_names, seconds in times.items():
+        print(f"wall time of the last whole run of {run_names}: {seconds:.0f} s")
     # An entry no survivor matches: its mutant is killed now, or its line changed. Either way, look again.
     prefixes = tuple(mutant_name_prefix(file) for name in names for file in MODULES[name])
     for stale in sorted(k for k in known.keys() - matched if k[0].startswith(prefixes)):
@@ -179,7 +237,7 @@ def table(names: list[str]) -> bool:
 
 def survivors(name: str) -> None:
     known = equivalents()
-    _, left, _ = tally(name, known, None)
+    _, left, _ = tally(name, known)
     for mutant in left:
         function, before, after = key(mutant)
         print(f"# {mutant.name}: {mutant.status}\n{diff(mutant)}")
@@ -196,30 +254,34 @@ def check_config() -> None:
 
 
 def run(names: list[str], *, retest: bool = False) -> bool:
-    """mutmut on each module in turn, timing each; the first also collects which tests reach which
-    function (once, then cached in mutants/ until the tests change). With `retest`, only the module's
-    survivors of the last run that are not known equivalents: the quick check of new tests."""
+    """One mutmut run over the named modules' mutants (or, with `retest`, over their survivors of the
+    last run that are not known equivalents: the quick check of new tests). One run, not one per
+    module: each run of mutmut lists the tests, runs them all once unmutated and forks its workers
+    again, and the judges of a mutant are found from its name (tests/conftest.py), not from the run.
+    Which tests reach which function is collected once and cached in mutants/ until the tests change."""
     check_config()
-    times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+    patterns: list[str] = []
+    if retest:
+        # mutmut stops on a mutant named outright whose function no test reaches: those wait.
+        stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
+        reached = stats["tests_by_mangled_function_name"]
+        for name in names:
+            patterns += [m.name for m in tally(name, equivalents())[1] if m.function in reached]
+        if not patterns:
+            return table(names)
+    else:
+        patterns = [mutant_name_prefix(file) + "*" for name in names for file in MODULES[name]]
     mutmut = Path(sys.executable).with_name("mutmut")
-    for name in names:
-        if retest:
-            # mutmut stops on a mutant named outright whose function no test reaches: those wait.
-            stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
-            reached = stats["tests_by_mangled_function_name"]
-            patterns = [m.name for m in tally(name, equivalents(), None)[1] if m.function in reached]
-            if not patterns:
-                continue
-        else:
-            patterns = [mutant_name_prefix(file) + "*" for file in MODULES[name]]
-        env = {**os.environ, "MUTATION_JUDGES": ",".join(JUDGES.get(name, ()))}
-        start = time.monotonic()
-        done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, env=env, check=False)
-        if done.returncode != 0:
-            sys.exit(f"mutmut stopped on {name} (exit {done.returncode})")
-        if not retest:  # the wall time of a whole module's run, for the table
-            times[name] = time.monotonic() - start
-            TIMES.write_text(json.dumps(times, indent=1))
+    start = time.monotonic()
+    done = subprocess.run([str(mutmut), "run", "--max-children", "2", *patterns], cwd=ROOT, check=False)
+    if done.returncode != 0:
+        sys.exit(f"mutmut stopped (exit {done.returncode})")
+    seconds = time.monotonic() - start
+    print(f"mutmut's run over {' '.join(names)}: {seconds:.0f} s of wall time")
+    if not retest:  # the whole run's wall time, for the table
+        times: dict[str, float] = json.loads(TIMES.read_text()) if TIMES.exists() else {}
+        times[" ".join(names)] = seconds
+        TIMES.write_text(json.dumps(times, indent=1))
     return table(names)
 
 

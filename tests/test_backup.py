@@ -33,7 +33,7 @@ from estateflow_nb import (
 from estateflow_nb._backup_checks import STEPS_PER_CALL, _Steps
 from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._time import ledger_time
-from estateflow_nb.backup import Backups, _write_dump, newest_backup
+from estateflow_nb.backup import Backups, _taken, _write_dump, newest_backup
 from estateflow_nb.errors import EstateFlowError, RefusedError, TargetError, UnsafeBackupError
 from estateflow_nb.targets import Sql, SQLiteTarget
 
@@ -252,6 +252,9 @@ def test_a_database_s_key_is_its_name_and_a_hash_of_where_it_is(tmp_path: Path) 
     assert database_key("d1://account/0123-abcd") == f"d1-{digest('d1:0123-abcd')}"
     undecodable = tmp_path / "caf\udce9.db"  # a name that was not UTF-8 on disk
     assert database_key(str(undecodable)) == f"caf-{digest(str(undecodable))}"
+    assert database_key(str(tmp_path / "XY.db")) == f"XY-{digest(str(tmp_path / 'XY.db'))}"
+    assert database_key("/") == f"database-{digest('/')}"  # no file name at all
+    assert database_key(":memory:") == database_key("sqlite:///:memory:") == f"memory-{digest(':memory:')}"
 
 
 @pytest.fixture
@@ -477,3 +480,70 @@ def test_a_file_of_a_newer_schema_is_refused(loaded: SQLiteTarget, tmp_path: Pat
     conn.close()
     with pytest.raises(UnsafeBackupError):
         restore(loaded, path, dry_run=True)
+
+
+def test_a_damaged_file_is_refused_with_sqlite_s_own_first_complaint(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    """One license number changed inside its index, not in its row: the objects are ours and every page
+    reads, so only SQLite's integrity check finds it, and the refusal quotes the first line it said."""
+    damaged = backup(loaded, backups_dir=tmp_path / "made")
+    conn = sqlite3.connect(damaged)
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_professionals_1'").fetchone()
+    license = conn.execute("SELECT MIN(license_number) FROM professionals").fetchone()[0].encode()
+    conn.close()
+    data = bytearray(damaged.read_bytes())
+    at = data.index(license, (root[0] - 1) * page_size, root[0] * page_size) + len(license) - 1
+    data[at] = data[at] ^ 1
+    damaged.write_bytes(bytes(data))
+    conn = sqlite3.connect(damaged)
+    complaints = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+    conn.close()
+    assert complaints[0].endswith("missing from index sqlite_autoindex_professionals_1")
+    with pytest.raises(UnsafeBackupError) as refused:
+        restore(loaded, damaged, dry_run=True)
+    assert str(refused.value) == f"{damaged} fails SQLite's integrity check: {complaints[0]}"
+
+
+def test_a_path_that_cannot_be_read_is_refused_with_the_reason(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    inside_a_file = tmp_path / "a.csv" / "backup.sqlite"
+    with pytest.raises(UnsafeBackupError) as refused:
+        restore(loaded, inside_a_file, dry_run=True)
+    assert str(refused.value) == f"{inside_a_file}: cannot read: Not a directory"
+
+
+def test_an_old_name_without_a_number_is_the_first_of_its_second() -> None:
+    assert _taken(Path("backup-20250101T000000Z.sqlite")) == (datetime(2025, 1, 1, tzinfo=UTC), 1)
+    assert _taken(Path("backup-20250101T000000Z-2.sqlite")) == (datetime(2025, 1, 1, tzinfo=UTC), 2)
+
+
+def test_a_listed_file_with_objects_of_its_own_says_which_by_its_name(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    listed = folder / "backup-20250101T000000Z.sqlite"
+    shutil.copy(backup(loaded, backups_dir=tmp_path / "made"), listed)
+    with sqlite3.connect(listed) as conn:
+        conn.execute("CREATE VIEW everyone AS SELECT * FROM professionals")
+    conn.close()
+    (info,) = list_backups(backups_dir=folder)
+    assert info.rows is None
+    assert info.error == f"refused: {listed.name} is not an EstateFlow database: it has a view 'everyone' of its own"
+
+
+def test_a_database_that_fails_the_integrity_check_is_not_backed_up(loaded: SQLiteTarget, tmp_path: Path) -> None:
+    """The copy is checked as a restore checks a file: one license number changed inside its index."""
+    page_size = loaded.scalar("PRAGMA page_size")
+    root = loaded.scalar("SELECT rootpage FROM sqlite_master WHERE name = 'sqlite_autoindex_professionals_1'")
+    license = str(loaded.scalar("SELECT MIN(license_number) FROM professionals")).encode()
+    loaded.close()
+    data = bytearray(loaded.path.read_bytes())
+    at = data.index(license, (root - 1) * page_size, root * page_size) + len(license) - 1
+    data[at] = data[at] ^ 1
+    loaded.path.write_bytes(bytes(data))
+    with connect(f"sqlite:///{loaded.path}") as target, pytest.raises(BackupError) as refused:
+        backup(target, backups_dir=tmp_path / "kept")
+    said = str(refused.value)  # of the copy, under its temporary name in the backups folder
+    assert said.startswith(str(tmp_path / "kept" / ".backup-"))
+    assert re.search(
+        r" fails SQLite's integrity check: row \d+ missing from index sqlite_autoindex_professionals_1$", said
+    )
+    assert not (tmp_path / "kept").exists() or not list((tmp_path / "kept").iterdir())

@@ -9,7 +9,10 @@ first check (COUNT(*) = SUM(inserted - removed)) must agree.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +24,7 @@ from estateflow_nb import (
     EstateFlowError,
     ImportFailedError,
     TooLargeError,
+    _claims,
     _retry,
     _rollback_run,
     connect,
@@ -34,7 +38,7 @@ from estateflow_nb._time import ledger_time
 from estateflow_nb.errors import AuthError, TransientError
 from estateflow_nb.targets import ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
-from .conftest import ledger_balances, snapshot, write_csv
+from .conftest import count, ledger_balances, snapshot, write_csv
 from .d1_fixtures import FaultyTransport, LocalD1Engine, envelope_error
 from .d1_modes import Modes
 from .test_d1_faults import d1_with
@@ -352,7 +356,8 @@ def test_requests_are_sized_by_the_time_the_target_says_they_took(tmp_path: Path
 class InRequests(Forwarding):
     """A SQLite file seen as a target whose requests have a time limit, as D1's have: a rollback goes in
     spans, one request each (_rollback_run). `faults` says what befalls the request of a rollback with
-    that number (1, 2, ...): "lost" (applied, then its answer lost: sent again), "refused" (an error
+    that number (1, 2, ...): "lost" (applied, then its answer lost: sent again), "part k" (its first k
+    statements applied, each committed alone, as D1 may apply a batch, then its answer lost), "refused" (an error
     that is not retried, before it is applied: the rollback stops there) or "too large" (refused for its
     size, before it is applied). With `seconds_per_row`, each request says it took that long a row."""
 
@@ -362,6 +367,7 @@ class InRequests(Forwarding):
         self.faults, self.seconds_per_row = dict(faults or {}), seconds_per_row
         self.requests: list[int] = []  # the rows each request of a rollback changed
         self.texts: list[str] = []  # every statement of the rollback
+        self.whole = False  # whether a "part k" fault applied every statement of its request
 
     def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
         if not any("ef_rollbacks" in getattr(s, "text", "") for s in statements):
@@ -373,6 +379,12 @@ class InRequests(Forwarding):
         if fault == "too large":
             self.requests.append(-1)
             raise TooLargeError("injected: too large")
+        if fault is not None and fault.startswith("part "):  # its first statements land, each on its own
+            applied = statements[: int(fault.split()[1])]
+            self.whole = len(applied) == len(statements)
+            for statement in applied:
+                self.inner.execute([statement])
+            raise TransientError("injected: applied in part, and the answer was lost")
         outcome = self.inner.execute(statements, before_commit=before_commit)
         self.requests.append(sum(outcome.changes))
         outcome.server_seconds = self.seconds_per_row * sum(outcome.changes) or None
@@ -388,6 +400,7 @@ STRATEGIES: dict[str, Any] = {
     "two": lambda ids: {"since": "2000-01-01"},
     "recent": lambda ids: {"last_hours": 1},
     "window": lambda ids: {"since": "2000-01-01", "until": "2100-12-31"},
+    "until": lambda ids: {"until": "2100-12-31"},
     "industry": lambda ids: {"industry": "mortgage"},
     "reset": lambda ids: {"reset": True},
 }
@@ -422,8 +435,21 @@ def test_a_rollback_in_requests_ends_as_one_transaction_would(
         assert len(target.requests) >= 12
 
 
+@contextlib.contextmanager
+def rolled_back(
+    path: Path, steps: list[tuple[str, Path, dict[str, Any]]], strategy: str, faults: dict[int, str]
+) -> Iterator[tuple[Target, InRequests]]:
+    """(the SQLite file, the target in requests) after `steps` and then the rollback `strategy`, with
+    `faults` befalling its requests."""
+    with connect(f"sqlite:///{path}", create=True) as inner:
+        ids = play(inner, steps)
+        target = InRequests(inner, faults)
+        rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+        yield inner, target
+
+
 # Spans that give each of these rollbacks several requests (the industry's touches few rows).
-SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4}
+SPANS = {"middle": 3, "industry": 1, "reset": 3, "recent": 4, "window": 4, "two": 4, "until": 4}
 
 
 @pytest.mark.parametrize("strategy", ["middle", "industry", "reset"])
@@ -434,10 +460,7 @@ def test_every_request_of_a_rollback_whose_answer_is_lost_is_sent_again_and_ends
     expected = clean_end(tmp_path, strategy)
     steps = chain_scenario(tmp_path)
     for request in itertools.count(1):
-        with connect(f"sqlite:///{tmp_path / f'lost-{request}.db'}", create=True) as inner:
-            ids = play(inner, steps)
-            target = InRequests(inner, {request: "lost"})
-            rollback(target, yes=True, backup=False, **STRATEGIES[strategy](ids))
+        with rolled_back(tmp_path / f"lost-{request}.db", steps, strategy, {request: "lost"}) as (inner, target):
             assert end_state(inner) == expected, f"the answer of request {request} lost"
             if target.faults:  # the rollback had fewer requests
                 assert request > 4
@@ -493,12 +516,73 @@ def test_a_rollback_that_stops_at_any_request_is_finished_by_the_same_call(
                 f"{described} is running (process 4242 on elsewhere, last write"
                 f" {inner.scalar('SELECT heartbeat_at FROM ef_rollbacks')}); let it finish, then run this again"
             )
-            inner.execute([Sql("UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z'")])
-            done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
+            # Its first run's backup and bookmark are what the finished rollback reports.
+            gone = "UPDATE ef_rollbacks SET heartbeat_at = '2001-01-01T00:00:00Z', backup_path = 'b.db', bookmark = 'm'"
+            inner.execute([Sql(gone)])
+            # Taken up by another run between the read of its row and the take-over: this one stops.
+            with pytest.raises(EstateFlowError) as meanwhile:
+                rollback(Snatched(target), yes=True, backup=False, **chosen)
+            assert str(meanwhile.value) == f"{described} was taken up by another run meanwhile; let it finish"
+            inner.execute([Sql(gone)])  # and that run is gone too
+            began = time.perf_counter()
+            if request % 2:
+                done = rollback(target, confirm=lambda q: True, backup=False, **chosen)
+            else:
+                done = rollback(target, yes=True, backup=False, **chosen)
+            took = time.perf_counter() - began
             assert (done.rollback_id, done.status) == (stopped["id"], "rolled_back")
+            assert (done.strategy, done.arguments) == (stopped["strategy"], json.loads(stopped["arguments"]))
+            what = f"{stopped['strategy']} {stopped['arguments']}"
+            assert done.description == f"the rollback that stopped part way ({what})"
             assert (done.rows_removed, done.rows_restored) == expected[2][0][1:3]
-            assert done.description.startswith("the rollback that stopped part way (")
+            assert (done.backup_path, done.bookmark, done.by_industry_state) == ("b.db", "m", [])
+            recorded = [] if strategy == "reset" else json.loads(inner.scalar("SELECT imports FROM ef_rollbacks"))
+            assert sorted(row["id"] for row in done.imports) == sorted(recorded)
+            assert 0 < done.seconds <= took
+            assert inner.scalar("SELECT claim FROM ef_rollbacks") not in _claims._HELD  # given up
             assert end_state(inner) == expected, f"stopped at request {request}, then finished"
+
+
+class Snatched(Forwarding):
+    """A target on which another run takes up a stopped rollback just before this one would."""
+
+    def execute(self, statements: Sequence[Statement], *, before_commit: Any = None) -> ExecuteResult:
+        if any("SET claim = ?, claim_owner = ?" in getattr(s, "text", "") for s in statements):
+            self.inner.execute([Sql("UPDATE ef_rollbacks SET claim = 'theirs', heartbeat_at = ?", (ledger_time(),))])
+        return self.inner.execute(statements, before_commit=before_commit)
+
+
+@pytest.mark.parametrize(("strategy", "request_number"), [("middle", 1), ("middle", 2), ("industry", 2)])
+def test_a_request_applied_in_part_and_sent_again_ends_exact(
+    strategy: str, request_number: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each prefix of a request lands (as D1's REST batch may apply part of one, decision 10), its answer
+    is lost and the whole request goes again: the rollback ends as in one transaction."""
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", SPANS[strategy])
+    expected = clean_end(tmp_path, strategy)
+    steps = chain_scenario(tmp_path)
+    for k in itertools.count(1):
+        with rolled_back(tmp_path / f"part-{k}.db", steps, strategy, {request_number: f"part {k}"}) as (inner, target):
+            assert end_state(inner) == expected, f"the first {k} statements of request {request_number}, then all"
+            if target.whole:
+                return
+
+
+def test_an_import_that_lands_while_an_industry_rollback_is_stopped_is_not_undone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The imports an industry rollback may undo are those live when it began, as its row records them."""
+    monkeypatch.setattr(_rollback_run, "SPAN_ROWS", 1)
+    with connect(f"sqlite:///{tmp_path / 'later.db'}", create=True) as inner:
+        play(inner, chain_scenario(tmp_path))
+        target = InRequests(inner, {2: "refused"})
+        with pytest.raises(EstateFlowError, match="refused"):
+            rollback(target, yes=True, backup=False, industry="mortgage")
+        later = [{**r, "industry": "mortgage"} for r in generate_records(3, seed=11, start=900)]
+        landed = import_file(inner, write_csv(tmp_path / "later.csv", later))
+        rollback(target, yes=True, backup=False, industry="mortgage")
+        assert count(inner, "SELECT COUNT(*) FROM professionals WHERE import_id = ?", (landed.import_id,)) == 3
+        assert inner.scalar("SELECT COUNT(*) FROM professionals WHERE industry = 'mortgage'") == 3
 
 
 @pytest.mark.parametrize("strategy", ["middle", "reset"])

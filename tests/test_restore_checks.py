@@ -333,3 +333,39 @@ def test_the_temporary_file_of_a_running_writer_is_left_alone(tmp_path: Path) ->
         assert sleeper.stdin is not None
         sleeper.stdin.close()
         sleeper.wait()
+
+
+@pytest.mark.parametrize("earlier", EARLIER, ids=lambda p: p.stem)
+def test_a_database_of_every_earlier_schema_brought_up_to_date_is_one_of_ours(earlier: Path, tmp_path: Path) -> None:
+    """Opened (and so migrated), it holds the objects of one of the shapes a backup may have today. The
+    shapes are made afresh here, not taken from the cache of an earlier test."""
+    file = tmp_path / earlier.name
+    shutil.copy(earlier, file)
+    connect(f"sqlite:///{file}").close()
+    checks.known_shapes.cache_clear()
+    with checks.untrusted(file) as conn:
+        assert checks.check_objects(conn, file) == SCHEMA_VERSION
+
+
+def test_the_nearest_shape_is_the_one_that_differs_least() -> None:
+    table = ("table", "professionals", "CREATE TABLE professionals (id)")
+    far = frozenset({table, ("table", "x", "CREATE TABLE x (a)"), ("table", "y", "CREATE TABLE y (a)")})
+    near = frozenset({table, ("index", "i", "CREATE INDEX i ON professionals (id)")})
+    assert checks._difference(frozenset({table}), (far, near), {"professionals"}) == "it lacks the index i"
+    assert checks._difference(frozenset(), (far, near), set()) == "it has no professionals table"
+
+
+def test_a_copy_of_a_d1_database_of_a_newer_schema_is_refused_as_newer(db: str, tmp_path: Path) -> None:
+    newer = SCHEMA_VERSION + 1
+    file = crafted(
+        db,
+        tmp_path,
+        "PRAGMA user_version = 0",
+        "CREATE TABLE ef_schema (version INTEGER NOT NULL)",
+        f"INSERT INTO ef_schema VALUES ({newer})",
+    )
+    with connect(db) as target, pytest.raises(UnsafeBackupError) as refused:
+        restore(target, file, dry_run=True)
+    assert str(refused.value) == (
+        f"{file} has schema version {newer}, newer than this estateflow_nb knows ({SCHEMA_VERSION})"
+    )

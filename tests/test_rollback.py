@@ -156,14 +156,20 @@ def test_rollback_by_industry_removes_only_that_industry(directory: Directory, t
     d = directory
     solo = [{**r, "industry": "insurance"} for r in generate_records(3, seed=5, start=400)]
     d.load("solo", solo, tmp_path)
+    d.load("legal", [{**r, "industry": "legal"} for r in generate_records(2, seed=6, start=500)], tmp_path)
     final = snapshot(d.target)
     insurance = {license for license, row in final.items() if row[7] == "insurance"}
     result = d.undo(industry="Insurance")
     assert snapshot(d.target) == without(final, insurance)
     assert result.rows_removed == len(insurance) == 12
     assert {r["industry"] for r in result.by_industry_state} == {"insurance"}
+    # The imports it names are those with an insurance write undone, not every import live when it began.
+    wrote = {d.ids[n] for n, table in d.tables.items() if n != "empty" and _wrote(table, d.ids[n], "insurance")}
+    assert {r["id"] for r in result.imports} == wrote and d.ids["legal"] not in wrote
     rows = ledger(d.target)
     assert rows[d.ids["solo"]]["status"] == "rolled_back"  # every row it wrote is gone
+    finished_at = d.target.scalar("SELECT finished_at FROM ef_rollbacks")
+    assert rows[d.ids["solo"]]["rolled_back_at"] == finished_at is not None
     lost = {}
     for previous, name in (("empty", "old"), ("old", "mid"), ("mid", "new"), ("new", "fix")):
         inserted = set(d.tables[name]) - set(d.tables[previous])
@@ -172,6 +178,24 @@ def test_rollback_by_industry_removes_only_that_industry(directory: Directory, t
         assert lost[name] == len(insurance & inserted)
     assert lost == {"old": 6, "mid": 2, "new": 1, "fix": 0}
     assert ledger_balances(d.target) and checks_pass(d.target)
+
+
+def _wrote(table: dict[str, tuple[Any, ...]], import_id: str, industry: str) -> bool:
+    """Whether `import_id` wrote a row of `industry` (the table as it stood right after that import)."""
+    return any(row[-2] == import_id and row[7] == industry for row in table.values())
+
+
+def test_an_unfinished_import_s_mark_comes_down_to_the_newest_row_it_still_has(directory: Directory) -> None:
+    """A failed import whose newest row an industry rollback takes away: its mark says the rows above it
+    are not its own, so that the ids new rows take are not counted as its."""
+    d = directory
+    new = d.ids["new"]
+    d.target.execute([Sql("UPDATE ef_imports SET status = 'failed' WHERE id = ?", (new,))])
+    newest = d.target.query("SELECT id, industry FROM professionals WHERE import_id = ? ORDER BY id DESC", (new,))
+    assert ledger(d.target)[new]["row_mark"] == newest[0]["id"]
+    d.undo(industry=newest[0]["industry"])
+    kept = [row["id"] for row in newest if row["industry"] != newest[0]["industry"]]
+    assert kept and ledger(d.target)[new]["row_mark"] == max(kept) < newest[0]["id"]
 
 
 def test_reset_empties_everything_and_keeps_its_own_record(directory: Directory) -> None:
@@ -189,12 +213,37 @@ def test_reset_empties_everything_and_keeps_its_own_record(directory: Directory)
     assert checks_pass(d.target)
 
 
+def test_a_reset_records_every_import_it_empties_rolled_back_or_not(directory: Directory) -> None:
+    d = directory
+    d.undo(import_id=d.ids["new"])
+    d.undo(reset=True)
+    (record,) = d.target.query("SELECT * FROM ef_rollbacks")
+    assert sorted(json.loads(record["imports"])) == sorted(d.ids[n] for n in ("old", "mid", "new", "fix"))
+
+
+def test_what_a_rollback_of_an_earlier_version_left_in_the_work_table_is_cleared_first(directory: Directory) -> None:
+    d = directory
+    stray = d.target.scalar("SELECT license_number FROM professionals WHERE import_id = ?", (d.ids["mid"],))
+    d.target.execute(
+        [
+            Sql(
+                "INSERT INTO ef_rollback_work (license_number, depth, writer, dead, last_depth) VALUES (?, 0, ?, 1, 0)",
+                (stray, d.ids["mid"]),
+            )
+        ]
+    )
+    result = d.undo(import_id=d.ids["new"])
+    assert result.rows_removed == 10 and stray in snapshot(d.target)
+    assert snapshot(d.target) == without(d.tables["fix"], licenses_of(d.tables["new"], {d.ids["new"]}))
+
+
 def test_each_rollback_is_recorded_with_its_backup(directory: Directory) -> None:
     d = directory
     before = snapshot(d.target)
     result = d.undo(import_id=d.ids["new"])
     (record,) = d.target.query("SELECT * FROM ef_rollbacks")
     assert record["id"] == result.rollback_id and record["strategy"] == "import"
+    assert result.rollback_id is not None and result.rollback_id.startswith("rb-")
     assert json.loads(record["arguments"]) == {"import_id": d.ids["new"]}
     assert json.loads(record["imports"]) == [d.ids["new"]]
     assert (record["rows_removed"], record["rows_restored"]) == (10, 0)
