@@ -1,4 +1,4 @@
-"""Mutation testing of the engine with mutmut 3 (issue 14): run it by module and report a score per module.
+"""Mutation testing of the engine with mutmut 3 (issue 14): one run over the modules asked for, a score per module.
 
     python tests/mutation.py run [MODULE ...]     mutmut on those modules (all when none), then the table
     python tests/mutation.py retest [MODULE ...]  only the last run's survivors again (after new tests)
