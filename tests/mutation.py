@@ -63,7 +63,16 @@ MODULES: dict[str, tuple[str, ...]] = {
 JUDGES: dict[str, tuple[str, ...]] = {
     "schema": ("test_schema", "test_values", "test_batches", "test_importer"),
     "sources": ("test_sources", "test_hostile_dumps", "test_values", "test_climb", "test_batches"),
-    "importer": ("test_importer", "test_claims", "test_batches", "test_values", "test_partial_requests", "test_climb"),
+    "importer": (
+        "test_importer",
+        "test_claims",
+        "test_batches",
+        "test_values",
+        "test_partial_requests",
+        "test_climb",
+        "test_deferred_indexes",
+        "test_d1",
+    ),
     "batches": ("test_batches", "test_importer", "test_climb"),
     "verify": ("test_verify",),
     "rollback": ("test_rollback", "test_rollback_plan", "test_partial_requests", "test_claims"),
@@ -74,6 +83,7 @@ JUDGES: dict[str, tuple[str, ...]] = {
     # The quoting and D1's statement building: their own tests, and those of what builds SQL with them.
     "targets": (
         "test_targets",
+        "test_d1",
         "test_d1_contract",
         "test_schema",
         "test_sources",
