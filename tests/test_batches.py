@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -137,6 +138,7 @@ def test_a_big_files_reader_starts_before_the_scan_and_reads_the_import(
         assert table_rows(target) == rows
         # Its rows carry the import's own id and time, which the reader was given before the ledger had them.
         (ledger,) = target.query("SELECT id, started_at FROM ef_imports")
+        assert re.fullmatch(r"imp-\d{8}T\d{6}Z-[0-9a-f]{6}", ledger["id"])  # an import's id, as any other
         provenance = target.query("SELECT DISTINCT import_id, imported_at FROM professionals")
         assert provenance == [{"import_id": ledger["id"], "imported_at": ledger["started_at"]}]
     assert (result.inserted, result.rejected, result.batches) == (expected.inserted, expected.rejected, 3)

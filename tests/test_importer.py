@@ -864,3 +864,17 @@ def test_records_that_span_lines_are_counted_as_records(target: SQLiteTarget, tm
     rows = [{**r, "company": "Two\nLines"} for r in generate_records(150, seed=4)]
     result = import_file(target, write_csv(tmp_path / "p.csv", rows), batch_size=50)
     assert (result.records_total, result.inserted) == (150, 150)
+
+
+def test_a_file_with_more_lines_than_records_is_counted_exactly(target: SQLiteTarget, tmp_path: Path) -> None:
+    """Quoted fields may span lines: the scan counts records, not lines, up to the top rung's size (an
+    estimate from the line count only past it)."""
+    rows = list(generate_records(150, seed=9))
+    for row in rows:
+        row["company"] = "Line one\nline two"
+    source = write_csv(tmp_path / "multi.csv", rows)
+    assert source.read_text(encoding="utf-8").count("\n") > 2 * 150
+    totals: list[int] = []
+    result = import_file(target, source, yes=True, progress=lambda metrics: totals.append(metrics.total))
+    assert (result.records_total, result.records_read, result.inserted) == (150, 150, 150)
+    assert totals == [150, 150]  # what the progress bar counts to, from the first batch on
