@@ -123,7 +123,7 @@ def _import(
     else:
         return run.finish()
     finally:
-        _claims.release(run.claim)
+        run.release()
 
 
 def _silent(_message: str) -> None:
@@ -224,6 +224,7 @@ class _Run:
             # The row as the first request brought it back (deferring the indexes changed nothing it reads).
             run = cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
             run.early = None if previous else early
+            run.cache_raised = _deferred_indexes.raise_cache(target, deferred)
             return run
         except BaseException:
             _claims.release(claim)
@@ -279,6 +280,7 @@ class _Run:
         self.folds_finish = target.limits.round_trips and self.group == 1
         self.finished: ExecuteResult | None = None
         self.early: ReaderProcess | None = None  # see `open`
+        self.cache_raised = False  # see `open` and `release`
         self.stop_reason = ""
         self.began = time.perf_counter()
 
@@ -560,6 +562,14 @@ class _Run:
         self.result.status, self.result.error = "failed", self.stop_reason
         with contextlib.suppress(EstateFlowError):
             self._fill_result(answer)
+
+    def release(self) -> None:
+        """Let go of the import, and give the connection its own page cache back."""
+        try:
+            if self.cache_raised:
+                _deferred_indexes.lower_cache(self.target)
+        finally:
+            _claims.release(self.claim)
 
     def stopped(self, error: BaseException) -> ImportFailedError:
         """The one-line error for a person: where the import stopped, why, and what to do."""

@@ -110,6 +110,33 @@ def test_an_import_smaller_than_the_table_keeps_the_indexes(
     assert seen == [set(INDEX_STATEMENTS)] * 2
 
 
+def test_an_import_that_keeps_the_indexes_writes_with_a_larger_page_cache_and_gives_it_back(
+    target: SQLiteTarget, make_csv: Callable[..., Path]
+) -> None:
+    """Keeping the indexes up writes all over them: such an import writes with a larger page cache, and
+    the connection has its own again after it, completed or stopped, even by a closed connection."""
+    own, kept = target.scalar("PRAGMA cache_size"), int(_deferred_indexes.KEPT_CACHE_PRAGMA.split("=")[1])
+    assert kept < own  # negative: KiB, so larger
+    import_file(target, make_csv(300), batch_size=100)
+    during: list[int] = []
+    more = make_csv(200, name="more.csv", start=1000)
+    import_file(target, more, batch_size=100, progress=lambda _: during.append(target.scalar("PRAGMA cache_size")))
+    assert during == [kept, kept] and target.scalar("PRAGMA cache_size") == own
+
+    def interrupt(_: BatchMetrics) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        import_file(target, make_csv(200, name="stopped.csv", start=2000), batch_size=100, progress=interrupt)
+    assert target.scalar("PRAGMA cache_size") == own
+
+    def close(_: BatchMetrics) -> None:
+        target.connection.close()
+
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):  # not an error from giving the cache back
+        import_file(target, make_csv(200, name="closed.csv", start=3000), batch_size=100, progress=close)
+
+
 def test_connect_builds_the_indexes_a_dead_run_deferred(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     with connect(f"sqlite:///{path}", create=True) as target:
