@@ -156,6 +156,8 @@ class _Run:
     """One run of an import: a new ledger row or the unfinished import it resumes, then batch after
     batch, then `finish`, or `fail` with the reason in the ledger (the same command resumes)."""
 
+    cache_raised = False  # `open` raised the connection's page cache, and `release` gives it back
+
     @classmethod
     def open(
         cls,
@@ -280,7 +282,6 @@ class _Run:
         self.folds_finish = target.limits.round_trips and self.group == 1
         self.finished: ExecuteResult | None = None
         self.early: ReaderProcess | None = None  # see `open`
-        self.cache_raised = False  # see `open` and `release`
         self.stop_reason = ""
         self.began = time.perf_counter()
 

@@ -16,6 +16,7 @@ from estateflow_nb import (
     ConfirmationRequired,
     EstateFlowError,
     ImportFailedError,
+    TargetError,
     _claims,
     _retry,
     connect,
@@ -24,6 +25,7 @@ from estateflow_nb import (
     rollback,
 )
 from estateflow_nb import importer as importer_module
+from estateflow_nb._forwarding import Forwarding
 from estateflow_nb._ledger import refuse_while_importing
 from estateflow_nb._time import ledger_time, utc_now
 from estateflow_nb.targets import Sql, SQLiteTarget, Target
@@ -274,6 +276,24 @@ def test_a_resume_may_change_how_it_goes_on(
     assert rejects(resumed.rejects_path) == clean_run(tmp_path, source)[1]
 
 
+def test_a_run_holds_its_claim_while_it_writes_and_lets_go_when_it_ends(target: SQLiteTarget, tmp_path: Path) -> None:
+    """Completed or stopped, a run of this process leaves no claim held: the next run finds its import
+    free to resume."""
+    held: list[set[str]] = []
+    import_file(target, awkward(tmp_path), batch_size=10, progress=lambda _: held.append(set(_claims._HELD)))
+    assert len(held) == 4 and all(len(claims) == 1 for claims in held) and not _claims._HELD
+    stopped_at_batch(target, awkward(tmp_path, "more.csv"), 2)
+    assert not _claims._HELD
+
+    class Refusing(Forwarding):  # a database that takes no write: the run stops before its first batch
+        def execute(self, statements: Any, *, before_commit: Any = None) -> Any:
+            raise TargetError("SQLite: disk I/O error")
+
+    with pytest.raises(TargetError):
+        import_file(Refusing(target), awkward(tmp_path, "last.csv"), batch_size=10)
+    assert not _claims._HELD
+
+
 def test_a_run_told_that_the_import_is_running_changes_nothing(target: SQLiteTarget, tmp_path: Path) -> None:
     """Not the ledger, not the rejects file: the run that holds the import goes on with both."""
     source = awkward(tmp_path)
@@ -287,6 +307,7 @@ def test_a_run_told_that_the_import_is_running_changes_nothing(target: SQLiteTar
         size = Path(before[0]["rejects_path"]).stat().st_size
         with pytest.raises(EstateFlowError, match="already running"):
             import_file(target, source, batch_size=10)
+        assert {claim} == _claims._HELD  # the refused run let go of the claim it took
         assert target.query("SELECT * FROM ef_imports") == before
         assert Path(before[0]["rejects_path"]).stat().st_size == size
     finally:
