@@ -205,27 +205,39 @@ def pandas(csv_path: Path, rows: int) -> Run:
     return Run("pandas read_csv + to_sql", rows, *measure([sys.executable, "-c", PANDAS, str(csv_path), str(db)]))
 
 
-def contenders(csv_path: Path, rows: int, *, repeat: int, quick: bool) -> list[Run]:
-    """The baseline, ours and the shell `repeat` times each, in turns (the fastest of each is kept), then
-    sqlite-utils and pandas once: they take many times longer, and no goal is measured against them."""
-    named: list[tuple[str, Callable[[Path, int], Run]]] = [
-        ("executemany", executemany),
-        (f"ours-{rows}", ours),
-        ("shell", shell),
-    ]
-    tries: list[list[Run]] = [[] for _ in named]
+def in_turns(repeat: int, contenders: list[Callable[[], Run]]) -> list[Run]:
+    """Each contender `repeat` times, round by round, and the fastest run of each: this machine's speed
+    drifts by more than the differences measured within minutes, and in turns every contender meets the
+    same moments."""
+    tries: list[list[Run]] = [[] for _ in contenders]
     for _ in range(repeat):
-        for (name, contender), runs in zip(named, tries, strict=True):
-            runs.append(contender(csv_path, rows))
-            loaded = row_count(WORK / f"{name}.db")
-            assert loaded == rows, f"{runs[-1].name} loaded {loaded:,} rows, not {rows:,}"
-    fastest = [min(runs, key=lambda run: run.seconds) for runs in tries]
+        for once, runs in zip(contenders, tries, strict=True):
+            runs.append(once())
+    return [min(runs, key=lambda run: run.seconds) for runs in tries]
+
+
+def checked(
+    name: str, contender: Callable[[Path, int], Run], csv_path: Path, rows: int, *, expect: int | None = None
+) -> Callable[[], Run]:
+    """A run of `contender` that checks WORK/<name>.db holds `expect` rows after it (`rows`: it was new)."""
+
+    def once() -> Run:
+        run = contender(csv_path, rows)
+        loaded, wanted = row_count(WORK / f"{name}.db"), expect or rows
+        assert loaded == wanted, f"{run.name} left {loaded:,} rows, not {wanted:,}"
+        return run
+
+    return once
+
+
+def contenders(csv_path: Path, rows: int, *, repeat: int, quick: bool) -> list[Run]:
+    """The baseline, ours and the shell `repeat` times each, in turns, then sqlite-utils and pandas once:
+    they take many times longer, and no goal is measured against them."""
+    main = [("executemany", executemany), (f"ours-{rows}", ours), ("shell", shell)]
+    runs = in_turns(repeat, [checked(name, contender, csv_path, rows) for name, contender in main])
     if not quick:
-        for name, contender in (("sqlite-utils", sqlite_utils), ("pandas", pandas)):
-            fastest.append(contender(csv_path, rows))
-            loaded = row_count(WORK / f"{name}.db")
-            assert loaded == rows, f"{fastest[-1].name} loaded {loaded:,} rows, not {rows:,}"
-    return fastest
+        runs += [checked(name, c, csv_path, rows)() for name, c in (("sqlite-utils", sqlite_utils), ("pandas", pandas))]
+    return runs
 
 
 def appending(base_rows: int, rows: int, *, repeat: int) -> list[Run]:
@@ -239,14 +251,17 @@ def appending(base_rows: int, rows: int, *, repeat: int) -> list[Run]:
             target.execute([])
         made.rename(base)
     more = source(rows, start=base_rows)
-    # Taken in turns, so that both meet the same moments of a machine whose speed drifts: an append
-    # takes seconds, where one slow second moves the ratio by a third.
-    tries: tuple[list[Run], list[Run]] = ([], [])
-    for _ in range(repeat):
-        tries[0].append(executemany(more, rows, "executemany-append", into=base))
-        assert row_count(WORK / "executemany-append.db") == base_rows + rows
-        tries[1].append(ours(more, rows, "append", into=base, expect=base_rows + rows))
-    return [min(runs, key=lambda run: run.seconds) for runs in tries]
+
+    def baseline(csv_path: Path, rows: int) -> Run:
+        return executemany(csv_path, rows, "executemany-append", into=base)
+
+    return in_turns(
+        repeat,
+        [
+            checked("executemany-append", baseline, more, rows, expect=base_rows + rows),
+            lambda: ours(more, rows, "append", into=base, expect=base_rows + rows),
+        ],
+    )
 
 
 def verification(rows: int) -> list[str]:
@@ -256,12 +271,11 @@ def verification(rows: int) -> list[str]:
     lines = []
     # The first run reads from disk what the kernel paged out of its file cache meanwhile (this machine
     # pages out memory left unused: DAMON); the second finds the file cached, as right after an import.
-    for when, report in (("the first time", first), ("again", again)):
-        checks = sum(c.seconds for c in report.checks)
+    for when, verified in (("the first time", first), ("again", again)):
+        checks = sum(c.seconds for c in verified.checks)
         lines.append(f"| all twelve checks, {when} | {checks * 1000:,.0f} ms | 1,000 ms | {_yes(checks < 1)} |")
-    report = first
     # The limits the verification report judges by (verify.BENCHMARKS), so that the two agree.
-    for b in report.benchmarks:
+    for b in first.benchmarks:
         met = "yes" if b.passed else "no"
         lines.append(f"| {b.title} | {b.median_ms:.2f} ms | {b.threshold_ms:,.0f} ms | {met} |")
     return lines

@@ -49,20 +49,23 @@ def worth_deferring(target: Target, records: int) -> bool:
     return records >= int(target.scalar("SELECT COUNT(*) FROM professionals"))
 
 
-def raise_cache(target: Target, deferred: bool) -> bool:
-    """Give an import that keeps the indexes of a local database up its larger page cache (a pragma of
-    the connection: D1's requests have none); whether it did."""
-    if deferred or target.limits.max_query_seconds is not None:
-        return False
-    target.query(KEPT_CACHE_PRAGMA)  # no transaction: it takes no lock
-    return True
+def _raises_cache(target: Target, deferred: bool) -> bool:
+    # A pragma of the connection: D1's requests have none.
+    return not deferred and target.limits.max_query_seconds is None
 
 
-def lower_cache(target: Target) -> None:
-    """Give the connection its own page cache back. A connection that fails now (closed under the
-    import) raises nothing here: the error that stopped the import is the one to see."""
-    with contextlib.suppress(TargetError):
-        target.query(CACHE_SIZE_PRAGMA)
+def raise_cache(target: Target, deferred: bool) -> None:
+    """Give an import that keeps the indexes of a local database up its larger page cache."""
+    if _raises_cache(target, deferred):
+        target.query(KEPT_CACHE_PRAGMA)  # no transaction: it takes no lock
+
+
+def lower_cache(target: Target, deferred: bool) -> None:
+    """Give the connection of that import its own page cache back. A connection that fails now (closed
+    under the import) raises nothing here: the error that stopped the import is the one to see."""
+    if _raises_cache(target, deferred):
+        with contextlib.suppress(TargetError):
+            target.query(CACHE_SIZE_PRAGMA)
 
 
 def defer(import_id: str, claim: str) -> list[Sql]:

@@ -156,8 +156,6 @@ class _Run:
     """One run of an import: a new ledger row or the unfinished import it resumes, then batch after
     batch, then `finish`, or `fail` with the reason in the ledger (the same command resumes)."""
 
-    cache_raised = False  # `open` raised the connection's page cache, and `release` gives it back
-
     @classmethod
     def open(
         cls,
@@ -226,7 +224,7 @@ class _Run:
             # The row as the first request brought it back (deferring the indexes changed nothing it reads).
             run = cls(target, source, setup, log, now)  # which may read the ledger: that may fail too
             run.early = None if previous else early
-            run.cache_raised = _deferred_indexes.raise_cache(target, deferred)
+            _deferred_indexes.raise_cache(target, deferred)
             return run
         except BaseException:
             _claims.release(claim)
@@ -567,8 +565,7 @@ class _Run:
     def release(self) -> None:
         """Let go of the import, and give the connection its own page cache back."""
         try:
-            if self.cache_raised:
-                _deferred_indexes.lower_cache(self.target)
+            _deferred_indexes.lower_cache(self.target, self.setup.deferred)
         finally:
             _claims.release(self.claim)
 

@@ -20,8 +20,8 @@ from ..errors import ConflictError, NoDatabaseError, SqlError, TargetError, Tran
 from ._base import CHANGES, ExecuteResult, InsertRows, Limits, Sql, Statement, Target
 
 # 16 MiB of page cache: memory stays flat however big the file, as the cache is full by then. (32 MiB
-# took 15-20% less CPU appending 100,000 records to 500,000 rows, but lifted the import's peak memory,
-# reader included, from 120 to 153 MB, past issue 11's 150 MB. Index builds run with less: see
+# for every connection lifted a new database's import, reader included, from 120 to 153 MB, past issue
+# 11's 150 MB. An import that keeps the indexes up writes with 32 MiB, the index builds with 2 MiB: see
 # _deferred_indexes.)
 CACHE_SIZE_PRAGMA = "PRAGMA cache_size=-16384"
 PAGE_SIZE = 8192  # of a database this toolkit creates
